@@ -1,0 +1,113 @@
+# lua-bedrock build. `make` builds bedrock.core for Lua 5.4 and the emulator;
+# `make LUA=luajit` builds the same sources against LuaJIT (outputs never overlap:
+# build/<lua>/bedrock/core.so). See README.md for the other targets.
+
+LUA        ?= lua5.4
+PKG_CONFIG ?= pkg-config
+CC         ?= cc
+
+ifeq ($(LUA),luajit)
+  LUA_PC := luajit
+else
+  LUA_PC := lua5.4
+endif
+
+ifeq ($(SAN),1)
+  TAG      := asan-$(LUA)
+  BIN      := build/asan/bin
+  SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+  OPT      := -O1
+else
+  TAG      := $(LUA)
+  BIN      := build/bin
+  SANFLAGS :=
+  OPT      := -O2
+endif
+
+BUILD   := build/$(TAG)
+CFLAGS  ?= $(OPT) -g
+WARN    := -Wall -Wextra -pedantic -Wshadow -Wmissing-prototypes -Wstrict-prototypes
+BASE_CFLAGS := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -fPIC -MMD -MP $(WARN) $(SANFLAGS) $(CFLAGS)
+
+LUA_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(LUA_PC) 2>/dev/null)
+DEP_CFLAGS := $(shell $(PKG_CONFIG) --cflags libcurl openssl 2>/dev/null)
+CORE_LIBS  := $(shell $(PKG_CONFIG) --libs libcurl openssl 2>/dev/null || echo -lcurl -lssl -lcrypto)
+EMU_LIBS   := $(shell $(PKG_CONFIG) --libs libnghttp2 openssl 2>/dev/null || echo -lnghttp2 -lssl -lcrypto) -lpthread -lm
+
+CORE_SRC := $(wildcard csrc/br_*.c)
+BIND_SRC := $(wildcard csrc/lua_*.c)
+EMU_SRC  := $(wildcard csrc/emulator/*.c)
+CORE_OBJ := $(CORE_SRC:csrc/%.c=$(BUILD)/obj/%.o)
+BIND_OBJ := $(BIND_SRC:csrc/%.c=$(BUILD)/obj/%.o)
+EMU_OBJ  := $(EMU_SRC:csrc/%.c=$(BUILD)/obj/%.o)
+
+MODULE   := $(BUILD)/bedrock/core.so
+EMULATOR := $(BIN)/bedrock-emulator
+
+.PHONY: all module emulator test deps specs asan valgrind fuzz bench demo interop clean lint
+
+all: module emulator
+module: $(MODULE)
+emulator: $(EMULATOR)
+
+$(BUILD)/obj/%.o: csrc/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(DEP_CFLAGS) -Icsrc -c $< -o $@
+
+$(BIND_OBJ): $(BUILD)/obj/%.o: csrc/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(LUA_CFLAGS) -Icsrc -c $< -o $@
+
+$(MODULE): $(CORE_OBJ) $(BIND_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) -shared $(SANFLAGS) -o $@ $^ $(CORE_LIBS)
+
+$(EMULATOR): $(EMU_OBJ) $(filter-out $(BUILD)/obj/br_http.o,$(CORE_OBJ))
+	@mkdir -p $(dir $@)
+	$(CC) $(SANFLAGS) -o $@ $^ $(EMU_LIBS) $(CORE_LIBS)
+
+# Everything the tests need, from the project's own install step, then both suites.
+test: deps
+	$(MAKE) LUA=lua5.4 all
+	$(MAKE) LUA=luajit module
+	.ci/run-specs
+
+deps:
+	@.ci/install-deps
+
+specs:
+	.ci/run-specs
+
+# The whole suite with AddressSanitizer + UBSan in the module and the emulator. The Lua
+# interpreters are not instrumented, so the ASan runtime is preloaded.
+asan:
+	$(MAKE) SAN=1 LUA=lua5.4 all
+	$(MAKE) SAN=1 LUA=luajit module
+	BEDROCK_SAN=1 .ci/run-specs
+
+valgrind: all
+	BEDROCK_VALGRIND=1 .ci/run-specs
+
+fuzz:
+	.ci/run-fuzz
+
+bench:
+	$(MAKE) LUA=lua5.4 all
+	$(MAKE) LUA=luajit module
+	$(MAKE) -C bench
+
+demo:
+	$(MAKE) LUA=lua5.4 all
+	.ci/run-demo
+
+interop: all
+	.ci/run-interop
+
+lint:
+	luacheck lua spec bench examples
+
+clean:
+	rm -rf build
+	$(MAKE) -C bench clean 2>/dev/null || true
+
+-include $(wildcard build/*/obj/*.d build/*/obj/*/*.d)

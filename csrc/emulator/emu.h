@@ -1,0 +1,84 @@
+/* bedrock-emulator: the contract between the server half (sockets, HTTP/1.1, HTTP/2,
+ * TLS, authentication, faults, pacing, credential endpoints: server*.c, auth.c, ...) and
+ * the operations half (JSON, validation from the service model, the ten operations'
+ * deterministic behaviour, guardrails, async jobs: ops*.c, json.c, model*.c).
+ *
+ * The server parses a request, authenticates it, applies any fault, and calls
+ * emu_ops_handle(). The operation fills an emu_response: a status, headers, and either a
+ * body or a list of encoded event-stream frames. The server writes the response, pacing
+ * frames and injecting mid-stream faults itself, so operations never sleep or touch
+ * sockets. Operations may be called from several threads at once; ops keep their shared
+ * state (async jobs) behind their own lock. */
+#ifndef EMU_H
+#define EMU_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "../br_buf.h"
+
+typedef struct {
+	char *name;   /* lower-case */
+	char *value;
+} emu_header;
+
+typedef struct {
+	const char *method;      /* "GET", "POST", ... */
+	const char *path;        /* raw path as on the wire, still percent-encoded */
+	const char *query;       /* raw query without '?', "" when none */
+	const emu_header *headers;
+	size_t nheaders;
+	const uint8_t *body;
+	size_t body_len;
+	int http2;               /* 1 when the request came over HTTP/2 */
+	const char *region;      /* region from the credential scope, or the default */
+} emu_request;
+
+/* Lookup of a request header by lower-case name; NULL when absent. */
+const char *emu_request_header(const emu_request *rq, const char *lname);
+
+typedef struct {
+	int status;
+	emu_header headers[24];  /* owned (malloc'd), freed by emu_response_free */
+	size_t nheaders;
+	br_buf body;             /* the body when !is_stream */
+	int is_stream;           /* 1: frames hold the event-stream body */
+	br_buf *frames;          /* each one whole encoded message, in order */
+	size_t nframes, frames_cap;
+} emu_response;
+
+void emu_response_init(emu_response *rs);
+void emu_response_free(emu_response *rs);
+/* Adds a header (copies both strings); returns 0, or -1 when out of room/memory. */
+int emu_response_add_header(emu_response *rs, const char *name, const char *value);
+/* Appends an encoded frame (copied); returns 0 or -1. */
+int emu_response_add_frame(emu_response *rs, const uint8_t *p, size_t n);
+/* Fills rs with a service error: status, x-amzn-ErrorType, JSON {"message": ...}. */
+void emu_response_error(emu_response *rs, int status, const char *type, const char *fmt, ...);
+
+/* Global, process-wide configuration shared by both halves (set once in main). */
+typedef struct {
+	const char *default_region;
+	/* guardrail configuration: words that block, and whether PII is anonymized */
+	const char **guardrail_words;
+	size_t nguardrail_words;
+} emu_config;
+
+extern emu_config emu_cfg;
+
+/* The operations half. Returns 1 if it handled the request (rs filled), 0 when no
+ * operation matches the method and path (the server then answers 404 or serves one of
+ * its own endpoints). Must not block. */
+int emu_ops_handle(const emu_request *rq, emu_response *rs);
+
+/* Bidirectional stream, called by the server for InvokeModelWithBidirectionalStream
+ * after it has checked the opening request and each input frame's chained signature.
+ * open: validates the request (sets rs->status and headers; an error status ends it);
+ * input: one inner message (the payload of a signed frame, already decoded), appends
+ * output frames to rs->frames; end: the client's empty final frame arrived. */
+typedef struct emu_bidi emu_bidi;
+emu_bidi *emu_ops_bidi_open(const emu_request *rq, emu_response *rs);
+void emu_ops_bidi_input(emu_bidi *b, const uint8_t *msg, size_t len, emu_response *out);
+void emu_ops_bidi_end(emu_bidi *b, emu_response *out);
+void emu_ops_bidi_free(emu_bidi *b);
+
+#endif

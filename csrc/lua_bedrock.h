@@ -1,0 +1,91 @@
+/* Shared by the binding files (lua_*.c), the only C files that include Lua headers.
+ * Holds the Lua 5.1/LuaJIT <-> 5.4 compat block and the small helpers every binding
+ * file uses. Write against the 5.4 API; this maps what LuaJIT lacks. */
+#ifndef LUA_BEDROCK_H
+#define LUA_BEDROCK_H
+
+#include <lua.h>
+#include <lauxlib.h>
+#include "br_errors.h"
+
+#if LUA_VERSION_NUM < 502
+#define lua_rawlen(L, i) lua_objlen(L, (i))
+#define lua_absindex(L, i) \
+	(((i) > 0 || (i) <= LUA_REGISTRYINDEX) ? (i) : lua_gettop(L) + (i) + 1)
+#define luaL_newlib(L, l) (lua_newtable(L), luaL_setfuncs(L, (l), 0))
+/* One user value per userdata: 5.1 keeps it in the environment table. */
+static inline void *lua_newuserdatauv(lua_State *L, size_t sz, int nuv)
+{
+	void *p = lua_newuserdata(L, sz);
+	if (nuv > 0) {
+		lua_createtable(L, nuv, 0);
+		lua_setfenv(L, -2);
+	}
+	return p;
+}
+/* Reads user value n (1-based) into the stack top; returns its type. */
+static inline int lua_getiuservalue(lua_State *L, int idx, int n)
+{
+	idx = lua_absindex(L, idx);
+	lua_getfenv(L, idx);
+	if (!lua_istable(L, -1)) {
+		lua_pop(L, 1);
+		lua_pushnil(L);
+		return LUA_TNIL;
+	}
+	lua_rawgeti(L, -1, n);
+	lua_remove(L, -2);
+	return lua_type(L, -1);
+}
+/* Pops the stack top into user value n. */
+static inline int lua_setiuservalue(lua_State *L, int idx, int n)
+{
+	idx = lua_absindex(L, idx);
+	lua_getfenv(L, idx);
+	if (!lua_istable(L, -1)) {
+		lua_pop(L, 2);
+		return 0;
+	}
+	lua_pushvalue(L, -2);
+	lua_rawseti(L, -2, n);
+	lua_pop(L, 2);
+	return 1;
+}
+#endif
+
+/* Pushes nil, "<message>", "<CODE>" and returns 3: the `nil, err` convention for input
+ * that fails at run time. The third value lets Lua map codes without parsing text. */
+static inline int br_lua_fail(lua_State *L, br_status s)
+{
+	lua_pushnil(L);
+	lua_pushstring(L, br_status_message(s));
+	lua_pushstring(L, br_status_name(s));
+	return 3;
+}
+
+/* Same with a formatted message (e.g. naming the offset of a bad header). */
+#define br_lua_failf(L, s, ...) \
+	(lua_pushnil(L), lua_pushfstring(L, __VA_ARGS__), lua_pushstring(L, br_status_name(s)), 3)
+
+/* Creates metatable `tname` with __name, __index = methods, and the given metamethods
+ * (each binding passes __gc and __close pointing at one idempotent close). Leaves
+ * nothing on the stack. */
+static inline void br_lua_newclass(lua_State *L, const char *tname,
+				   const luaL_Reg *methods, const luaL_Reg *meta)
+{
+	luaL_newmetatable(L, tname);
+	lua_pushstring(L, tname);
+	lua_setfield(L, -2, "__name");
+	luaL_setfuncs(L, meta, 0);
+	lua_newtable(L);
+	luaL_setfuncs(L, methods, 0);
+	lua_setfield(L, -2, "__index");
+	lua_pop(L, 1);
+}
+
+/* Each binding file registers its functions into the module table at the stack top. */
+void br_lua_open_sigv4(lua_State *L);
+void br_lua_open_eventstream(lua_State *L);
+void br_lua_open_http(lua_State *L);
+
+#endif

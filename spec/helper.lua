@@ -1,0 +1,77 @@
+-- Shared by every spec: finds the build of bedrock.core that matches the running Lua,
+-- reads fixtures, and starts/stops bedrock-emulator processes on loopback.
+local M = {}
+
+local is_jit = type(rawget(_G, "jit")) == "table"
+M.lua_name = is_jit and "luajit" or "lua5.4"
+M.build = os.getenv("BEDROCK_BUILD") or ("build/" .. M.lua_name)
+M.emulator_bin = os.getenv("BEDROCK_EMULATOR") or "build/bin/bedrock-emulator"
+
+if not package.cpath:find(M.build, 1, true) then
+	package.cpath = "./" .. M.build .. "/?.so;" .. package.cpath
+end
+if not package.path:find("./lua/?.lua", 1, true) then
+	package.path = "./lua/?.lua;./lua/?/init.lua;" .. package.path
+end
+
+M.fixtures = "spec/fixtures"
+M.vectors = "spec/fixtures/vectors"
+
+function M.read(path)
+	local f = assert(io.open(path, "rb"))
+	local s = f:read("*a")
+	f:close()
+	return s
+end
+
+function M.exists(path)
+	local f = io.open(path, "rb")
+	if f then f:close() return true end
+	return false
+end
+
+-- Lists a directory's entries (names only), sorted.
+function M.ls(dir)
+	local p = assert(io.popen('ls -1 "' .. dir .. '" 2>/dev/null'))
+	local t = {}
+	for name in p:lines() do t[#t + 1] = name end
+	p:close()
+	table.sort(t)
+	return t
+end
+
+local function shell_quote(s)
+	return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
+end
+M.shell_quote = shell_quote
+
+-- Starts bedrock-emulator on a free loopback port. `args` is a list of extra command-line
+-- arguments; `env` a table of environment variables for it. Returns an object with
+-- port, url ("http://127.0.0.1:<port>") and stop(). The emulator prints its port as the
+-- first line of standard output.
+function M.emulator(args, env)
+	local parts = { "echo $$;" }
+	for k, v in pairs(env or {}) do parts[#parts + 1] = k .. "=" .. shell_quote(v) end
+	parts[#parts + 1] = "exec " .. shell_quote(M.emulator_bin) .. " --port 0"
+	for _, a in ipairs(args or {}) do parts[#parts + 1] = shell_quote(a) end
+	local cmd = "sh -c " .. shell_quote(table.concat(parts, " "))
+	local p = assert(io.popen(cmd, "r"))
+	local pid = p:read("*l")
+	local port = p:read("*l")
+	if not port or not tonumber(port) then
+		p:close()
+		error("bedrock-emulator did not start (" .. tostring(port) .. ")", 2)
+	end
+	local em = { pid = tonumber(pid), port = tonumber(port), pipe = p }
+	em.url = "http://127.0.0.1:" .. em.port
+	function em.stop()
+		if em.pipe then
+			os.execute("kill " .. em.pid .. " 2>/dev/null")
+			em.pipe:close()
+			em.pipe = nil
+		end
+	end
+	return em
+end
+
+return M
