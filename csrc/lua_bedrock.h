@@ -12,7 +12,9 @@
 #define lua_rawlen(L, i) lua_objlen(L, (i))
 #define lua_absindex(L, i) \
 	(((i) > 0 || (i) <= LUA_REGISTRYINDEX) ? (i) : lua_gettop(L) + (i) + 1)
+#ifndef luaL_newlib
 #define luaL_newlib(L, l) (lua_newtable(L), luaL_setfuncs(L, (l), 0))
+#endif
 /* One user value per userdata: 5.1 keeps it in the environment table. */
 static inline void *lua_newuserdatauv(lua_State *L, size_t sz, int nuv)
 {
