@@ -62,7 +62,18 @@ $(MODULE): $(CORE_OBJ) $(BIND_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) -shared $(SANFLAGS) -o $@ $^ $(CORE_LIBS)
 
-$(EMULATOR): $(EMU_OBJ) $(filter-out $(BUILD)/obj/br_http.o,$(CORE_OBJ))
+# The service model is embedded in the emulator as a byte array (od + sed, no new tools).
+EMU_MODEL_OBJ := $(BUILD)/obj/emulator/model_data.o
+$(BUILD)/gen/model_data.c: csrc/emulator/bedrock-runtime.model.json
+	@mkdir -p $(dir $@)
+	{ echo '#include "emulator/model.h"'; echo 'const unsigned char emu_model_json[] = {'; \
+	  od -An -v -tx1 $< | sed 's/\([0-9a-f][0-9a-f]\)/0x\1,/g'; echo '0x00};'; \
+	  echo 'const size_t emu_model_json_len = sizeof emu_model_json - 1;'; } > $@.tmp && mv $@.tmp $@
+$(EMU_MODEL_OBJ): $(BUILD)/gen/model_data.c
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) -Icsrc -c $< -o $@
+
+$(EMULATOR): $(EMU_OBJ) $(EMU_MODEL_OBJ) $(filter-out $(BUILD)/obj/br_http.o,$(CORE_OBJ))
 	@mkdir -p $(dir $@)
 	$(CC) $(SANFLAGS) -o $@ $^ $(EMU_LIBS) $(CORE_LIBS)
 

@@ -1,0 +1,614 @@
+/* Converse and ConverseStream: POST /model/{modelId}/converse[-stream]. The reply is
+ * derived from the input by the rules in docs/emulator.md ("Deterministic behaviour"). */
+#include "ops.h"
+#include "guardrail.h"
+#include "model.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define STREAM_WORDS_MAX 2000000L
+#define LATENCY_MS 100
+
+/* Fixed token costs of non-text blocks. */
+#define TOK_IMAGE 100
+#define TOK_DOCUMENT 100
+#define TOK_VIDEO 200
+#define TOK_AUDIO 100
+
+typedef struct {
+	br_buf text;             /* text block 0 ("" when none) */
+	int tool;                /* 1: a toolUse block follows the text */
+	const char *tool_name;   /* borrowed from the request */
+	char tool_id[32];
+	br_buf tool_input;       /* JSON text of the tool input */
+	const char *stop;
+	size_t in_tok, out_tok;
+	const json *gcfg;        /* guardrailConfig, or NULL */
+	int trace;               /* guardrail trace requested */
+	emu_guard g;
+} reply;
+
+static size_t json_tokens(const json *v)
+{
+	br_buf t = BR_BUF_INIT;
+	json_writer w;
+	jw_init(&w, &t);
+	jw_value(&w, v);
+	size_t n = ops_tokens((const char *)t.data, t.len);
+	br_buf_free(&t);
+	return n;
+}
+
+static size_t block_tokens(const json *b)
+{
+	const json *x;
+	size_t n = 0;
+	if ((x = json_get(b, "text")) && x->type == JSON_STRING) n += ops_tokens(x->str, x->len);
+	if (json_get(b, "image")) n += TOK_IMAGE;
+	if (json_get(b, "document")) n += TOK_DOCUMENT;
+	if (json_get(b, "video")) n += TOK_VIDEO;
+	if (json_get(b, "audio")) n += TOK_AUDIO;
+	if ((x = json_get(b, "json"))) n += json_tokens(x);
+	if ((x = json_get(b, "toolUse"))) {
+		const json *in = json_get(x, "input");
+		if (in) n += json_tokens(in);
+		const char *name = json_get_str(x, "name");
+		if (name) n += ops_tokens(name, strlen(name));
+	}
+	if ((x = json_get(b, "toolResult"))) {
+		const json *c = json_get(x, "content");
+		for (size_t i = 0; c && i < c->len; i++) n += block_tokens(&c->items[i]);
+	}
+	if ((x = json_get(b, "guardContent"))) {
+		const json *t = json_get(json_get(x, "text"), "text");
+		if (t && t->type == JSON_STRING) n += ops_tokens(t->str, t->len);
+		if (json_get(x, "image")) n += TOK_IMAGE;
+	}
+	if ((x = json_get(b, "reasoningContent"))) {
+		const json *t = json_get(json_get(x, "reasoningText"), "text");
+		if (t && t->type == JSON_STRING) n += ops_tokens(t->str, t->len);
+	}
+	return n;
+}
+
+size_t ops_converse_input_tokens(const json *req)
+{
+	size_t n = 0;
+	const json *sys = json_get(req, "system");
+	for (size_t i = 0; sys && sys->type == JSON_ARRAY && i < sys->len; i++) n += block_tokens(&sys->items[i]);
+	const json *msgs = json_get(req, "messages");
+	for (size_t i = 0; msgs && msgs->type == JSON_ARRAY && i < msgs->len; i++) {
+		const json *c = json_get(&msgs->items[i], "content");
+		for (size_t k = 0; c && c->type == JSON_ARRAY && k < c->len; k++) n += block_tokens(&c->items[k]);
+	}
+	const json *tools = json_get(json_get(req, "toolConfig"), "tools");
+	for (size_t i = 0; tools && tools->type == JSON_ARRAY && i < tools->len; i++) {
+		const json *spec = json_get(&tools->items[i], "toolSpec");
+		if (spec) n += json_tokens(spec);
+	}
+	return n;
+}
+
+/* The message-structure rules the service applies after shape validation. */
+static int check_messages(const json *body, emu_response *rs)
+{
+	const json *msgs = json_get(body, "messages");
+	if (!msgs) {
+		emu_response_error(rs, 400, "ValidationException",
+			"1 validation error detected: Value null at 'messages' failed to satisfy constraint: Member must not be null");
+		return -1;
+	}
+	if (!msgs->len) {
+		emu_response_error(rs, 400, "ValidationException",
+			"1 validation error detected: Value '[]' at 'messages' failed to satisfy constraint: Member must have length greater than or equal to 1");
+		return -1;
+	}
+	int have_tools = json_get(body, "toolConfig") != NULL;
+	for (size_t i = 0; i < msgs->len; i++) {
+		const json *m = &msgs->items[i];
+		const char *role = json_get_str(m, "role");
+		const json *content = json_get(m, "content");
+		if (i == 0 && strcmp(role, "user")) {
+			emu_response_error(rs, 400, "ValidationException",
+				"A conversation must start with a user message. Try again with a conversation that starts with a user message.");
+			return -1;
+		}
+		if (i > 0 && !strcmp(role, json_get_str(&msgs->items[i - 1], "role"))) {
+			emu_response_error(rs, 400, "ValidationException",
+				"A conversation must alternate between user and assistant roles. Make sure the conversation alternates between user and assistant roles and try again.");
+			return -1;
+		}
+		if (!content->len) {
+			emu_response_error(rs, 400, "ValidationException",
+				"The content field in the Message object at messages.%zu is empty. Add a ContentBlock object to the content field and try again.", i);
+			return -1;
+		}
+		for (size_t k = 0; k < content->len; k++) {
+			const json *b = &content->items[k];
+			const json *tu = json_get(b, "toolUse"), *tr = json_get(b, "toolResult");
+			if ((tu || tr) && !have_tools) {
+				emu_response_error(rs, 400, "ValidationException",
+					"The toolConfig field must be defined when using toolUse and toolResult content blocks.");
+				return -1;
+			}
+			if (tu && strcmp(role, "assistant")) {
+				emu_response_error(rs, 400, "ValidationException",
+					"messages.%zu.content.%zu: toolUse blocks may only appear in assistant messages.", i, k);
+				return -1;
+			}
+			if (!tr) continue;
+			const char *id = json_get_str(tr, "toolUseId");
+			int found = 0;
+			const json *prev = i ? json_get(&msgs->items[i - 1], "content") : NULL;
+			for (size_t j = 0; prev && j < prev->len && !found; j++) {
+				const char *pid = json_get_str(json_get(&prev->items[j], "toolUse"), "toolUseId");
+				found = pid && !strcmp(pid, id);
+			}
+			if (!found || strcmp(role, "user")) {
+				emu_response_error(rs, 400, "ValidationException",
+					"messages.%zu.content.%zu: the toolResult block's toolUseId '%s' does not match any toolUse block in the previous assistant message.", i, k, id);
+				return -1;
+			}
+		}
+	}
+	return 0;
+}
+
+/* Fills a JSON value for a JSON-schema node: strings from the text (or the first enum
+ * value), numbers 42, booleans true, arrays empty, objects recursively (required
+ * properties, or all when no "required" list). */
+static void fill_schema(json_writer *w, const json *schema, const char *text, int depth)
+{
+	const char *type = json_get_str(schema, "type");
+	const json *en = json_get(schema, "enum");
+	if (en && en->type == JSON_ARRAY && en->len) { jw_value(w, &en->items[0]); return; }
+	if (!type && json_get(schema, "type") && json_get(schema, "type")->type == JSON_ARRAY) {
+		const json *t0 = json_at(json_get(schema, "type"), 0);
+		type = t0 && t0->type == JSON_STRING ? t0->str : NULL;
+	}
+	if (!type && json_get(schema, "properties")) type = "object";
+	if (!type) type = "string";
+	if (!strcmp(type, "object") && depth < 16) {
+		const json *props = json_get(schema, "properties");
+		const json *req = json_get(schema, "required");
+		jw_obj(w);
+		for (size_t i = 0; props && props->type == JSON_OBJECT && i < props->len; i++) {
+			int want = !req || req->type != JSON_ARRAY;
+			for (size_t k = 0; !want && k < req->len; k++)
+				want = req->items[k].type == JSON_STRING && !strcmp(req->items[k].str, props->keys[i]);
+			if (!want) continue;
+			jw_key(w, props->keys[i]);
+			fill_schema(w, &props->items[i], text, depth + 1);
+		}
+		jw_obj_end(w);
+	} else if (!strcmp(type, "integer") || !strcmp(type, "number")) {
+		jw_int(w, 42);
+	} else if (!strcmp(type, "boolean")) {
+		jw_bool(w, 1);
+	} else if (!strcmp(type, "array")) {
+		jw_arr(w);
+		jw_arr_end(w);
+	} else if (!strcmp(type, "null")) {
+		jw_null(w);
+	} else {
+		jw_str(w, text);
+	}
+}
+
+static const json *find_tool(const json *tools, const char *name)
+{
+	for (size_t i = 0; tools && i < tools->len; i++) {
+		const json *spec = json_get(&tools->items[i], "toolSpec");
+		const char *n = json_get_str(spec, "name");
+		if (n && !strcmp(n, name)) return spec;
+	}
+	return NULL;
+}
+
+static size_t count_tool_uses(const json *msgs)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < msgs->len; i++) {
+		const json *c = json_get(&msgs->items[i], "content");
+		for (size_t k = 0; c && k < c->len; k++)
+			if (json_get(&c->items[k], "toolUse")) n++;
+	}
+	return n;
+}
+
+/* Text of a toolResult's content blocks. */
+static void result_text(br_buf *b, const json *tr)
+{
+	const json *c = json_get(tr, "content");
+	for (size_t i = 0; c && i < c->len; i++) {
+		const json *it = &c->items[i], *x;
+		if (i) br_buf_append_str(b, " ");
+		if ((x = json_get(it, "text")) && x->type == JSON_STRING) br_buf_append(b, x->str, x->len);
+		else if ((x = json_get(it, "json"))) {
+			json_writer w;
+			jw_init(&w, b);
+			jw_value(&w, x);
+		} else if (json_get(it, "image")) br_buf_append_str(b, "[image]");
+		else if (json_get(it, "document")) br_buf_append_str(b, "[document]");
+		else if (json_get(it, "video")) br_buf_append_str(b, "[video]");
+		else br_buf_append_str(b, "[content]");
+	}
+}
+
+/* Truncates r->text at the earliest stop sequence and then at maxTokens. */
+static void apply_limits(reply *r, const json *body)
+{
+	const json *ic = json_get(body, "inferenceConfig");
+	const json *ss = json_get(ic, "stopSequences");
+	size_t cut = r->text.len;
+	for (size_t i = 0; ss && i < ss->len; i++) {
+		const json *s = &ss->items[i];
+		if (s->type != JSON_STRING || !s->len || s->len > r->text.len) continue;
+		for (size_t k = 0; k + s->len <= cut; k++)
+			if (!memcmp(r->text.data + k, s->str, s->len)) { cut = k; r->stop = "stop_sequence"; break; }
+	}
+	r->text.len = cut;
+	long long max;
+	if (json_int(json_get(ic, "maxTokens"), &max) && max > 0 &&
+	    ops_tokens((const char *)r->text.data, r->text.len) > (size_t)max) {
+		r->text.len = ops_token_prefix((const char *)r->text.data, r->text.len, (size_t)max);
+		while (r->text.len && (r->text.data[r->text.len - 1] == ' ')) r->text.len--;
+		r->stop = "max_tokens";
+	}
+}
+
+static int build_reply(reply *r, const json *body, emu_response *rs)
+{
+	const json *msgs = json_get(body, "messages");
+	const json *last = NULL;
+	for (size_t i = msgs->len; i-- > 0;)
+		if (!strcmp(json_get_str(&msgs->items[i], "role"), "user")) { last = &msgs->items[i]; break; }
+	const json *content = json_get(last, "content");
+	br_buf utext = BR_BUF_INIT;
+	const json *tresult = NULL;
+	for (size_t i = 0; content && i < content->len; i++) {
+		const json *b = &content->items[i], *x;
+		if ((x = json_get(b, "text")) && x->type == JSON_STRING) {
+			if (utext.len) br_buf_append_byte(&utext, ' ');
+			br_buf_append(&utext, x->str, x->len);
+		} else if ((x = json_get(json_get(json_get(b, "guardContent"), "text"), "text")) && x->type == JSON_STRING) {
+			if (utext.len) br_buf_append_byte(&utext, ' ');
+			br_buf_append(&utext, x->str, x->len);
+		}
+		if (json_get(b, "toolResult") && !tresult) tresult = json_get(b, "toolResult");
+	}
+	br_buf_append_byte(&utext, 0);
+	utext.len--;
+	const char *text = (const char *)utext.data;
+	r->stop = "end_turn";
+
+	r->gcfg = json_get(body, "guardrailConfig");
+	if (r->gcfg) {
+		const char *tr = json_get_str(r->gcfg, "trace");
+		r->trace = tr && strcmp(tr, "disabled");
+		br_buf masked = BR_BUF_INIT;
+		emu_guard_scan(&r->g, text, utext.len, &masked);
+		if (r->g.blocked) {
+			br_buf_append_str(&r->text, EMU_GUARD_BLOCKED_MESSAGE);
+			r->stop = "guardrail_intervened";
+			br_buf_free(&masked);
+			br_buf_free(&utext);
+			return 0;
+		}
+		if (r->g.anonymized) {
+			br_buf_free(&utext);
+			utext = masked;
+			br_buf_append_byte(&utext, 0);
+			utext.len--;
+			text = (const char *)utext.data;
+		} else {
+			br_buf_free(&masked);
+		}
+	}
+
+	const json *tc = json_get(body, "toolConfig");
+	const json *tools = json_get(tc, "tools");
+	const json *oc = json_get(json_get(json_get(json_get(body, "outputConfig"), "textFormat"), "structure"), "jsonSchema");
+	if (tresult) {
+		const char *id = json_get_str(tresult, "toolUseId"), *name = "unknown";
+		for (size_t i = 0; i < msgs->len; i++) {
+			const json *c = json_get(&msgs->items[i], "content");
+			for (size_t k = 0; c && k < c->len; k++) {
+				const json *tu = json_get(&c->items[k], "toolUse");
+				const char *tid = json_get_str(tu, "toolUseId");
+				if (tid && !strcmp(tid, id)) name = json_get_str(tu, "name");
+			}
+		}
+		const char *st = json_get_str(tresult, "status");
+		br_buf_append_str(&r->text, "The tool ");
+		br_buf_append_str(&r->text, name);
+		br_buf_append_str(&r->text, st && !strcmp(st, "error") ? " failed: " : " returned: ");
+		result_text(&r->text, tresult);
+	} else if (!strncmp(text, "__stream_words ", 15)) {
+		long n = strtol(text + 15, NULL, 10);
+		if (n < 1) n = 1;
+		if (n > STREAM_WORDS_MAX) n = STREAM_WORDS_MAX;
+		br_buf_reserve(&r->text, (size_t)n * 8);
+		char t[24];
+		for (long i = 1; i <= n; i++) {
+			int k = snprintf(t, sizeof t, i == 1 ? "w%ld" : " w%ld", i);
+			br_buf_append(&r->text, t, (size_t)k);
+		}
+	} else {
+		const json *spec = NULL;
+		const json *choice = json_get(tc, "toolChoice");
+		const char *forced = json_get_str(json_get(choice, "tool"), "name");
+		if (forced) {
+			spec = find_tool(tools, forced);
+			if (!spec) {
+				br_buf_free(&utext);
+				emu_response_error(rs, 400, "ValidationException",
+					"The tool '%s' named in toolChoice is not defined in toolConfig.tools.", forced);
+				return -1;
+			}
+		}
+		for (size_t i = 0; !spec && tools && i < tools->len; i++) {
+			const json *s = json_get(&tools->items[i], "toolSpec");
+			const char *n = json_get_str(s, "name");
+			if (n && strstr(text, n)) spec = s;
+		}
+		if (!spec && json_get(choice, "any")) {
+			for (size_t i = 0; !spec && tools && i < tools->len; i++) spec = json_get(&tools->items[i], "toolSpec");
+		}
+		if (spec) {
+			r->tool = 1;
+			r->tool_name = json_get_str(spec, "name");
+			snprintf(r->tool_id, sizeof r->tool_id, "tooluse_%zu", count_tool_uses(msgs) + 1);
+			json_writer w;
+			jw_init(&w, &r->tool_input);
+			fill_schema(&w, json_get(json_get(spec, "inputSchema"), "json"), text, 0);
+			br_buf_append_str(&r->text, "Calling tool ");
+			br_buf_append_str(&r->text, r->tool_name);
+			br_buf_append_str(&r->text, ".");
+			r->stop = "tool_use";
+		} else if (oc) {
+			const char *sch = json_get_str(oc, "schema");
+			char err[120];
+			json *schema = sch ? json_parse(sch, strlen(sch), err, sizeof err) : NULL;
+			if (!schema) {
+				br_buf_free(&utext);
+				emu_response_error(rs, 400, "ValidationException",
+					"outputConfig.textFormat.structure.jsonSchema.schema is not valid JSON: %s", sch ? err : "missing");
+				return -1;
+			}
+			json_writer w;
+			jw_init(&w, &r->text);
+			fill_schema(&w, schema, text, 0);
+			json_free(schema);
+		} else {
+			br_buf_append_str(&r->text, "You said: ");
+			br_buf_append_str(&r->text, utext.len ? text : "(no text)");
+		}
+	}
+	if (!r->tool) apply_limits(r, body);
+	if (r->g.anonymized && !strcmp(r->stop, "end_turn")) r->stop = "guardrail_intervened";
+	br_buf_free(&utext);
+	return 0;
+}
+
+static void write_usage(json_writer *w, const reply *r)
+{
+	jw_key(w, "usage");
+	jw_obj(w);
+	jw_kint(w, "inputTokens", (long long)r->in_tok);
+	jw_kint(w, "outputTokens", (long long)r->out_tok);
+	jw_kint(w, "totalTokens", (long long)(r->in_tok + r->out_tok));
+	jw_obj_end(w);
+}
+
+static void write_trace(json_writer *w, const reply *r, const emu_request *rq)
+{
+	if (!r->gcfg || !r->trace) return;
+	const char *id = json_get_str(r->gcfg, "guardrailIdentifier");
+	const char *ver = json_get_str(r->gcfg, "guardrailVersion");
+	jw_key(w, "trace");
+	jw_obj(w);
+	jw_key(w, "guardrail");
+	jw_obj(w);
+	jw_kstr(w, "actionReason", r->g.blocked ? "Guardrail blocked." : r->g.anonymized ? "Guardrail masked." : "No action.");
+	jw_key(w, "inputAssessment");
+	jw_obj(w);
+	jw_key(w, id ? id : "");
+	emu_guard_write_assessment(w, &r->g, id ? id : "", ver ? ver : "DRAFT", ops_region(rq));
+	jw_obj_end(w);
+	jw_obj_end(w);
+	jw_obj_end(w);
+}
+
+static void write_extras(json_writer *w, const json *body, const char *key)
+{
+	const json *v = json_get(body, key);
+	if (v) { jw_key(w, key); jw_value(w, v); }
+}
+
+static void write_json(const reply *r, const json *body, const emu_request *rq, emu_response *rs)
+{
+	json_writer w;
+	jw_init(&w, &rs->body);
+	jw_obj(&w);
+	jw_key(&w, "metrics");
+	jw_obj(&w);
+	jw_kint(&w, "latencyMs", LATENCY_MS);
+	jw_obj_end(&w);
+	jw_key(&w, "output");
+	jw_obj(&w);
+	jw_key(&w, "message");
+	jw_obj(&w);
+	jw_key(&w, "content");
+	jw_arr(&w);
+	if (r->text.len || !r->tool) {
+		jw_obj(&w);
+		jw_key(&w, "text");
+		jw_strn(&w, r->text.data ? (const char *)r->text.data : "", r->text.len);
+		jw_obj_end(&w);
+	}
+	if (r->tool) {
+		jw_obj(&w);
+		jw_key(&w, "toolUse");
+		jw_obj(&w);
+		jw_key(&w, "input");
+		jw_raw(&w, (const char *)r->tool_input.data, r->tool_input.len);
+		jw_kstr(&w, "name", r->tool_name);
+		jw_kstr(&w, "toolUseId", r->tool_id);
+		jw_obj_end(&w);
+		jw_obj_end(&w);
+	}
+	jw_arr_end(&w);
+	jw_kstr(&w, "role", "assistant");
+	jw_obj_end(&w);
+	jw_obj_end(&w);
+	write_extras(&w, body, "performanceConfig");
+	write_extras(&w, body, "serviceTier");
+	jw_kstr(&w, "stopReason", r->stop);
+	write_trace(&w, r, rq);
+	write_usage(&w, r);
+	jw_obj_end(&w);
+	emu_response_add_header(rs, "Content-Type", "application/json");
+}
+
+/* One stream event: the payload writer is reset and handed to the caller's fill. */
+typedef struct {
+	emu_response *rs;
+	br_buf payload, frame;
+	unsigned seq;
+	int failed;
+} streamer;
+
+static void emit(streamer *s, const char *type)
+{
+	if (!s->failed && ops_add_event(s->rs, &s->frame, type, s->payload.data, s->payload.len)) s->failed = 1;
+	br_buf_reset(&s->payload);
+	s->seq++;
+}
+
+/* Pieces of text for deltas: leading whitespace stays with the word that follows. */
+static size_t next_piece(const uint8_t *t, size_t n, size_t i)
+{
+	size_t j = i;
+	while (j < n && (t[j] == ' ' || t[j] == '\n' || t[j] == '\t' || t[j] == '\r')) j++;
+	while (j < n && !(t[j] == ' ' || t[j] == '\n' || t[j] == '\t' || t[j] == '\r')) j++;
+	return j;
+}
+
+static void write_stream(const reply *r, const json *body, const emu_request *rq, emu_response *rs)
+{
+	streamer s = {rs, BR_BUF_INIT, BR_BUF_INIT, 0, 0};
+	json_writer w;
+	br_buf_reserve(&s.payload, 256);
+	br_buf_reserve(&s.frame, 512);
+
+	jw_init(&w, &s.payload);
+	jw_obj(&w); ops_padding(&w, s.seq); jw_kstr(&w, "role", "assistant"); jw_obj_end(&w);
+	emit(&s, "messageStart");
+
+	int idx = 0;
+	if (r->text.len || !r->tool) {
+		for (size_t i = 0; i < r->text.len && !s.failed;) {
+			size_t j = next_piece(r->text.data, r->text.len, i);
+			jw_init(&w, &s.payload);
+			jw_obj(&w);
+			jw_kint(&w, "contentBlockIndex", 0);
+			jw_key(&w, "delta"); jw_obj(&w); jw_key(&w, "text");
+			jw_strn(&w, (const char *)r->text.data + i, j - i);
+			jw_obj_end(&w);
+			ops_padding(&w, s.seq);
+			jw_obj_end(&w);
+			emit(&s, "contentBlockDelta");
+			i = j;
+		}
+		jw_init(&w, &s.payload);
+		jw_obj(&w); jw_kint(&w, "contentBlockIndex", 0); ops_padding(&w, s.seq); jw_obj_end(&w);
+		emit(&s, "contentBlockStop");
+		idx = 1;
+	}
+	if (r->tool) {
+		jw_init(&w, &s.payload);
+		jw_obj(&w);
+		jw_kint(&w, "contentBlockIndex", idx);
+		ops_padding(&w, s.seq);
+		jw_key(&w, "start"); jw_obj(&w); jw_key(&w, "toolUse"); jw_obj(&w);
+		jw_kstr(&w, "name", r->tool_name);
+		jw_kstr(&w, "toolUseId", r->tool_id);
+		jw_obj_end(&w); jw_obj_end(&w);
+		jw_obj_end(&w);
+		emit(&s, "contentBlockStart");
+		/* the input JSON in pieces of about 8 bytes, the first one empty as the service does */
+		size_t i = 0, n = r->tool_input.len;
+		int first = 1;
+		while ((first || i < n) && !s.failed) {
+			size_t j = first ? 0 : (i + 8 < n ? i + 8 : n);
+			while (j < n && (r->tool_input.data[j] & 0xc0) == 0x80) j++;
+			if (first) j = i;
+			jw_init(&w, &s.payload);
+			jw_obj(&w);
+			jw_kint(&w, "contentBlockIndex", idx);
+			jw_key(&w, "delta"); jw_obj(&w); jw_key(&w, "toolUse"); jw_obj(&w); jw_key(&w, "input");
+			jw_strn(&w, (const char *)r->tool_input.data + i, j - i);
+			jw_obj_end(&w); jw_obj_end(&w);
+			ops_padding(&w, s.seq);
+			jw_obj_end(&w);
+			emit(&s, "contentBlockDelta");
+			i = j;
+			first = 0;
+		}
+		jw_init(&w, &s.payload);
+		jw_obj(&w); jw_kint(&w, "contentBlockIndex", idx); ops_padding(&w, s.seq); jw_obj_end(&w);
+		emit(&s, "contentBlockStop");
+	}
+
+	jw_init(&w, &s.payload);
+	jw_obj(&w); ops_padding(&w, s.seq); jw_kstr(&w, "stopReason", r->stop); jw_obj_end(&w);
+	emit(&s, "messageStop");
+
+	jw_init(&w, &s.payload);
+	jw_obj(&w);
+	jw_key(&w, "metrics"); jw_obj(&w); jw_kint(&w, "latencyMs", LATENCY_MS); jw_obj_end(&w);
+	ops_padding(&w, s.seq);
+	write_extras(&w, body, "performanceConfig");
+	write_extras(&w, body, "serviceTier");
+	write_trace(&w, r, rq);
+	write_usage(&w, r);
+	jw_obj_end(&w);
+	emit(&s, "metadata");
+
+	br_buf_free(&s.payload);
+	br_buf_free(&s.frame);
+	if (s.failed) {
+		emu_response_error(rs, 500, "InternalServerException", "The emulator ran out of memory encoding the stream.");
+		return;
+	}
+	emu_response_add_header(rs, "Content-Type", "application/vnd.amazon.eventstream");
+}
+
+void ops_converse(const emu_request *rq, emu_response *rs, const char *model_id, int stream)
+{
+	(void)model_id;
+	json *body = ops_parse_body(rq, rs);
+	if (!body) return;
+	if (ops_validate(stream ? "ConverseStreamRequest" : "ConverseRequest", body, rs) ||
+	    check_messages(body, rs)) {
+		json_free(body);
+		return;
+	}
+	reply r;
+	memset(&r, 0, sizeof r);
+	emu_guard_init(&r.g);
+	if (build_reply(&r, body, rs) == 0) {
+		r.in_tok = ops_converse_input_tokens(body);
+		r.out_tok = ops_tokens((const char *)r.text.data, r.text.len) +
+			(r.tool ? ops_tokens((const char *)r.tool_input.data, r.tool_input.len) : 0);
+		if (stream) write_stream(&r, body, rq, rs);
+		else write_json(&r, body, rq, rs);
+	}
+	br_buf_free(&r.text);
+	br_buf_free(&r.tool_input);
+	emu_guard_free(&r.g);
+	json_free(body);
+}
