@@ -1,0 +1,942 @@
+/* HTTP transport over libcurl multi: see br_http.h for the model and the contracts.
+ * Callbacks here answer curl with exactly one of: consumed length, pause, error
+ * (curl's cw-out habit); they only copy bytes and stamp times, and never re-enter curl. */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <curl/curl.h>
+#include "br_buf.h"
+#include "br_http.h"
+
+struct br_http_multi {
+	CURLM *cm;
+	br_http_xfer *active;     /* transfers attached to cm (doubly linked) */
+	br_http_xfer *detached;   /* transfers no longer in cm but not closed (singly kept for multi_free) */
+	int nactive;
+	uint64_t connections;
+	uint64_t transfers;
+	uint64_t events;          /* bumped by any progress; lets step skip the wait */
+};
+
+struct br_http_xfer {
+	br_http_multi *multi;     /* NULL once closed or the multi was freed */
+	CURL *easy;
+	struct curl_slist *hdrs;
+	br_http_xfer *prev, *next;  /* in multi->active or multi->detached */
+	int attached;             /* in curl's multi */
+	br_http_state state;
+
+	/* request */
+	uint8_t *body_copy;
+	int body_stream;
+	br_buf input;             /* streamed body queue: input.data[input_off..input.len) */
+	size_t input_off;
+	int input_closed;
+	int send_paused;
+	int kick;                 /* steps left in which to nudge curl after the upload ended */
+	uint64_t sent_stream;
+
+	/* response */
+	long status;
+	int version;
+	int headers_done;
+	br_buf headers;
+	br_buf body;
+	size_t cap, peak;
+	int recv_paused;
+	uint64_t received;
+
+	/* times, ms on the monotonic clock; -1 = not reached */
+	int64_t t_start, t_ready, t_first, t_last, t_end;
+	long to_connect, to_first, to_idle, to_total;
+
+	/* failure */
+	br_http_err err;
+	int curl_code;
+	long num_connects;
+	char errbuf[CURL_ERROR_SIZE];
+};
+
+int64_t br_http_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- lists ------------------------------------------------------------------------ */
+
+static void list_unlink(br_http_xfer **head, br_http_xfer *x)
+{
+	if (x->prev)
+		x->prev->next = x->next;
+	else if (*head == x)
+		*head = x->next;
+	if (x->next)
+		x->next->prev = x->prev;
+	x->prev = x->next = NULL;
+}
+
+static void list_push(br_http_xfer **head, br_http_xfer *x)
+{
+	x->prev = NULL;
+	x->next = *head;
+	if (*head)
+		(*head)->prev = x;
+	*head = x;
+}
+
+/* Removes x from curl's multi (keeping the connection in the cache when the transfer
+ * completed), counts its connections, and moves it to the detached list. */
+static void detach(br_http_xfer *x)
+{
+	br_http_multi *m = x->multi;
+	long n = 0;
+
+	if (!x->attached || !m)
+		return;
+	curl_multi_remove_handle(m->cm, x->easy);
+	if (curl_easy_getinfo(x->easy, CURLINFO_NUM_CONNECTS, &n) == CURLE_OK && n > 0) {
+		x->num_connects = n;
+		m->connections += (uint64_t)n;
+	}
+	x->attached = 0;
+	m->nactive--;
+	list_unlink(&m->active, x);
+	list_push(&m->detached, x);
+	x->t_end = br_http_now_ms();
+	m->events++;
+}
+
+static void fail(br_http_xfer *x, br_http_err err, int curl_code, const char *msg)
+{
+	detach(x);
+	x->state = BR_HTTP_S_FAILED;
+	x->err = err;
+	x->curl_code = curl_code;
+	if (msg)
+		snprintf(x->errbuf, sizeof x->errbuf, "%s", msg);
+	else if (!x->errbuf[0])
+		snprintf(x->errbuf, sizeof x->errbuf, "%s",
+			 curl_easy_strerror((CURLcode)curl_code));
+}
+
+/* ---- callbacks ---------------------------------------------------------------------- */
+
+static size_t write_cb(char *p, size_t size, size_t nmemb, void *ud)
+{
+	br_http_xfer *x = ud;
+	size_t n = size * nmemb;
+
+	/* A write that would take a non-empty buffer past the cap pauses: curl keeps the
+	 * bytes and hands them again once we unpause. An empty buffer takes any chunk, so
+	 * the peak is at most max(cap, one curl chunk). */
+	if (x->body.len > 0 && n > x->cap - x->body.len) {
+		x->recv_paused = 1;
+		return CURL_WRITEFUNC_PAUSE;
+	}
+	if (br_buf_append(&x->body, p, n) != BR_OK) {
+		x->err = BR_HTTP_ERR_NOMEM;
+		return 0; /* CURLE_WRITE_ERROR */
+	}
+	if (x->body.len > x->peak)
+		x->peak = x->body.len;
+	x->received += n;
+	x->t_last = br_http_now_ms();
+	if (x->multi)
+		x->multi->events++;
+	return n;
+}
+
+static size_t read_cb(char *buf, size_t size, size_t nitems, void *ud)
+{
+	br_http_xfer *x = ud;
+	size_t room = size * nitems, avail = x->input.len - x->input_off;
+
+	if (avail == 0) {
+		if (x->input_closed) {
+			x->kick = 2;
+			return 0;
+		}
+		x->send_paused = 1;
+		return CURL_READFUNC_PAUSE;
+	}
+	if (avail > room)
+		avail = room;
+	memcpy(buf, x->input.data + x->input_off, avail);
+	x->input_off += avail;
+	x->sent_stream += avail;
+	if (x->input_off == x->input.len) {
+		x->input_off = 0;
+		br_buf_reset(&x->input);
+	}
+	if (x->multi)
+		x->multi->events++;
+	return avail;
+}
+
+static int is_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+static size_t header_cb(char *p, size_t size, size_t nitems, void *ud)
+{
+	br_http_xfer *x = ud;
+	size_t n = size * nitems, len = n;
+	int64_t now = br_http_now_ms();
+
+	x->t_last = now;
+	if (x->t_first < 0)
+		x->t_first = now;
+	if (x->multi)
+		x->multi->events++;
+	if (x->headers_done)
+		return n; /* trailers: ignored */
+	while (len > 0 && (p[len - 1] == '\n' || p[len - 1] == '\r'))
+		len--;
+	if (n >= 5 && memcmp(p, "HTTP/", 5) == 0) {
+		/* A status line starts a new response (after a 1xx, all previous lines go). */
+		size_t i = 5;
+		int major = 0, minor = 0;
+		long status = 0;
+
+		br_buf_reset(&x->headers);
+		if (i < len && p[i] >= '0' && p[i] <= '9')
+			major = p[i++] - '0';
+		if (i + 1 < len && p[i] == '.' && p[i + 1] >= '0' && p[i + 1] <= '9') {
+			minor = p[i + 1] - '0';
+			i += 2;
+		}
+		while (i < len && p[i] == ' ')
+			i++;
+		while (i < len && p[i] >= '0' && p[i] <= '9' && status < 1000)
+			status = status * 10 + (p[i++] - '0');
+		x->version = major * 10 + minor;
+		x->status = status;
+		return n;
+	}
+	if (len == 0) {
+		/* End of a header block: a 1xx is interim, wait for the real response. */
+		if (x->status >= 200 || x->status == 0) {
+			x->headers_done = 1;
+			if (x->state == BR_HTTP_S_PENDING)
+				x->state = BR_HTTP_S_BODY;
+		}
+		return n;
+	}
+	if (p[0] == ' ' || p[0] == '\t') {
+		/* obs-fold continuation: joins the previous value with one space */
+		size_t s = 0;
+
+		while (s < len && is_space(p[s]))
+			s++;
+		if (x->headers.len > 0 && x->headers.data[x->headers.len - 1] == '\n')
+			x->headers.len--;
+		if (br_buf_append_byte(&x->headers, ' ') != BR_OK ||
+		    br_buf_append(&x->headers, p + s, len - s) != BR_OK ||
+		    br_buf_append_byte(&x->headers, '\n') != BR_OK)
+			goto nomem;
+		return n;
+	}
+	if (br_buf_append(&x->headers, p, len) != BR_OK ||
+	    br_buf_append_byte(&x->headers, '\n') != BR_OK)
+		goto nomem;
+	return n;
+nomem:
+	x->err = BR_HTTP_ERR_NOMEM;
+	return 0;
+}
+
+static int prereq_cb(void *ud, char *primary_ip, char *local_ip, int primary_port, int local_port)
+{
+	br_http_xfer *x = ud;
+
+	(void)primary_ip;
+	(void)local_ip;
+	(void)primary_port;
+	(void)local_port;
+	if (x->t_ready < 0)
+		x->t_ready = br_http_now_ms();
+	return CURL_PREREQFUNC_OK;
+}
+
+/* ---- multi -------------------------------------------------------------------------- */
+
+static int global_ready;
+
+br_http_multi *br_http_multi_new(void)
+{
+	br_http_multi *m;
+
+	if (!global_ready) {
+		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+			return NULL;
+		global_ready = 1;
+	}
+	m = calloc(1, sizeof *m);
+	if (!m)
+		return NULL;
+	m->cm = curl_multi_init();
+	if (!m->cm) {
+		free(m);
+		return NULL;
+	}
+	curl_multi_setopt(m->cm, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+	return m;
+}
+
+static void xfer_release(br_http_xfer *x);
+
+void br_http_multi_free(br_http_multi *m)
+{
+	if (!m)
+		return;
+	while (m->active)
+		xfer_release(m->active);
+	while (m->detached)
+		xfer_release(m->detached);
+	curl_multi_cleanup(m->cm);
+	free(m);
+}
+
+void br_http_multi_stats(const br_http_multi *m, uint64_t *connections, uint64_t *transfers)
+{
+	uint64_t c = 0;
+	const br_http_xfer *x;
+
+	if (m) {
+		c = m->connections;
+		/* running transfers: count the connections they opened so far */
+		for (x = m->active; x; x = x->next) {
+			long n = 0;
+
+			if (curl_easy_getinfo(x->easy, CURLINFO_NUM_CONNECTS, &n) == CURLE_OK && n > 0)
+				c += (uint64_t)n;
+		}
+	}
+	if (connections)
+		*connections = c;
+	if (transfers)
+		*transfers = m ? m->transfers : 0;
+}
+
+static void collect(br_http_multi *m)
+{
+	CURLMsg *msg;
+	int left;
+
+	while ((msg = curl_multi_info_read(m->cm, &left)) != NULL) {
+		br_http_xfer *x = NULL;
+		CURLcode rc;
+
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
+		if (!x)
+			continue;
+		rc = msg->data.result; /* read before detach: msg dies with remove_handle */
+		if (rc == CURLE_OK) {
+			detach(x);
+			x->headers_done = 1;
+			x->state = BR_HTTP_S_DONE;
+		} else if (x->err == BR_HTTP_ERR_NOMEM) {
+			fail(x, BR_HTTP_ERR_NOMEM, rc, "out of memory while receiving");
+		} else if (rc == CURLE_OPERATION_TIMEDOUT) {
+			/* We never set CURLOPT_TIMEOUT(_MS): only the connect timeout is curl's. */
+			char buf[128];
+
+			snprintf(buf, sizeof buf, "no connection within %ld ms", x->to_connect);
+			fail(x, BR_HTTP_ERR_TIMEOUT_CONNECT, rc, x->to_connect > 0 ? buf : NULL);
+		} else {
+			fail(x, BR_HTTP_ERR_CONNECTION, rc, NULL);
+		}
+	}
+}
+
+/* The earliest of x's deadlines that still applies, and which it is; -1 if none. */
+static int64_t deadline(const br_http_xfer *x, br_http_err *which)
+{
+	int64_t d = -1, t;
+
+	if (x->to_total > 0) {
+		d = x->t_start + x->to_total;
+		*which = BR_HTTP_ERR_TIMEOUT_TOTAL;
+	}
+	if (x->to_first > 0 && x->t_first < 0 && x->t_ready >= 0) {
+		t = x->t_ready + x->to_first;
+		if (d < 0 || t < d) {
+			d = t;
+			*which = BR_HTTP_ERR_TIMEOUT_FIRST_BYTE;
+		}
+	}
+	/* Idle counts only while curl may read: a transfer paused on our full buffer is
+	 * waiting for the caller, not for the peer. */
+	if (x->to_idle > 0 && x->t_first >= 0 && !x->recv_paused) {
+		t = x->t_last + x->to_idle;
+		if (d < 0 || t < d) {
+			d = t;
+			*which = BR_HTTP_ERR_TIMEOUT_IDLE;
+		}
+	}
+	return d;
+}
+
+static void expire(br_http_multi *m)
+{
+	int64_t now = br_http_now_ms();
+	br_http_xfer *x = m->active, *next;
+
+	for (; x; x = next) {
+		br_http_err which = BR_HTTP_ERR_NONE;
+		int64_t d = deadline(x, &which);
+		char buf[128];
+
+		next = x->next;
+		if (d < 0 || now < d)
+			continue;
+		switch (which) {
+		case BR_HTTP_ERR_TIMEOUT_TOTAL:
+			snprintf(buf, sizeof buf, "transfer not complete within %ld ms", x->to_total);
+			break;
+		case BR_HTTP_ERR_TIMEOUT_FIRST_BYTE:
+			snprintf(buf, sizeof buf, "no response byte within %ld ms", x->to_first);
+			break;
+		default:
+			snprintf(buf, sizeof buf, "no data received for %ld ms", x->to_idle);
+			break;
+		}
+		fail(x, which, 0, buf);
+	}
+}
+
+static int64_t next_deadline(const br_http_multi *m)
+{
+	int64_t best = -1;
+	const br_http_xfer *x;
+
+	for (x = m->active; x; x = x->next) {
+		br_http_err which;
+		int64_t d = deadline(x, &which);
+
+		if (d >= 0 && (best < 0 || d < best))
+			best = d;
+	}
+	return best;
+}
+
+long br_http_multi_timeout(br_http_multi *m)
+{
+	long t = -1;
+	int64_t d;
+
+	if (!m || curl_multi_timeout(m->cm, &t) != CURLM_OK)
+		t = -1;
+	d = next_deadline(m);
+	if (d >= 0) {
+		int64_t left = d - br_http_now_ms();
+
+		if (left < 0)
+			left = 0;
+		if (left > LONG_MAX)
+			left = LONG_MAX;
+		if (t < 0 || left < t)
+			t = (long)left;
+	}
+	return t;
+}
+
+/* libcurl 7.88 can miss the end of an HTTP/2 response whose END_STREAM arrived before
+ * the streamed upload ended: the stream is closed, the bytes are delivered, but curl
+ * waits for socket activity that never comes. Toggling the receive pause makes curl
+ * re-check the connection ("the data might've been read off the socket already") and
+ * notice. Done in the steps right after the read callback signalled end of input. */
+static void kick(br_http_xfer *x)
+{
+	int send = x->send_paused ? CURLPAUSE_SEND : 0;
+
+	if (!x->attached || x->recv_paused)
+		return;
+	curl_easy_pause(x->easy, CURLPAUSE_RECV | send);
+	curl_easy_pause(x->easy, send);
+}
+
+br_status br_http_step(br_http_multi *m, long timeout_ms, int *running)
+{
+	int still = 0;
+	uint64_t ev0;
+	br_http_xfer *x;
+
+	if (!m)
+		return BR_INVAL;
+	for (x = m->active; x; x = x->next) {
+		if (x->kick > 0) {
+			x->kick--;
+			kick(x);
+		}
+	}
+	ev0 = m->events;
+	if (curl_multi_perform(m->cm, &still) != CURLM_OK)
+		return BR_HTTP_FAILED;
+	collect(m);
+	expire(m);
+	if (timeout_ms > 0 && m->events == ev0 && m->nactive > 0) {
+		long wait = timeout_ms;
+		int64_t d = next_deadline(m);
+
+		if (d >= 0) {
+			int64_t left = d - br_http_now_ms();
+
+			if (left < wait)
+				wait = left < 0 ? 0 : (long)left;
+		}
+		if (wait > INT_MAX)
+			wait = INT_MAX;
+		if (wait > 0 && curl_multi_poll(m->cm, NULL, 0, (int)wait, NULL) != CURLM_OK)
+			return BR_HTTP_FAILED;
+		if (curl_multi_perform(m->cm, &still) != CURLM_OK)
+			return BR_HTTP_FAILED;
+		collect(m);
+		expire(m);
+	}
+	if (running)
+		*running = m->nactive;
+	return BR_OK;
+}
+
+/* ---- transfers ---------------------------------------------------------------------- */
+
+static int token_char(unsigned char c)
+{
+	return c > 32 && c < 127 && !strchr("\"(),/:;<=>?@[\\]{}", c);
+}
+
+static br_status add_header(struct curl_slist **list, const char *name, size_t nl,
+			    const char *value, size_t vl)
+{
+	struct curl_slist *l;
+	char *line;
+	size_t i;
+
+	if (!name || nl == 0 || (vl > 0 && !value))
+		return BR_BAD_HEADER;
+	for (i = 0; i < nl; i++)
+		if (!token_char((unsigned char)name[i]))
+			return BR_BAD_HEADER;
+	for (i = 0; i < vl; i++)
+		if (value[i] == '\r' || value[i] == '\n' || value[i] == '\0')
+			return BR_BAD_HEADER;
+	/* trim: curl would send leading blanks; "Name;" is curl's form of an empty header */
+	while (vl > 0 && (value[0] == ' ' || value[0] == '\t')) {
+		value++;
+		vl--;
+	}
+	while (vl > 0 && (value[vl - 1] == ' ' || value[vl - 1] == '\t'))
+		vl--;
+	if (nl > SIZE_MAX / 2 || vl > SIZE_MAX / 2)
+		return BR_RANGE;
+	line = malloc(nl + vl + 3);
+	if (!line)
+		return BR_NOMEM;
+	memcpy(line, name, nl);
+	if (vl == 0) {
+		line[nl] = ';';
+		line[nl + 1] = '\0';
+	} else {
+		line[nl] = ':';
+		line[nl + 1] = ' ';
+		memcpy(line + nl + 2, value, vl);
+		line[nl + 2 + vl] = '\0';
+	}
+	l = curl_slist_append(*list, line);
+	free(line);
+	if (!l)
+		return BR_NOMEM;
+	*list = l;
+	return BR_OK;
+}
+
+static int has_header(const br_http_opts *o, const char *name)
+{
+	size_t i, n = strlen(name);
+
+	for (i = 0; i < o->nheaders; i++)
+		if (o->headers[i].name_len == n && o->headers[i].name &&
+		    strncasecmp(o->headers[i].name, name, n) == 0)
+			return 1;
+	return 0;
+}
+
+static int h2c_reuse_broken(void)
+{
+	const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
+
+	return v && v->version_num < 0x080000;
+}
+
+#define SETOPT(opt, val) \
+	do { \
+		if (curl_easy_setopt(x->easy, opt, val) != CURLE_OK) { \
+			st = BR_HTTP_INIT; \
+			goto fail; \
+		} \
+	} while (0)
+
+br_http_xfer *br_http_xfer_new(br_http_multi *m, const br_http_opts *o, br_status *status)
+{
+	br_http_xfer *x = NULL;
+	br_status st = BR_INVAL;
+	const char *method;
+	int https;
+	size_t i;
+
+	if (!m || !o || !o->url)
+		goto out;
+	if (strncasecmp(o->url, "https://", 8) == 0)
+		https = 1;
+	else if (strncasecmp(o->url, "http://", 7) == 0)
+		https = 0;
+	else
+		goto out;
+	if ((o->body_stream && o->body) || (!o->body && o->body_len > 0))
+		goto out;
+	if (o->http_version != 0 && o->http_version != 1 && o->http_version != 2)
+		goto out;
+	method = o->method ? o->method : (o->body || o->body_stream ? "POST" : "GET");
+	if (!method[0])
+		goto out;
+	for (i = 0; method[i]; i++)
+		if (!token_char((unsigned char)method[i]))
+			goto out;
+
+	st = BR_NOMEM;
+	x = calloc(1, sizeof *x);
+	if (!x)
+		goto out;
+	x->t_start = br_http_now_ms();
+	x->t_ready = x->t_first = x->t_end = -1;
+	x->t_last = x->t_start;
+	x->to_connect = o->connect_timeout_ms > 0 ? o->connect_timeout_ms : 0;
+	x->to_first = o->first_byte_timeout_ms > 0 ? o->first_byte_timeout_ms : 0;
+	x->to_idle = o->idle_timeout_ms > 0 ? o->idle_timeout_ms : 0;
+	x->to_total = o->total_timeout_ms > 0 ? o->total_timeout_ms : 0;
+	x->cap = o->buffer_cap ? o->buffer_cap : BR_HTTP_BUFFER_CAP;
+	if (x->cap < BR_HTTP_BUFFER_CAP_MIN)
+		x->cap = BR_HTTP_BUFFER_CAP_MIN;
+	x->body_stream = o->body_stream;
+	x->state = BR_HTTP_S_PENDING;
+
+	for (i = 0; i < o->nheaders; i++) {
+		st = add_header(&x->hdrs, o->headers[i].name, o->headers[i].name_len,
+				o->headers[i].value, o->headers[i].value_len);
+		if (st != BR_OK)
+			goto fail;
+	}
+	/* Only the caller's headers (plus Host, framing): drop curl's defaults. */
+	st = BR_NOMEM;
+	if (!has_header(o, "accept")) {
+		struct curl_slist *l = curl_slist_append(x->hdrs, "Accept:");
+
+		if (!l)
+			goto fail;
+		x->hdrs = l;
+	}
+	if (!has_header(o, "expect")) {
+		struct curl_slist *l = curl_slist_append(x->hdrs, "Expect:");
+
+		if (!l)
+			goto fail;
+		x->hdrs = l;
+	}
+	if (o->body && !has_header(o, "content-type")) {
+		struct curl_slist *l = curl_slist_append(x->hdrs, "Content-Type:");
+
+		if (!l)
+			goto fail;
+		x->hdrs = l;
+	}
+
+	st = BR_HTTP_INIT;
+	x->easy = curl_easy_init();
+	if (!x->easy)
+		goto fail;
+	SETOPT(CURLOPT_PRIVATE, (void *)x);
+	SETOPT(CURLOPT_URL, o->url);
+	SETOPT(CURLOPT_PROTOCOLS_STR, "http,https");
+	SETOPT(CURLOPT_NOSIGNAL, 1L);
+	SETOPT(CURLOPT_ERRORBUFFER, x->errbuf);
+	SETOPT(CURLOPT_HTTPHEADER, x->hdrs);
+	SETOPT(CURLOPT_WRITEFUNCTION, write_cb);
+	SETOPT(CURLOPT_WRITEDATA, (void *)x);
+	SETOPT(CURLOPT_HEADERFUNCTION, header_cb);
+	SETOPT(CURLOPT_HEADERDATA, (void *)x);
+	SETOPT(CURLOPT_PREREQFUNCTION, prereq_cb);
+	SETOPT(CURLOPT_PREREQDATA, (void *)x);
+	if (x->to_connect > 0)
+		SETOPT(CURLOPT_CONNECTTIMEOUT_MS, x->to_connect);
+	if (o->http_version == 2) {
+		SETOPT(CURLOPT_HTTP_VERSION, https ? (long)CURL_HTTP_VERSION_2TLS
+						   : (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
+		if (!https && h2c_reuse_broken()) {
+			/* libcurl before 8.0.0 breaks a reused prior-knowledge connection
+			 * ("Error in the HTTP2 framing layer", curl issue #10634, fixed by
+			 * PR #10643): give each such transfer its own connection. */
+			SETOPT(CURLOPT_FRESH_CONNECT, 1L);
+			SETOPT(CURLOPT_FORBID_REUSE, 1L);
+		} else {
+			SETOPT(CURLOPT_PIPEWAIT, 1L);
+		}
+	} else {
+		SETOPT(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+	}
+	if (o->no_verify) {
+		SETOPT(CURLOPT_SSL_VERIFYPEER, 0L);
+		SETOPT(CURLOPT_SSL_VERIFYHOST, 0L);
+	}
+	if (o->cainfo)
+		SETOPT(CURLOPT_CAINFO, o->cainfo);
+	if (o->capath)
+		SETOPT(CURLOPT_CAPATH, o->capath);
+
+	if (o->body_stream) {
+		SETOPT(CURLOPT_UPLOAD, 1L);
+		SETOPT(CURLOPT_READFUNCTION, read_cb);
+		SETOPT(CURLOPT_READDATA, (void *)x);
+		SETOPT(CURLOPT_INFILESIZE_LARGE, (curl_off_t)-1);
+		SETOPT(CURLOPT_CUSTOMREQUEST, method);
+	} else if (o->body) {
+		const uint8_t *b = o->body;
+
+		if (!o->body_borrow && o->body_len > 0) {
+			x->body_copy = malloc(o->body_len);
+			if (!x->body_copy) {
+				st = BR_NOMEM;
+				goto fail;
+			}
+			memcpy(x->body_copy, o->body, o->body_len);
+			b = x->body_copy;
+		}
+		SETOPT(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)o->body_len);
+		SETOPT(CURLOPT_POSTFIELDS, o->body_len > 0 ? (const char *)b : "");
+		if (strcmp(method, "POST") != 0)
+			SETOPT(CURLOPT_CUSTOMREQUEST, method);
+	} else if (strcmp(method, "GET") == 0) {
+		SETOPT(CURLOPT_HTTPGET, 1L);
+	} else if (strcmp(method, "HEAD") == 0) {
+		SETOPT(CURLOPT_NOBODY, 1L);
+	} else if (strcmp(method, "POST") == 0) {
+		SETOPT(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)0);
+		SETOPT(CURLOPT_POSTFIELDS, "");
+	} else {
+		SETOPT(CURLOPT_CUSTOMREQUEST, method);
+	}
+
+	if (curl_multi_add_handle(m->cm, x->easy) != CURLM_OK) {
+		st = BR_HTTP_INIT;
+		goto fail;
+	}
+	x->multi = m;
+	x->attached = 1;
+	list_push(&m->active, x);
+	m->nactive++;
+	m->transfers++;
+	if (status)
+		*status = BR_OK;
+	return x;
+fail:
+	if (x->easy)
+		curl_easy_cleanup(x->easy);
+	curl_slist_free_all(x->hdrs);
+	free(x->body_copy);
+	free(x);
+	x = NULL;
+out:
+	if (status)
+		*status = st;
+	return NULL;
+}
+
+#undef SETOPT
+
+/* Closes x and unlinks it from its multi: everything but the struct is released. */
+static void xfer_release(br_http_xfer *x)
+{
+	br_http_multi *m = x->multi;
+
+	if (m) {
+		detach(x);
+		list_unlink(&m->detached, x);
+		x->multi = NULL;
+	}
+	if (x->easy) {
+		curl_easy_cleanup(x->easy);
+		x->easy = NULL;
+	}
+	curl_slist_free_all(x->hdrs);
+	x->hdrs = NULL;
+	free(x->body_copy);
+	x->body_copy = NULL;
+	br_buf_free(&x->input);
+	br_buf_free(&x->headers);
+	br_buf_free(&x->body);
+	x->input_off = 0;
+	x->state = BR_HTTP_S_CLOSED;
+}
+
+void br_http_xfer_close(br_http_xfer *x)
+{
+	if (x && x->state != BR_HTTP_S_CLOSED)
+		xfer_release(x);
+}
+
+void br_http_xfer_free(br_http_xfer *x)
+{
+	if (!x)
+		return;
+	br_http_xfer_close(x);
+	free(x);
+}
+
+br_http_state br_http_xfer_state(const br_http_xfer *x)
+{
+	return x->state;
+}
+
+long br_http_xfer_status(const br_http_xfer *x)
+{
+	return x->status;
+}
+
+int br_http_xfer_version(const br_http_xfer *x)
+{
+	return x->version;
+}
+
+const char *br_http_xfer_headers(const br_http_xfer *x, size_t *len)
+{
+	if (!x->headers_done || x->state == BR_HTTP_S_CLOSED) {
+		*len = 0;
+		return NULL;
+	}
+	*len = x->headers.len;
+	return x->headers.data ? (const char *)x->headers.data : "";
+}
+
+int br_http_header_next(const char **p, const char *end, const char **name, size_t *name_len,
+			const char **value, size_t *value_len)
+{
+	while (*p < end) {
+		const char *line = *p, *eol = memchr(line, '\n', (size_t)(end - line));
+		const char *colon;
+
+		if (!eol)
+			eol = end;
+		*p = eol < end ? eol + 1 : end;
+		colon = memchr(line, ':', (size_t)(eol - line));
+		if (!colon || colon == line)
+			continue;
+		*name = line;
+		*name_len = (size_t)(colon - line);
+		colon++;
+		while (colon < eol && (*colon == ' ' || *colon == '\t'))
+			colon++;
+		while (eol > colon && is_space(eol[-1]))
+			eol--;
+		*value = colon;
+		*value_len = (size_t)(eol - colon);
+		return 1;
+	}
+	return 0;
+}
+
+size_t br_http_xfer_body(const br_http_xfer *x, const uint8_t **p)
+{
+	*p = x->body.data;
+	return x->body.len;
+}
+
+static void apply_pause(br_http_xfer *x)
+{
+	int bits = (x->recv_paused ? CURLPAUSE_RECV : 0) | (x->send_paused ? CURLPAUSE_SEND : 0);
+
+	if (x->attached)
+		curl_easy_pause(x->easy, bits);
+}
+
+void br_http_xfer_consume(br_http_xfer *x, size_t n)
+{
+	if (n > x->body.len)
+		n = x->body.len;
+	br_buf_consume(&x->body, n);
+	if (x->recv_paused && x->body.len <= x->cap / 2) {
+		x->recv_paused = 0;
+		x->t_last = br_http_now_ms(); /* paused time is not idle time */
+		apply_pause(x);               /* may deliver held bytes into write_cb now */
+	}
+}
+
+int br_http_xfer_eof(const br_http_xfer *x)
+{
+	return x->state == BR_HTTP_S_DONE && x->body.len == 0;
+}
+
+br_status br_http_xfer_send(br_http_xfer *x, const uint8_t *p, size_t n)
+{
+	if (!x->body_stream || x->input_closed || !x->attached)
+		return BR_HTTP_STATE;
+	if (n == 0)
+		return BR_OK;
+	if (br_buf_append(&x->input, p, n) != BR_OK)
+		return BR_NOMEM;
+	if (x->send_paused) {
+		x->send_paused = 0;
+		apply_pause(x);
+	}
+	return BR_OK;
+}
+
+br_status br_http_xfer_close_input(br_http_xfer *x)
+{
+	if (!x->body_stream)
+		return BR_HTTP_STATE;
+	if (x->input_closed)
+		return BR_OK;
+	x->input_closed = 1;
+	if (x->send_paused) {
+		x->send_paused = 0;
+		apply_pause(x);
+	}
+	return BR_OK;
+}
+
+size_t br_http_xfer_pending_input(const br_http_xfer *x)
+{
+	return x->input.len - x->input_off;
+}
+
+br_http_err br_http_xfer_error(const br_http_xfer *x, int *curl_code, const char **message)
+{
+	if (curl_code)
+		*curl_code = x->state == BR_HTTP_S_FAILED ? x->curl_code : 0;
+	if (message)
+		*message = x->state == BR_HTTP_S_FAILED ? x->errbuf : "";
+	return x->state == BR_HTTP_S_FAILED ? x->err : BR_HTTP_ERR_NONE;
+}
+
+void br_http_xfer_info(const br_http_xfer *x, br_http_info *info)
+{
+	int64_t end = x->t_end >= 0 ? x->t_end : br_http_now_ms();
+
+	info->total = (double)(end - x->t_start) / 1000.0;
+	info->connect = x->t_ready >= 0 ? (double)(x->t_ready - x->t_start) / 1000.0 : -1;
+	info->first_byte = x->t_first >= 0 ? (double)(x->t_first - x->t_start) / 1000.0 : -1;
+	info->buffer_cap = x->cap;
+	info->buffer_peak = x->peak;
+	info->num_connects = x->num_connects;
+	info->received = x->received;
+	info->sent_stream = x->sent_stream;
+}

@@ -1,0 +1,412 @@
+-- The libcurl transport: what the client layer sends requests through.
+--
+--   local T = require "bedrock.transport.curl"
+--   local t = T.new{ http2 = false, verify = true, cainfo = nil, capath = nil,
+--                    timeouts = { connect = ms, first_byte = ms, idle = ms, total = ms },
+--                    buffer_cap = bytes, wait = nil }
+--   local res, err = t:request{ method =, url =, headers = { {name, value}, ... }, body =,
+--                               timeouts = {...}, http2 = nil }
+--   local s, err = t:open{ same fields, decoder = dec, body_stream = false }
+--   s:read() ; s:send(bytes) ; s:close_input() ; s:close()
+--   t:stats() ; t:step(ms) ; t:timeout() ; t:close()
+--
+-- One curl multi handle per transport (bedrock.core's HttpMulti): connections are kept
+-- and reused across calls, HTTP/2 streams share a connection. The C side never calls Lua
+-- and never blocks unless asked to: every wait goes through T:_wait, which either blocks
+-- in curl_multi_poll (default) or calls the `wait` hook, which a coroutine scheduler sets
+-- to yield (it then drives the multi with t:step()). Timeouts are deadlines computed once
+-- per transfer in C and reported as Timeout errors naming `which`.
+local core = require "bedrock.core"
+local errors = require "bedrock.errors"
+
+local _M = { _VERSION = "0.1.0" }
+
+local type, tostring, pairs, ipairs, setmetatable, getmetatable =
+	type, tostring, pairs, ipairs, setmetatable, getmetatable
+local concat = table.concat
+local find = string.find
+
+-- Longest single blocking wait in C; C shortens it to the nearest deadline anyway.
+local WAIT_SLICE_MS = 1000
+
+local TIMEOUT_NAMES = { "connect", "first_byte", "idle", "total" }
+
+local Transport = {}
+Transport.__index = Transport
+Transport.__name = "bedrock.transport.curl"
+
+local Stream = {}
+Stream.__index = Stream
+Stream.__name = "bedrock.transport.curl.Stream"
+
+local function verr(field, message)
+	return errors.new{ code = "ValidationError", field = field, message = message }
+end
+
+-- curl codes that no retry can fix: bad URL, unsupported protocol, TLS trust/setup.
+local NOT_RETRYABLE = { [1] = true, [3] = true, [35] = true, [51] = true, [53] = true,
+	[58] = true, [59] = true, [60] = true, [77] = true, [80] = true, [83] = true, [90] = true,
+	[91] = true, [98] = true }
+
+-- The error object for a failed transfer, from x:read()'s nil, msg, CODE, kind, curl_code.
+local function transfer_error(msg, code, kind, curl_code)
+	if kind == "connect" or kind == "first_byte" or kind == "idle" or kind == "total" then
+		return errors.new{ code = "Timeout", which = kind, retryable = true,
+			message = kind .. " timeout: " .. tostring(msg) }
+	end
+	if kind == "nomem" then
+		return errors.new{ code = "ConnectionError", message = tostring(msg), curl_code = curl_code }
+	end
+	if code == "HTTP_FAILED" then
+		return errors.new{ code = "ConnectionError", message = tostring(msg),
+			curl_code = curl_code, retryable = not NOT_RETRYABLE[curl_code or 0] }
+	end
+	-- HTTP_STATE (closed transfer), decoder errors, out of memory
+	return errors.new{ code = code == "HTTP_STATE" and "ConnectionError" or "StreamError",
+		message = tostring(msg), core_code = code }
+end
+
+local function check_timeouts(t, field)
+	if t == nil then return true end
+	if type(t) ~= "table" then return nil, verr(field, "must be a table of milliseconds") end
+	for k, v in pairs(t) do
+		local known = false
+		for _, n in ipairs(TIMEOUT_NAMES) do if k == n then known = true end end
+		if not known then
+			return nil, verr(field .. "." .. tostring(k),
+				"unknown timeout (known: connect, first_byte, idle, total)")
+		end
+		if v ~= false and (type(v) ~= "number" or v ~= v or v < 0 or v > 1e12) then
+			return nil, verr(field .. "." .. k, "must be a number of milliseconds >= 0")
+		end
+	end
+	return true
+end
+
+-- T.new(opts) -> transport. Raises on bad options (a configuration mistake).
+function _M.new(opts)
+	opts = opts or {}
+	if type(opts) ~= "table" then error("bedrock.transport.curl.new expects an options table", 2) end
+	local function bad(field, msg)
+		error(errors.new{ code = "ConfigError", field = field, message = msg }, 3)
+	end
+	if opts.http2 ~= nil and type(opts.http2) ~= "boolean" then bad("http2", "must be a boolean") end
+	if opts.verify ~= nil and type(opts.verify) ~= "boolean" then bad("verify", "must be a boolean") end
+	if opts.cainfo ~= nil and type(opts.cainfo) ~= "string" then bad("cainfo", "must be a file name") end
+	if opts.capath ~= nil and type(opts.capath) ~= "string" then bad("capath", "must be a directory name") end
+	if opts.wait ~= nil and type(opts.wait) ~= "function" then bad("wait", "must be a function(t, timeout_ms)") end
+	if opts.buffer_cap ~= nil and (type(opts.buffer_cap) ~= "number" or opts.buffer_cap < 0) then
+		bad("buffer_cap", "must be a byte count")
+	end
+	local ok, e = check_timeouts(opts.timeouts, "timeouts")
+	if not ok then e.code = "ConfigError"; error(e, 2) end
+	local multi, msg = core.http_multi()
+	if not multi then error(errors.new{ code = "ConnectionError", message = msg }, 2) end
+	local timeouts = {}
+	for k, v in pairs(opts.timeouts or {}) do timeouts[k] = v end
+	return setmetatable({
+		multi = multi,
+		http2 = opts.http2 or false,
+		verify = opts.verify ~= false,
+		cainfo = opts.cainfo,
+		capath = opts.capath,
+		timeouts = timeouts,
+		buffer_cap = opts.buffer_cap,
+		wait = opts.wait,
+		requests = 0,
+	}, Transport)
+end
+
+-- Advances every transfer of this transport: waits up to timeout_ms (0 = not at all) for
+-- activity. For schedulers; returns the number of running transfers.
+function Transport:step(timeout_ms)
+	if not self.multi then return 0 end
+	local n, msg = self.multi:step(timeout_ms or 0)
+	if not n then return nil, errors.new{ code = "ConnectionError", message = msg } end
+	return n
+end
+
+-- Milliseconds until a step is due without socket activity (nil: none pending).
+function Transport:timeout()
+	return self.multi and self.multi:timeout() or nil
+end
+
+-- One wait while `x` has nothing for us. Blocking: one step in C. With a wait hook: a
+-- non-blocking step, then the hook (which may yield) if that brought nothing new.
+function Transport:_wait(progress)
+	local m = self.multi
+	if not m then return nil, errors.new{ code = "ConnectionError", message = "transport is closed" } end
+	if not self.wait then
+		local n, msg = m:step(WAIT_SLICE_MS)
+		if not n then return nil, errors.new{ code = "ConnectionError", message = msg } end
+		return true
+	end
+	local n, msg = m:step(0)
+	if not n then return nil, errors.new{ code = "ConnectionError", message = msg } end
+	if progress and progress() then return true end
+	local t = m:timeout()
+	if t == nil or t > WAIT_SLICE_MS then t = WAIT_SLICE_MS end
+	self.wait(self, t)
+	return true
+end
+
+-- Builds the C request options from a call's fields (validated), or nil, err.
+function Transport:_options(req)
+	if type(req) ~= "table" then return nil, verr("request", "must be a table") end
+	local url = req.url
+	if type(url) ~= "string" or not (find(url, "^[Hh][Tt][Tt][Pp][Ss]?://[^/]")) then
+		return nil, verr("url", "must be an http:// or https:// URL, got " .. tostring(url))
+	end
+	if find(url, "[%z\1-\32\127]") then
+		return nil, verr("url", "must not contain spaces or control characters")
+	end
+	local method = req.method
+	if method == nil then method = (req.body ~= nil or req.body_stream) and "POST" or "GET" end
+	if type(method) ~= "string" or not find(method, "^[%w!#$%%&'*+.^_`|~-]+$") then
+		return nil, verr("method", "must be an HTTP method token, got " .. tostring(method))
+	end
+	if req.body ~= nil and type(req.body) ~= "string" then
+		return nil, verr("body", "must be a string")
+	end
+	if req.body_stream ~= nil and type(req.body_stream) ~= "boolean" then
+		return nil, verr("body_stream", "must be a boolean")
+	end
+	if req.body_stream and req.body ~= nil then
+		return nil, verr("body", "cannot be combined with body_stream (use s:send)")
+	end
+	if req.http2 ~= nil and type(req.http2) ~= "boolean" then
+		return nil, verr("http2", "must be a boolean")
+	end
+	local ok, e = check_timeouts(req.timeouts, "timeouts")
+	if not ok then return nil, e end
+	local headers = {}
+	if req.headers ~= nil then
+		if type(req.headers) ~= "table" then
+			return nil, verr("headers", "must be an array of {name, value} pairs")
+		end
+		for i, h in ipairs(req.headers) do
+			local field = "headers[" .. i .. "]"
+			if type(h) ~= "table" then return nil, verr(field, "must be a {name, value} pair") end
+			local name, value = h[1], h[2]
+			if type(name) ~= "string" or not find(name, "^[%w!#$%%&'*+.^_`|~-]+$") then
+				return nil, verr(field, "header name must be a token, got " .. tostring(name))
+			end
+			if type(value) == "number" then value = tostring(value) end
+			if type(value) ~= "string" then
+				return nil, verr(field, "header '" .. name .. "' value must be a string")
+			end
+			if find(value, "[%z\r\n]") then
+				return nil, verr(field, "header '" .. name .. "' value contains CR, LF or NUL")
+			end
+			headers[i] = { name, value }
+		end
+		local n = 0
+		for _ in pairs(req.headers) do n = n + 1 end
+		if n ~= #headers then return nil, verr("headers", "must be an array (no holes, no keys)") end
+	end
+	local timeouts = {}
+	for k, v in pairs(self.timeouts) do timeouts[k] = v end
+	for k, v in pairs(req.timeouts or {}) do timeouts[k] = v end
+	local http2 = req.http2
+	if http2 == nil then http2 = self.http2 end
+	return {
+		url = url,
+		method = method,
+		headers = headers,
+		body = req.body,
+		body_stream = req.body_stream or false,
+		http_version = http2 and 2 or 1,
+		verify = self.verify,
+		cainfo = self.cainfo,
+		capath = self.capath,
+		timeouts = timeouts,
+		buffer_cap = self.buffer_cap,
+	}
+end
+
+-- Starts a transfer and returns once its response headers arrived: a Stream with
+-- status, headers (lower-case names), http_version; or nil, err. With body_stream = true
+-- it returns at once, so that the caller can send before the server answers (a server
+-- may wait for input before its headers); s:response() or the first s:read() then waits
+-- for the headers and fills those fields.
+function Transport:open(req)
+	if not self.multi then return nil, errors.new{ code = "ConnectionError", message = "transport is closed" } end
+	local o, err = self:_options(req)
+	if not o then return nil, err end
+	local dec = req.decoder
+	local mt = type(dec) == "userdata" and getmetatable(dec)
+	if dec ~= nil and not (mt and mt.__name == "bedrock.Decoder") then
+		return nil, verr("decoder", "must be a bedrock.Decoder (core.decoder())")
+	end
+	local x, msg, code = self.multi:request(o)
+	if not x then
+		return nil, verr(code == "BAD_HEADER" and "headers" or "request", msg)
+	end
+	self.requests = self.requests + 1
+	local s = setmetatable({
+		transport = self,
+		x = x,
+		decoder = dec,
+		body_stream = o.body_stream,
+	}, Stream)
+	if not o.body_stream then
+		local status, herr = s:response()
+		if not status then
+			s:close()
+			return nil, herr
+		end
+	end
+	return s
+end
+
+-- Sends a request and reads the whole response: { status, headers, body, http_version,
+-- timing = { total, first_byte } (seconds) }, or nil, err.
+function Transport:request(req)
+	local s, err = self:open(req)
+	if not s then return nil, err end
+	s.decoder = nil
+	local parts, n = {}, 0
+	while true do
+		local d, e = s:read()
+		if d == nil then
+			if e then s:close() return nil, e end
+			break
+		end
+		n = n + 1
+		parts[n] = d
+	end
+	local info = s.x:info()
+	local res = {
+		status = s.status,
+		headers = s.headers,
+		body = concat(parts),
+		http_version = s.http_version,
+		timing = { total = info.total, first_byte = info.first_byte },
+	}
+	s:close()
+	return res
+end
+
+function Transport:stats()
+	local st = self.multi and self.multi:stats() or { connections = self.closed_connections or 0 }
+	return { connections = st.connections, requests = self.requests }
+end
+
+-- Closes every connection and transfer of this transport. Idempotent.
+function Transport:close()
+	if self.multi then
+		self.closed_connections = self.multi:stats().connections
+		self.multi:close()
+		self.multi = nil
+	end
+end
+
+-- Waits for the response headers (if not there yet): status, headers, http_version, which
+-- are also stored in the stream's fields; or nil, err.
+function Stream:response()
+	if self.status then return self.status, self.headers, self.http_version end
+	local x = self.x
+	if not x then return nil, errors.new{ code = "ConnectionError", message = "stream is closed" } end
+	local function ready() return x:state() ~= "pending" end
+	while not ready() do
+		local ok, e = self.transport:_wait(ready)
+		if not ok then return nil, e end
+	end
+	local headers, version = x:headers()
+	if not headers then
+		-- failed (or was closed) before the response headers were complete
+		local _, msg, code, kind, cc = x:read()
+		return nil, transfer_error(msg, code, kind, cc)
+	end
+	self.status, self.headers, self.http_version = x:status(), headers, version
+	return self.status, headers, version
+end
+
+-- Next body bytes (waiting until some arrive), nil at a clean end, nil, err on failure.
+-- With a decoder: feeds it and returns true, or false at the end.
+function Stream:read()
+	local x = self.x
+	if not x then return nil, errors.new{ code = "ConnectionError", message = "stream is closed" } end
+	if not self.status then
+		local status, herr = self:response()
+		if not status then return nil, herr end
+	end
+	local dec = self.decoder
+	local t = self.transport
+	while true do
+		local d, msg, code, kind, cc
+		if dec then
+			d, msg, code, kind, cc = x:read_into(dec)
+			if d and d > 0 then return true end
+			if d == nil and msg == nil then return false end
+		else
+			d, msg, code, kind, cc = x:read()
+			if d and d ~= "" then return d end
+			if d == nil and msg == nil then return nil end
+		end
+		if d == nil then return nil, transfer_error(msg, code, kind, cc) end
+		local ok, e = t:_wait(function()
+			local st = x:state()
+			return x:buffered() > 0 or (st ~= "pending" and st ~= "body")
+		end)
+		if not ok then return nil, e end
+	end
+end
+
+-- Queues request body bytes (body_stream = true) and waits while more than one buffer
+-- cap of input is queued (back-pressure). true, or nil, err.
+function Stream:send(bytes)
+	local x = self.x
+	if not x then return nil, errors.new{ code = "ConnectionError", message = "stream is closed" } end
+	if type(bytes) ~= "string" then return nil, verr("bytes", "must be a string") end
+	if not self.body_stream then
+		return nil, verr("body_stream", "this stream was opened without body_stream = true")
+	end
+	local ok, msg, code = x:send(bytes)
+	if not ok then
+		local st = x:state()
+		if st == "failed" then
+			local _, m2, c2, kind, cc = x:read()
+			if m2 then return nil, transfer_error(m2, c2, kind, cc) end
+		end
+		return nil, errors.new{ code = "ConnectionError", message = msg, core_code = code }
+	end
+	local cap = self.transport.buffer_cap or core.http_buffer_cap
+	while x:pending() > cap do
+		local st = x:state()
+		if st ~= "pending" and st ~= "body" then break end
+		local ok2, e = self.transport:_wait()
+		if not ok2 then return nil, e end
+	end
+	return true
+end
+
+-- Ends the request body (HTTP/2 END_STREAM / last chunk). true, or nil, err.
+function Stream:close_input()
+	local x = self.x
+	if not x then return nil, errors.new{ code = "ConnectionError", message = "stream is closed" } end
+	if not self.body_stream then
+		return nil, verr("body_stream", "this stream was opened without body_stream = true")
+	end
+	x:close_input()
+	return true
+end
+
+-- Timing and buffer figures of the transfer (see HttpTransfer:info()).
+function Stream:info()
+	return self.x and self.x:info() or nil
+end
+
+-- Aborts the transfer if still running (HTTP/1.1: the connection is closed; HTTP/2: the
+-- stream is reset). Idempotent.
+function Stream:close()
+	if self.x then
+		self.x:close()
+		self.x = nil
+	end
+end
+
+_M.Transport = Transport
+_M.Stream = Stream
+_M.transfer_error = transfer_error
+return _M
