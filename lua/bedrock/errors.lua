@@ -19,6 +19,7 @@ _M.codes = {
 	SerializationError = true, -- a response we could not parse
 	CredentialsError = true, -- no credentials, or a provider failed
 	ConfigError = true,      -- bad client options or environment
+	NotSupported = true,     -- a feature this client/transport does not offer (yet)
 }
 
 function Error.__tostring(e)
@@ -48,6 +49,106 @@ end
 function _M.is(v, code)
 	if getmetatable(v) ~= Error then return false end
 	return code == nil or v.code == code
+end
+
+---------------------------------------------------------------------------- parsing
+-- Response and event-stream errors (reference §13, §9.1). These need JSON, loaded lazily
+-- so that errors.lua stays usable on its own.
+
+local reasons = {
+	[400] = "Bad Request", [401] = "Unauthorized", [403] = "Forbidden", [404] = "Not Found",
+	[408] = "Request Timeout", [409] = "Conflict", [413] = "Payload Too Large",
+	[424] = "Failed Dependency", [429] = "Too Many Requests",
+	[500] = "Internal Server Error", [502] = "Bad Gateway", [503] = "Service Unavailable",
+	[504] = "Gateway Timeout",
+}
+_M.reasons = reasons
+
+-- "ThrottlingException:http://internal.amazon.com/coral/com.amazon.bedrock/" -> ThrottlingException;
+-- "com.amazonaws.bedrockruntime#ValidationException" -> ValidationException.
+local function clean_code(v)
+	if type(v) ~= "string" then return nil end
+	v = v:match("^[^:]*")
+	v = v:match("[^#]*$")
+	if v == "" then return nil end
+	return v
+end
+_M.clean_code = clean_code
+
+-- Request id from lower-cased response headers (botocore's name, then the JS SDK's).
+function _M.request_id(headers)
+	if not headers then return nil end
+	return headers["x-amzn-requestid"] or headers["x-amzn-request-id"] or headers["x-amz-request-id"]
+end
+
+local cjson_decode
+local function decode_json(body)
+	if type(body) ~= "string" or not body:find("^%s*{") then return nil end
+	if not cjson_decode then cjson_decode = require("cjson").decode end
+	local ok, v = pcall(cjson_decode, body)
+	if ok and type(v) == "table" then return v end
+	return nil
+end
+
+-- Extra members of modeled exceptions that the error object carries (API spelling).
+local extra_members = { "originalStatusCode", "originalMessage", "resourceName" }
+
+-- from_http(status, headers, body) -> error object, for a non-2xx response. headers has
+-- lower-case names. Code: x-amzn-errortype, else body code/Code, else __type, else the
+-- status as a string (botocore); each cut at ':' then after the last '#'. Message:
+-- message, else Message, else the HTTP reason phrase.
+function _M.from_http(status, headers, body)
+	headers = headers or {}
+	local doc = decode_json(body)
+	local code = clean_code(headers["x-amzn-errortype"])
+	if not code and doc then
+		code = clean_code(doc.code) or clean_code(doc.Code) or clean_code(doc.__type)
+	end
+	code = code or tostring(status)
+	local msg
+	if doc then
+		msg = doc.message
+		if type(msg) ~= "string" then msg = doc.Message end
+		if type(msg) ~= "string" then msg = nil end
+	end
+	local e = { code = code, message = msg or reasons[status] or ("HTTP " .. tostring(status)),
+		status = status, request_id = _M.request_id(headers) }
+	if doc then
+		for _, k in ipairs(extra_members) do
+			local v = doc[k]
+			if v ~= nil and type(v) ~= "userdata" then
+				if type(v) == "number" and math.tointeger then v = math.tointeger(v) or v end
+				e[k] = v
+			end
+		end
+	end
+	return _M.new(e)
+end
+
+-- from_event(headers, payload) -> error object for an `exception` or `error` message.
+-- exception: code = :exception-type with its first letter upper-cased; the message from
+-- the payload. error: code = :error-code, message = :error-message.
+function _M.from_event(h, payload)
+	local mt = h[":message-type"]
+	if mt == "exception" then
+		local t = h[":exception-type"] or "UnknownException"
+		local code = t:sub(1, 1):upper() .. t:sub(2)
+		local doc = decode_json(payload) or {}
+		local msg = doc.message
+		if type(msg) ~= "string" then msg = doc.Message end
+		if type(msg) ~= "string" then msg = code end
+		local e = { code = code, message = msg, event_type = t, in_stream = true }
+		for _, k in ipairs(extra_members) do
+			local v = doc[k]
+			if v ~= nil and type(v) ~= "userdata" then
+				if type(v) == "number" and math.tointeger then v = math.tointeger(v) or v end
+				e[k] = v
+			end
+		end
+		return _M.new(e)
+	end
+	return _M.new{ code = h[":error-code"] or "StreamError",
+		message = h[":error-message"] or "unmodeled stream error", in_stream = true }
 end
 
 _M.Error = Error

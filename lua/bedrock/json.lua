@@ -1,0 +1,376 @@
+-- JSON and base64 helpers around lua-cjson.
+--
+-- Decoding is cjson's (C, fast) plus two fixes done here:
+--   * an empty JSON array `[]` is told apart from `{}` (cjson 2.1.0 decodes both to an
+--     empty table and has no array_mt): the text is pre-scanned, only when it contains
+--     `[` + optional blanks + `]` outside strings, and such arrays are replaced by a
+--     one-element sentinel array that `mark` turns back into an empty marked array;
+--   * decoded arrays carry `array_mt` (see `mark`) so a document can be sent back
+--     unchanged, and integral numbers become integers on Lua 5.4 (cjson decodes every
+--     number as a float; `1.0` in the JSON text therefore also comes back as 1).
+-- Encoding is ours: Debian's lua-cjson formats numbers with 14 significant digits, which
+-- does not round-trip doubles; we write the shortest of %.14g..%.17g that reads back
+-- equal, and integers with %d.
+local cjson = require "cjson"
+
+local _M = { _VERSION = "0.1.0" }
+
+local type, pairs, next, tostring, tonumber = type, pairs, next, tostring, tonumber
+local setmetatable, getmetatable, pcall, error = setmetatable, getmetatable, pcall, error
+local byte, char, find, format, gsub, match, sub =
+	string.byte, string.char, string.find, string.format, string.gsub, string.match, string.sub
+local concat, floor, huge = table.concat, math.floor, math.huge
+local unpack = table.unpack or unpack -- luacheck: ignore 143
+local math_type, tointeger = math.type, math.tointeger
+
+local cj = cjson.new and cjson.new() or cjson
+if cj.decode_invalid_numbers then cj.decode_invalid_numbers(false) end
+
+-- Marks: a table whose metatable is array_mt is a JSON array, also when empty.
+local array_mt = { __name = "bedrock.array" }
+_M.array_mt = array_mt
+_M.null = cjson.null
+
+function _M.array(t)
+	t = t or {}
+	if type(t) ~= "table" then error("bedrock.array expects a table", 2) end
+	return setmetatable(t, array_mt)
+end
+
+_M.empty_array = setmetatable({}, { __name = "bedrock.array", __newindex = function()
+	error("bedrock.empty_array is read-only; use bedrock.array{}", 2)
+end })
+local empty_array_mt = getmetatable(_M.empty_array)
+
+local function is_marked(t)
+	local mt = getmetatable(t)
+	return mt == array_mt or mt == empty_array_mt
+end
+_M.is_marked = is_marked
+
+-- Is `t` to be written as a JSON array? Marked tables are; an unmarked table is an array
+-- when it is a non-empty sequence 1..n with no other keys (cjson's rule).
+local function is_array(t)
+	if is_marked(t) then return true end
+	local n = #t
+	if n == 0 then return false end
+	local count = 0
+	for k in pairs(t) do
+		if type(k) ~= "number" then return false end
+		count = count + 1
+	end
+	return count == n
+end
+_M.is_array = is_array
+
+---------------------------------------------------------------------------- numbers
+
+local fmts = { "%.14g", "%.15g", "%.16g", "%.17g" }
+
+-- Number → JSON text, or nil for NaN/inf (JSON cannot carry them).
+local function number(v)
+	if math_type and math_type(v) == "integer" then return format("%d", v) end
+	if v ~= v or v == huge or v == -huge then return nil end
+	if v == floor(v) and v > -2^53 and v < 2^53 then return format("%d", v) end
+	for i = 1, 4 do
+		local s = format(fmts[i], v)
+		if tonumber(s) == v then return s end
+	end
+	return format("%.17g", v)
+end
+_M.number = number
+
+---------------------------------------------------------------------------- strings
+
+local escapes = {
+	['"'] = '\\"', ['\\'] = '\\\\', ['\b'] = '\\b', ['\f'] = '\\f',
+	['\n'] = '\\n', ['\r'] = '\\r', ['\t'] = '\\t', ['\127'] = '\\u007f',
+}
+for i = 0, 31 do
+	local c = char(i)
+	if not escapes[c] then escapes[c] = format("\\u%04x", i) end
+end
+local ESC = '[%z\1-\31"\\\127]'
+
+-- The JSON string body (without quotes) for s. Non-ASCII bytes are written raw (UTF-8).
+local function escape(s)
+	if find(s, ESC) then return (gsub(s, ESC, escapes)) end
+	return s
+end
+_M.escape = escape
+
+function _M.quote(s)
+	return '"' .. escape(s) .. '"'
+end
+
+---------------------------------------------------------------------------- encode
+
+-- Appends the JSON text of a free-form value (a document) to buf[n+1..]; returns the new
+-- n, or nil + message (with the path below `path`) when the value cannot be written.
+local encode_into
+encode_into = function(v, buf, n, path, depth)
+	local tv = type(v)
+	if tv == "string" then
+		buf[n + 1] = '"'; buf[n + 2] = escape(v); buf[n + 3] = '"'
+		return n + 3
+	elseif tv == "number" then
+		local s = number(v)
+		if not s then return nil, "number " .. tostring(v) .. " cannot be written as JSON", path end
+		buf[n + 1] = s
+		return n + 1
+	elseif tv == "boolean" then
+		buf[n + 1] = v and "true" or "false"
+		return n + 1
+	elseif v == cjson.null then
+		buf[n + 1] = "null"
+		return n + 1
+	elseif tv == "table" then
+		if depth > 200 then return nil, "nested too deeply (cycle?)", path end
+		if is_array(v) then
+			local len = #v
+			if len == 0 then buf[n + 1] = "[]" return n + 1 end
+			buf[n + 1] = "["
+			n = n + 1
+			for i = 1, len do
+				if i > 1 then n = n + 1; buf[n] = "," end
+				local err, p
+				n, err, p = encode_into(v[i], buf, n, path, depth + 1)
+				if not n then return nil, err, p or (path .. "[" .. i .. "]") end
+			end
+			buf[n + 1] = "]"
+			return n + 1
+		end
+		if next(v) == nil then buf[n + 1] = "{}" return n + 1 end
+		buf[n + 1] = "{"
+		n = n + 1
+		local first = true
+		for k, x in pairs(v) do
+			local tk = type(k)
+			if tk == "number" then k = number(k) or tostring(k)
+			elseif tk ~= "string" then
+				return nil, "object key of type " .. tk .. " cannot be written as JSON", path
+			end
+			if not first then n = n + 1; buf[n] = "," end
+			first = false
+			buf[n + 1] = '"'; buf[n + 2] = escape(k); buf[n + 3] = '":'
+			local err, p
+			n, err, p = encode_into(x, buf, n + 3, path, depth + 1)
+			if not n then return nil, err, p or (path .. "." .. k) end
+		end
+		buf[n + 1] = "}"
+		return n + 1
+	end
+	return nil, "a " .. tv .. " cannot be written as JSON", path
+end
+_M.encode_into = encode_into
+
+-- encode(v) -> text | nil, message
+function _M.encode(v)
+	local buf = {}
+	local n, err, path = encode_into(v, buf, 0, "", 0)
+	if not n then
+		if path and path ~= "" then err = path:gsub("^%.", "") .. ": " .. err end
+		return nil, err
+	end
+	return concat(buf, "", 1, n)
+end
+
+---------------------------------------------------------------------------- decode
+
+local SENTINEL = "\1bedrock.empty-array\1"
+local SENTINEL_JSON = '"\\u0001bedrock.empty-array\\u0001"'
+_M.SENTINEL = SENTINEL
+
+-- Replaces every `[ ]` outside strings with `[<sentinel>]`.
+local function mark_empty_arrays(s)
+	local out, n, pos, i = {}, 0, 1, 1
+	while true do
+		local a = find(s, '["%[]', i)
+		if not a then break end
+		if byte(s, a) == 34 then
+			local j = a + 1
+			while true do
+				local q = find(s, '["\\]', j)
+				if not q then return s end -- unterminated: cjson will report it
+				if byte(s, q) == 92 then j = q + 2 else i = q + 1 break end
+			end
+		else
+			local e = match(s, "^[ \t\r\n]*()%]", a + 1)
+			if e then
+				out[n + 1] = sub(s, pos, a); out[n + 2] = SENTINEL_JSON
+				n = n + 2
+				pos = e
+				i = e + 1
+			else
+				i = a + 1
+			end
+		end
+	end
+	if n == 0 then return s end
+	out[n + 1] = sub(s, pos)
+	return concat(out)
+end
+
+-- Is there a `[` followed by optional blanks and `]` (maybe inside a string: the exact
+-- scan is mark_empty_arrays)? Plain finds: a pattern scan costs more than the decode.
+local function has_empty_array(s)
+	local i = find(s, "[", 1, true)
+	while i do
+		local c = byte(s, i + 1)
+		while c == 32 or c == 9 or c == 10 or c == 13 do
+			i = i + 1
+			c = byte(s, i + 1)
+		end
+		if c == 93 then return true end
+		i = find(s, "[", i + 1, true)
+	end
+	return false
+end
+
+-- Raw decode: cjson's result with empty arrays as sentinel arrays (shapes.lua and `mark`
+-- know them). Returns value | nil, message.
+local decode_fn = cj.decode
+local function decode_raw(s)
+	if has_empty_array(s) then s = mark_empty_arrays(s) end
+	local ok, v = pcall(decode_fn, s)
+	if not ok then return nil, tostring(v) end
+	return v
+end
+_M.decode_raw = decode_raw
+
+-- Turns a raw-decoded free-form value into a document: arrays marked, sentinel arrays
+-- emptied, integral numbers as integers (Lua 5.4), null kept as bedrock.null.
+local mark
+mark = function(v)
+	local tv = type(v)
+	if tv == "number" then
+		if tointeger and v == floor(v) then return tointeger(v) or v end
+		return v
+	end
+	if tv ~= "table" then return v end
+	local first = v[1]
+	if first ~= nil then
+		if first == SENTINEL and v[2] == nil then v[1] = nil
+		else
+			for i = 1, #v do v[i] = mark(v[i]) end
+		end
+		return setmetatable(v, array_mt)
+	end
+	for k, x in pairs(v) do
+		local tx = type(x)
+		if tx == "table" or tx == "number" then v[k] = mark(x) end
+	end
+	return v
+end
+_M.mark = mark
+
+-- decode(text) -> value (a document: arrays marked, see `mark`) | nil, message
+function _M.decode(s)
+	local v, err = decode_raw(s)
+	if v == nil then return nil, err end
+	return mark(v)
+end
+
+---------------------------------------------------------------------------- base64
+
+local B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+local enc_code, dec_val = {}, {}
+for i = 0, 63 do
+	local c = byte(B64, i + 1)
+	enc_code[i] = c
+	dec_val[c] = i
+end
+local EQ = byte("=")
+
+-- base64 (standard alphabet, padded) of a byte string.
+function _M.b64encode(s)
+	local len = #s
+	local full = len - len % 3
+	local out, on = {}, 0
+	local codes = {}
+	local i = 1
+	while i <= full do
+		local stop = i + 3 * 768 - 1
+		if stop > full then stop = full end
+		local k = 0
+		for j = i, stop, 3 do
+			local a, b, c = byte(s, j, j + 2)
+			local v = a * 65536 + b * 256 + c
+			local v1 = floor(v / 262144)
+			local v2 = floor(v / 4096) % 64
+			local v3 = floor(v / 64) % 64
+			codes[k + 1] = enc_code[v1]; codes[k + 2] = enc_code[v2]
+			codes[k + 3] = enc_code[v3]; codes[k + 4] = enc_code[v % 64]
+			k = k + 4
+		end
+		on = on + 1
+		out[on] = char(unpack(codes, 1, k))
+		i = stop + 1
+	end
+	local rest = len - full
+	if rest == 1 then
+		local a = byte(s, len)
+		on = on + 1
+		out[on] = char(enc_code[floor(a / 4)], enc_code[(a % 4) * 16], EQ, EQ)
+	elseif rest == 2 then
+		local a, b = byte(s, len - 1, len)
+		on = on + 1
+		out[on] = char(enc_code[floor(a / 4)], enc_code[(a % 4) * 16 + floor(b / 16)],
+			enc_code[(b % 16) * 4], EQ)
+	end
+	return concat(out)
+end
+
+-- bytes of a base64 string | nil, message. Padding is optional; whitespace is refused.
+function _M.b64decode(s)
+	local len = #s
+	if len % 4 == 1 then return nil, "invalid base64 length" end
+	-- strip padding
+	local pad = 0
+	if byte(s, len) == EQ then
+		pad = 1
+		if byte(s, len - 1) == EQ then pad = 2 end
+		if len % 4 ~= 0 then return nil, "invalid base64 padding" end
+	end
+	local body = len - pad
+	local full = body - body % 4
+	local out, on = {}, 0
+	local vals = {}
+	local i = 1
+	while i <= full do
+		local stop = i + 4 * 1000 - 1
+		if stop > full then stop = full end
+		local k = 0
+		for j = i, stop, 4 do
+			local a, b, c, d = byte(s, j, j + 3)
+			a, b, c, d = dec_val[a], dec_val[b], dec_val[c], dec_val[d]
+			if not (a and b and c and d) then return nil, "invalid base64 character" end
+			local v = ((a * 64 + b) * 64 + c) * 64 + d
+			vals[k + 1] = floor(v / 65536); vals[k + 2] = floor(v / 256) % 256; vals[k + 3] = v % 256
+			k = k + 3
+		end
+		on = on + 1
+		out[on] = char(unpack(vals, 1, k))
+		i = stop + 1
+	end
+	local rest = body - full
+	if rest == 2 then
+		local a, b = byte(s, full + 1, full + 2)
+		a, b = dec_val[a], dec_val[b]
+		if not (a and b) then return nil, "invalid base64 character" end
+		on = on + 1
+		out[on] = char(a * 4 + floor(b / 16))
+	elseif rest == 3 then
+		local a, b, c = byte(s, full + 1, full + 3)
+		a, b, c = dec_val[a], dec_val[b], dec_val[c]
+		if not (a and b and c) then return nil, "invalid base64 character" end
+		local v = (a * 64 + b) * 64 + c
+		on = on + 1
+		out[on] = char(floor(v / 1024), floor(v / 4) % 256)
+	elseif rest == 1 then
+		return nil, "invalid base64 length"
+	end
+	return concat(out)
+end
+
+return _M
