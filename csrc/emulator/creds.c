@@ -1,0 +1,367 @@
+/* Credential endpoints the AWS credential providers talk to, all on the emulator's own
+ * port: EC2 IMDSv2, the ECS/EKS container endpoint, STS AssumeRole and
+ * AssumeRoleWithWebIdentity, and the SSO portal's GetRoleCredentials. Each issues a
+ * fresh temporary key (srv_auth_issue) that the emulator then accepts, with its session
+ * token, for SigV4. Shapes follow what botocore's providers parse. */
+#include "server.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define STS_NS "https://sts.amazonaws.com/doc/2011-06-15/"
+#define IMDS_TOKENS 256
+
+typedef struct {
+	char akid[21], secret[41], token[161];
+	long long expires;
+	char expiration[32];
+} issued;
+
+static pthread_mutex_t imds_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct { char tok[57]; long long expires; } imds_tokens[IMDS_TOKENS];
+static size_t imds_next;
+
+static int issue(long ttl, issued *c)
+{
+	if (srv_auth_issue(ttl, c->akid, c->secret, c->token, &c->expires) != 0) return -1;
+	srv_iso8601(c->expires, c->expiration);
+	return 0;
+}
+
+static void set_body(srv_reply *r, int status, const char *ctype, br_buf *b)
+{
+	emu_response_free(&r->rs);
+	r->rs.status = status;
+	emu_response_add_header(&r->rs, "content-type", ctype);
+	r->rs.body = *b;
+	memset(b, 0, sizeof *b);
+}
+
+static void text_reply(srv_reply *r, int status, const char *text)
+{
+	br_buf b = BR_BUF_INIT;
+	br_buf_append_str(&b, text);
+	set_body(r, status, "text/plain", &b);
+}
+
+/* ---- IMDSv2 ---- */
+
+static int imds_token_ok(const char *tok)
+{
+	int ok = 0;
+	long long now = (long long)time(NULL);
+	if (!tok) return 0;
+	pthread_mutex_lock(&imds_mu);
+	for (size_t i = 0; i < IMDS_TOKENS; i++)
+		if (imds_tokens[i].tok[0] && imds_tokens[i].expires > now &&
+		    srv_secure_eq(imds_tokens[i].tok, tok))
+			ok = 1;
+	pthread_mutex_unlock(&imds_mu);
+	return ok;
+}
+
+static void imds(srv_request *rq, srv_reply *r)
+{
+	const char *p = rq->path;
+	if (strcmp(p, "/latest/api/token") == 0) {
+		if (strcmp(rq->method, "PUT") != 0) {
+			text_reply(r, 405, "");
+			return;
+		}
+		const char *ttl_s = srv_request_header(rq, "x-aws-ec2-metadata-token-ttl-seconds");
+		long ttl = ttl_s ? strtol(ttl_s, NULL, 10) : 0;
+		if (ttl < 1 || ttl > 21600) {
+			text_reply(r, 400, "");
+			return;
+		}
+		char tok[57];
+		srv_random_alnum(tok, 56, "AQAEA");
+		pthread_mutex_lock(&imds_mu);
+		snprintf(imds_tokens[imds_next].tok, sizeof imds_tokens[0].tok, "%s", tok);
+		imds_tokens[imds_next].expires = (long long)time(NULL) + ttl;
+		imds_next = (imds_next + 1) % IMDS_TOKENS;
+		pthread_mutex_unlock(&imds_mu);
+		text_reply(r, 200, tok);
+		char ttl_h[24];
+		snprintf(ttl_h, sizeof ttl_h, "%ld", ttl);
+		emu_response_add_header(&r->rs, "x-aws-ec2-metadata-token-ttl-seconds", ttl_h);
+		return;
+	}
+	if (strcmp(rq->method, "GET") != 0) {
+		text_reply(r, 405, "");
+		return;
+	}
+	if (!imds_token_ok(srv_request_header(rq, "x-aws-ec2-metadata-token"))) {
+		text_reply(r, 401, "");
+		return;
+	}
+	const char *base = "/latest/meta-data/iam/security-credentials";
+	size_t bl = strlen(base);
+	if (strcmp(p, base) == 0 || (strncmp(p, base, bl) == 0 && strcmp(p + bl, "/") == 0)) {
+		text_reply(r, 200, srv_cfg.role_name);
+		return;
+	}
+	if (strncmp(p, base, bl) != 0 || p[bl] != '/' || strcmp(p + bl + 1, srv_cfg.role_name) != 0) {
+		text_reply(r, 404, "");
+		return;
+	}
+	issued c;
+	char now_s[32];
+	srv_iso8601((long long)time(NULL), now_s);
+	if (issue(srv_cfg.cred_ttl, &c) != 0) {
+		text_reply(r, 500, "");
+		return;
+	}
+	br_buf b = BR_BUF_INIT;
+	br_buf_append_str(&b, "{\n  \"Code\" : \"Success\",\n  \"LastUpdated\" : \"");
+	br_buf_append_str(&b, now_s);
+	br_buf_append_str(&b, "\",\n  \"Type\" : \"AWS-HMAC\",\n  \"AccessKeyId\" : \"");
+	br_buf_append_str(&b, c.akid);
+	br_buf_append_str(&b, "\",\n  \"SecretAccessKey\" : \"");
+	br_buf_append_str(&b, c.secret);
+	br_buf_append_str(&b, "\",\n  \"Token\" : \"");
+	br_buf_append_str(&b, c.token);
+	br_buf_append_str(&b, "\",\n  \"Expiration\" : \"");
+	br_buf_append_str(&b, c.expiration);
+	br_buf_append_str(&b, "\"\n}");
+	set_body(r, 200, "text/plain", &b);
+}
+
+/* ---- ECS/EKS container endpoint ---- */
+
+static void container(srv_request *rq, srv_reply *r)
+{
+	if (srv_cfg.container_token) {
+		const char *auth = srv_request_header(rq, "authorization");
+		if (!auth || !srv_secure_eq(auth, srv_cfg.container_token)) {
+			br_buf b = BR_BUF_INIT;
+			br_buf_append_str(&b, "{\"Code\":\"AccessDeniedException\",\"Message\":\"Invalid authorization token\"}");
+			set_body(r, 401, "application/json", &b);
+			return;
+		}
+	}
+	issued c;
+	if (issue(srv_cfg.cred_ttl, &c) != 0) {
+		text_reply(r, 500, "");
+		return;
+	}
+	br_buf b = BR_BUF_INIT;
+	char line[512];
+	snprintf(line, sizeof line, "{\"RoleArn\":\"arn:aws:iam::%s:role/%s\",\"AccountId\":\"%s\",",
+		 srv_cfg.account_id, srv_cfg.role_name, srv_cfg.account_id);
+	br_buf_append_str(&b, line);
+	snprintf(line, sizeof line, "\"AccessKeyId\":\"%s\",\"SecretAccessKey\":\"%s\",", c.akid, c.secret);
+	br_buf_append_str(&b, line);
+	snprintf(line, sizeof line, "\"Token\":\"%s\",\"Expiration\":\"%s\"}", c.token, c.expiration);
+	br_buf_append_str(&b, line);
+	set_body(r, 200, "application/json", &b);
+}
+
+/* ---- STS ---- */
+
+static void sts_error(srv_reply *r, int status, const char *type, const char *code,
+		      const char *msg)
+{
+	char id[37];
+	srv_uuid(id);
+	br_buf b = BR_BUF_INIT;
+	br_buf_append_str(&b, "<ErrorResponse xmlns=\"" STS_NS "\">\n  <Error>\n    <Type>");
+	br_buf_append_str(&b, type);
+	br_buf_append_str(&b, "</Type>\n    <Code>");
+	br_buf_append_str(&b, code);
+	br_buf_append_str(&b, "</Code>\n    <Message>");
+	srv_xml_escape(&b, msg);
+	br_buf_append_str(&b, "</Message>\n  </Error>\n  <RequestId>");
+	br_buf_append_str(&b, id);
+	br_buf_append_str(&b, "</RequestId>\n</ErrorResponse>\n");
+	set_body(r, status, "text/xml", &b);
+	emu_response_add_header(&r->rs, "x-amzn-RequestId", id);
+}
+
+/* STS spells the authentication errors its own way. */
+static const char *sts_code(const char *type)
+{
+	if (strcmp(type, "UnrecognizedClientException") == 0) return "InvalidClientTokenId";
+	if (strcmp(type, "InvalidSignatureException") == 0) return "SignatureDoesNotMatch";
+	if (strcmp(type, "ExpiredTokenException") == 0) return "ExpiredToken";
+	if (strcmp(type, "AccessDeniedException") == 0) return "MissingAuthenticationToken";
+	if (strcmp(type, "IncompleteSignatureException") == 0) return "IncompleteSignature";
+	return type;
+}
+
+static char *form_get(srv_request *rq, const char *key)
+{
+	char *v = NULL;
+	if (rq->body.len) {
+		char *body = malloc(rq->body.len + 1);
+		if (!body) return NULL;
+		memcpy(body, rq->body.data, rq->body.len);
+		body[rq->body.len] = '\0';
+		v = srv_query_get(body, key, 1);
+		free(body);
+	}
+	return v ? v : srv_query_get(rq->query, key, 1);
+}
+
+static void sts(srv_request *rq, srv_reply *r, const char *action)
+{
+	int web = strcmp(action, "AssumeRoleWithWebIdentity") == 0;
+	char *role_arn = form_get(rq, "RoleArn");
+	char *session = form_get(rq, "RoleSessionName");
+	char *web_token = web ? form_get(rq, "WebIdentityToken") : NULL;
+	char *dur = form_get(rq, "DurationSeconds");
+	long ttl = dur ? strtol(dur, NULL, 10) : srv_cfg.cred_ttl;
+	if (ttl <= 0) ttl = srv_cfg.cred_ttl;
+
+	if (!web && !srv_cfg.no_auth) {
+		srv_auth a;
+		if (srv_auth_check(rq, "sts", 0, NULL, 0, &a) != 0) {
+			sts_error(r, a.err_status, "Sender", sts_code(a.err_type), a.err_msg);
+			goto done;
+		}
+	}
+	if (!role_arn || !*role_arn || !session || !*session) {
+		sts_error(r, 400, "Sender", "ValidationError",
+			  !role_arn || !*role_arn
+				  ? "1 validation error detected: Value null at 'roleArn' failed to satisfy constraint: Member must not be null"
+				  : "1 validation error detected: Value null at 'roleSessionName' failed to satisfy constraint: Member must not be null");
+		goto done;
+	}
+	if (web && (!web_token || !*web_token ||
+		    (srv_cfg.web_identity_token && !srv_secure_eq(web_token, srv_cfg.web_identity_token)))) {
+		sts_error(r, 400, "Sender", "InvalidIdentityToken",
+			  "The web identity token that was passed could not be validated by AWS. Get a new identity token from the identity provider and then retry the request.");
+		goto done;
+	}
+	issued c;
+	if (issue(ttl, &c) != 0) {
+		sts_error(r, 500, "Receiver", "InternalFailure", "out of memory");
+		goto done;
+	}
+	const char *slash = strrchr(role_arn, '/');
+	const char *role = slash ? slash + 1 : role_arn;
+	char id[37], role_id[22];
+	srv_uuid(id);
+	srv_random_alnum(role_id, 21, "AROA");
+	br_buf b = BR_BUF_INIT;
+	br_buf_append_str(&b, web ? "<AssumeRoleWithWebIdentityResponse" : "<AssumeRoleResponse");
+	br_buf_append_str(&b, " xmlns=\"" STS_NS "\">\n  <");
+	br_buf_append_str(&b, action);
+	br_buf_append_str(&b, "Result>\n");
+	if (web) {
+		br_buf_append_str(&b, "    <SubjectFromWebIdentityToken>emulator-subject</SubjectFromWebIdentityToken>\n"
+				      "    <Audience>sts.amazonaws.com</Audience>\n"
+				      "    <Provider>emulator</Provider>\n");
+	}
+	br_buf_append_str(&b, "    <AssumedRoleUser>\n      <AssumedRoleId>");
+	br_buf_append_str(&b, role_id);
+	br_buf_append_byte(&b, ':');
+	srv_xml_escape(&b, session);
+	br_buf_append_str(&b, "</AssumedRoleId>\n      <Arn>arn:aws:sts::");
+	br_buf_append_str(&b, srv_cfg.account_id);
+	br_buf_append_str(&b, ":assumed-role/");
+	srv_xml_escape(&b, role);
+	br_buf_append_byte(&b, '/');
+	srv_xml_escape(&b, session);
+	br_buf_append_str(&b, "</Arn>\n    </AssumedRoleUser>\n    <Credentials>\n      <AccessKeyId>");
+	br_buf_append_str(&b, c.akid);
+	br_buf_append_str(&b, "</AccessKeyId>\n      <SecretAccessKey>");
+	br_buf_append_str(&b, c.secret);
+	br_buf_append_str(&b, "</SecretAccessKey>\n      <SessionToken>");
+	br_buf_append_str(&b, c.token);
+	br_buf_append_str(&b, "</SessionToken>\n      <Expiration>");
+	br_buf_append_str(&b, c.expiration);
+	br_buf_append_str(&b, "</Expiration>\n    </Credentials>\n  </");
+	br_buf_append_str(&b, action);
+	br_buf_append_str(&b, "Result>\n  <ResponseMetadata>\n    <RequestId>");
+	br_buf_append_str(&b, id);
+	br_buf_append_str(&b, "</RequestId>\n  </ResponseMetadata>\n</");
+	br_buf_append_str(&b, web ? "AssumeRoleWithWebIdentityResponse" : "AssumeRoleResponse");
+	br_buf_append_str(&b, ">\n");
+	set_body(r, 200, "text/xml", &b);
+	emu_response_add_header(&r->rs, "x-amzn-RequestId", id);
+done:
+	free(role_arn);
+	free(session);
+	free(web_token);
+	free(dur);
+}
+
+/* ---- SSO portal ---- */
+
+static void sso_error(srv_reply *r, int status, const char *type, const char *msg)
+{
+	br_buf b = BR_BUF_INIT;
+	br_buf_append_str(&b, "{\"message\":\"");
+	srv_json_escape(&b, msg);
+	br_buf_append_str(&b, "\"}");
+	set_body(r, status, "application/json", &b);
+	emu_response_add_header(&r->rs, "x-amzn-ErrorType", type);
+}
+
+static void sso(srv_request *rq, srv_reply *r)
+{
+	const char *tok = srv_request_header(rq, "x-amz-sso_bearer_token");
+	char *role = srv_query_get(rq->query, "role_name", 0);
+	char *acct = srv_query_get(rq->query, "account_id", 0);
+	if (!tok || !*tok || (srv_cfg.sso_token && !srv_secure_eq(tok, srv_cfg.sso_token))) {
+		sso_error(r, 401, "UnauthorizedException", "Session token not found or invalid");
+	} else if (!role || !*role || !acct || !*acct) {
+		sso_error(r, 400, "InvalidRequestException", "role_name and account_id are required");
+	} else {
+		issued c;
+		if (issue(srv_cfg.cred_ttl, &c) != 0) {
+			sso_error(r, 500, "InternalServerException", "out of memory");
+		} else {
+			char line[512];
+			br_buf b = BR_BUF_INIT;
+			snprintf(line, sizeof line,
+				 "{\"roleCredentials\":{\"accessKeyId\":\"%s\",\"secretAccessKey\":\"%s\",\"sessionToken\":\"",
+				 c.akid, c.secret);
+			br_buf_append_str(&b, line);
+			br_buf_append_str(&b, c.token);
+			snprintf(line, sizeof line, "\",\"expiration\":%lld}}", c.expires * 1000);
+			br_buf_append_str(&b, line);
+			set_body(r, 200, "application/json", &b);
+		}
+	}
+	free(role);
+	free(acct);
+}
+
+int srv_creds_handle(srv_request *rq, srv_reply *r)
+{
+	const char *p = rq->path;
+	if (strncmp(p, "/latest/", 8) == 0) {
+		imds(rq, r);
+		return 1;
+	}
+	if (strcmp(rq->method, "GET") == 0 &&
+	    (strncmp(p, "/v2/credentials", 15) == 0 || strncmp(p, "/container-credentials", 22) == 0)) {
+		container(rq, r);
+		return 1;
+	}
+	if (strcmp(rq->method, "GET") == 0 && strcmp(p, "/federation/credentials") == 0) {
+		sso(rq, r);
+		return 1;
+	}
+	if (strcmp(p, "/") == 0 && (strcmp(rq->method, "POST") == 0 || strcmp(rq->method, "GET") == 0)) {
+		char *action = form_get(rq, "Action");
+		int handled = 0;
+		if (action && (strcmp(action, "AssumeRole") == 0 ||
+			       strcmp(action, "AssumeRoleWithWebIdentity") == 0)) {
+			sts(rq, r, action);
+			handled = 1;
+		} else if (action) {
+			sts_error(r, 400, "Sender", "InvalidAction",
+				  "Could not find operation for the emulator's STS endpoint.");
+			handled = 1;
+		}
+		free(action);
+		return handled;
+	}
+	return 0;
+}

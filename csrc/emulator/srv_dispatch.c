@@ -1,0 +1,178 @@
+/* Dispatch of one complete request: control channel, credential endpoints,
+ * authentication, pre-response faults, the operations, then mid-stream faults and the
+ * headers every response carries (x-amzn-RequestId, Date). */
+#include "server.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#define BEDROCK_SUFFIX "http://internal.amazon.com/coral/com.amazon.bedrock/"
+
+void srv_error(srv_reply *r, int status, const char *type, const char *suffix,
+	       int cap_message, const char *msg)
+{
+	char et[256];
+	emu_response_free(&r->rs);
+	r->rs.status = status;
+	snprintf(et, sizeof et, "%s:%s", type, suffix ? suffix : BEDROCK_SUFFIX);
+	emu_response_add_header(&r->rs, "x-amzn-ErrorType", et);
+	emu_response_add_header(&r->rs, "content-type", "application/json");
+	br_buf_append_str(&r->rs.body, cap_message ? "{\"Message\":\"" : "{\"message\":\"");
+	srv_json_escape(&r->rs.body, msg);
+	br_buf_append_str(&r->rs.body, "\"}");
+}
+
+static int has_header(const emu_response *rs, const char *lname)
+{
+	for (size_t i = 0; i < rs->nheaders; i++)
+		if (strcasecmp(rs->headers[i].name, lname) == 0) return 1;
+	return 0;
+}
+
+void srv_finish_headers(emu_response *rs)
+{
+	if (!has_header(rs, "x-amzn-requestid")) {
+		char id[37];
+		srv_uuid(id);
+		emu_response_add_header(rs, "x-amzn-RequestId", id);
+	}
+	if (!has_header(rs, "date")) {
+		char d[40];
+		srv_http_date(d);
+		emu_response_add_header(rs, "Date", d);
+	}
+}
+
+int srv_is_bidi(const char *method, const char *path)
+{
+	static const char suffix[] = "/invoke-with-bidirectional-stream";
+	size_t n = strlen(path), ns = sizeof suffix - 1;
+	return strcmp(method, "POST") == 0 && strncmp(path, "/model/", 7) == 0 && n > 7 + ns &&
+	       strcmp(path + n - ns, suffix) == 0 && memchr(path + 7, '/', n - 7 - ns) == NULL;
+}
+
+/* Applies a pre-response fault; 1 when it produced the whole answer. */
+static int apply_pre(const srv_fault *f, srv_reply *r)
+{
+	const char *msg = f->message[0] ? f->message : NULL;
+	switch (f->kind) {
+	case SRV_F_THROTTLE:
+		srv_error(r, 429, "ThrottlingException", NULL, 0,
+			  msg ? msg : "Too many requests, please wait before trying again.");
+		return 1;
+	case SRV_F_INTERNAL:
+		srv_error(r, 500, "InternalServerException", NULL, 0,
+			  msg ? msg : "The server encountered an internal error while processing the request.");
+		return 1;
+	case SRV_F_UNAVAILABLE:
+		srv_error(r, 503, "ServiceUnavailableException", NULL, 0,
+			  msg ? msg : "Bedrock is unable to process your request.");
+		return 1;
+	case SRV_F_STALL:
+		r->pre_delay_ms = f->ms;
+		return 0;
+	case SRV_F_HANG:
+		r->pre_delay_ms = -1;
+		return 0;
+	default:
+		return 0;
+	}
+}
+
+static void record(srv_request *rq, srv_reply *r)
+{
+	int first = 0;
+	if (rq->conn_used && !*rq->conn_used) {
+		*rq->conn_used = 1;
+		first = 1;
+	}
+	srv_stats_request(rq->conn_id, first, rq->method, rq->path, r->rs.status, rq->http2);
+	if (srv_cfg.verbose)
+		fprintf(stderr, "bedrock-emulator: conn %lu %s %s %s -> %d\n", rq->conn_id,
+			rq->http2 ? "h2" : "h1", rq->method, rq->path, r->rs.status);
+}
+
+void srv_dispatch(srv_request *rq, srv_reply *r)
+{
+	char model[512];
+	srv_fault f;
+	r->event_delay_ms = srv_pacing_get();
+	if (srv_admin_handle(rq, r)) {
+		srv_finish_headers(&r->rs);
+		return;
+	}
+	if (srv_creds_handle(rq, r)) goto done;
+	if (srv_is_bidi(rq->method, rq->path)) {
+		srv_error(r, 400, "ValidationException", NULL, 0,
+			  "InvokeModelWithBidirectionalStream is only available over HTTP/2.");
+		goto done;
+	}
+	if (!srv_cfg.no_auth) {
+		srv_auth a;
+		if (srv_auth_check(rq, "bedrock", 1, NULL, 0, &a) != 0) {
+			srv_auth_reply(&a, r);
+			goto done;
+		}
+		if (a.region[0]) snprintf(rq->region, sizeof rq->region, "%s", a.region);
+	}
+	srv_model_of(rq->path, model, sizeof model);
+	if (srv_faults_take_pre(model, &f) && apply_pre(&f, r)) goto done;
+
+	emu_request view;
+	srv_request_view(rq, &view);
+	if (!emu_ops_handle(&view, &r->rs)) {
+		srv_error(r, 404, "UnknownOperationException", NULL, 0,
+			  "The requested operation is not recognized by the service.");
+		goto done;
+	}
+	if (r->rs.is_stream && r->rs.status == 200 && srv_faults_take_mid(model, &f)) r->mid = f;
+done:
+	srv_finish_headers(&r->rs);
+	record(rq, r);
+}
+
+emu_bidi *srv_dispatch_bidi_open(srv_request *rq, srv_reply *r, srv_bidi **vb)
+{
+	char model[512];
+	srv_fault f;
+	srv_auth a;
+	emu_bidi *b = NULL;
+	*vb = NULL;
+	memset(&a, 0, sizeof a);
+	r->event_delay_ms = srv_pacing_get();
+	if (!srv_cfg.no_auth) {
+		if (srv_auth_check(rq, "bedrock", 1, "STREAMING-AWS4-HMAC-SHA256-EVENTS", 1, &a) != 0) {
+			srv_auth_reply(&a, r);
+			goto done;
+		}
+		if (a.region[0]) snprintf(rq->region, sizeof rq->region, "%s", a.region);
+	}
+	srv_model_of(rq->path, model, sizeof model);
+	if (srv_faults_take_pre(model, &f) && apply_pre(&f, r)) goto done;
+	emu_request view;
+	srv_request_view(rq, &view);
+	b = emu_ops_bidi_open(&view, &r->rs);
+	if (!b || r->rs.status != 200) {
+		if (b) emu_ops_bidi_free(b);
+		b = NULL;
+		if (r->rs.status == 200)
+			srv_error(r, 500, "InternalServerException", NULL, 0, "could not open the stream");
+		goto done;
+	}
+	*vb = srv_bidi_new(&a, !srv_cfg.no_auth && !a.bearer);
+	if (!*vb) {
+		emu_ops_bidi_free(b);
+		b = NULL;
+		srv_error(r, 500, "InternalServerException", NULL, 0, "out of memory");
+		goto done;
+	}
+	r->bidi = 1;
+	r->rs.is_stream = 1;
+	if (srv_faults_take_mid(model, &f)) r->mid = f;
+done:
+	memset(&a, 0, sizeof a);
+	srv_finish_headers(&r->rs);
+	record(rq, r);
+	return b;
+}

@@ -1,0 +1,166 @@
+/* The streamer turns an event-stream reply into a sequence of steps (write these bytes,
+ * wait, abort, end) with pacing and mid-stream faults applied, so that HTTP/1.1 (blocking
+ * writes and sleeps) and HTTP/2 (deferred data, timers) inject faults identically.
+ * Without pacing, consecutive frames are coalesced into one write of up to BATCH bytes. */
+#include "server.h"
+
+#include <stdio.h>
+#include <string.h>
+#include "../br_eventstream.h"
+
+#define BATCH (256u * 1024u)
+
+void srv_streamer_init(srv_streamer *s, srv_reply *r)
+{
+	memset(s, 0, sizeof *s);
+	s->r = r;
+}
+
+void srv_streamer_free(srv_streamer *s)
+{
+	br_buf_free(&s->scratch);
+}
+
+static void add_str_header(br_es_header *h, const char *name, const char *value)
+{
+	memset(h, 0, sizeof *h);
+	h->name = name;
+	h->name_len = (uint8_t)strlen(name);
+	h->type = BR_ES_STRING;
+	h->str = (const uint8_t *)value;
+	h->len = (uint16_t)strlen(value);
+}
+
+/* Encodes the fault's exception message into b. */
+static void encode_exception(const srv_fault *f, br_buf *b)
+{
+	br_buf payload = BR_BUF_INIT;
+	const char *type = f->exception[0] ? f->exception : "internalServerException";
+	const char *msg = f->message[0] ? f->message : "The emulator injected this exception.";
+	br_buf_append_str(&payload, "{\"message\":\"");
+	srv_json_escape(&payload, msg);
+	br_buf_append_byte(&payload, '"');
+	if (strcmp(type, "modelStreamErrorException") == 0) {
+		char num[32];
+		snprintf(num, sizeof num, "%ld", f->status > 0 ? f->status : 500);
+		br_buf_append_str(&payload, ",\"originalStatusCode\":");
+		br_buf_append_str(&payload, num);
+		br_buf_append_str(&payload, ",\"originalMessage\":\"");
+		srv_json_escape(&payload, msg);
+		br_buf_append_byte(&payload, '"');
+	}
+	br_buf_append_byte(&payload, '}');
+	br_es_header h[3];
+	add_str_header(&h[0], ":exception-type", type);
+	add_str_header(&h[1], ":content-type", "application/json");
+	add_str_header(&h[2], ":message-type", "exception");
+	br_buf_reset(b);
+	br_es_encode(b, h, 3, payload.data, payload.len);
+	br_buf_free(&payload);
+}
+
+/* Frees the frames already handed out (the last one may still be in use by the caller
+ * until this step, so it is freed on the step after). */
+static void release_sent(srv_streamer *s)
+{
+	emu_response *rs = &s->r->rs;
+	while (s->freed < s->next && s->freed < rs->nframes) br_buf_free(&rs->frames[s->freed++]);
+}
+
+void srv_streamer_step(srv_streamer *s, srv_step *out)
+{
+	srv_reply *r = s->r;
+	emu_response *rs = &r->rs;
+	const srv_fault *f = &r->mid;
+	size_t n = rs->nframes;
+	memset(out, 0, sizeof *out);
+	release_sent(s);
+	if (s->ended) {
+		out->kind = SRV_S_END;
+		return;
+	}
+	int open = r->bidi && !r->bidi_done;
+	int pending = f->kind != SRV_F_NONE && !s->fault_done;
+	/* A fault whose event index lies beyond a finished stream strikes at its end. */
+	int due = pending && ((size_t)f->after <= s->next ||
+			      (s->next == n && !open && (size_t)f->after >= n));
+
+	if (due) {
+		switch (f->kind) {
+		case SRV_F_STREAM_STALL:
+			s->fault_done = 1;
+			if (f->ms < 0) {
+				out->kind = SRV_S_HANG;
+			} else {
+				out->kind = SRV_S_WAIT;
+				out->ms = f->ms;
+			}
+			return;
+		case SRV_F_RESET:
+			s->fault_done = 1;
+			out->kind = SRV_S_RESET;
+			return;
+		case SRV_F_GOAWAY:
+			s->fault_done = 1;
+			out->kind = SRV_S_GOAWAY;
+			return;
+		default:
+			break;
+		}
+	}
+	if (s->next == n && !(due && f->kind == SRV_F_EXCEPTION)) {
+		out->kind = open ? SRV_S_IDLE : SRV_S_END;
+		if (!open) s->ended = 1;
+		return;
+	}
+	if (r->event_delay_ms > 0 && !s->waited) {
+		s->waited = 1;
+		out->kind = SRV_S_WAIT;
+		out->ms = r->event_delay_ms;
+		return;
+	}
+	s->waited = 0;
+	if (due && f->kind == SRV_F_EXCEPTION) {
+		s->fault_done = 1;
+		encode_exception(f, &s->scratch);
+		s->ended = 1;
+		out->kind = SRV_S_DATA;
+		out->p = s->scratch.data;
+		out->n = s->scratch.len;
+		return;
+	}
+	if (due && (f->kind == SRV_F_CRC || f->kind == SRV_F_TRUNCATE)) {
+		const br_buf *fr = &rs->frames[s->next++];
+		s->fault_done = 1;
+		br_buf_reset(&s->scratch);
+		if (f->kind == SRV_F_CRC) {
+			br_buf_append(&s->scratch, fr->data, fr->len);
+			if (s->scratch.len) s->scratch.data[s->scratch.len - 1] ^= 0x01;
+		} else {
+			br_buf_append(&s->scratch, fr->data, fr->len / 2);
+			s->ended = 1;
+		}
+		out->kind = SRV_S_DATA;
+		out->p = s->scratch.data;
+		out->n = s->scratch.len;
+		return;
+	}
+	/* Normal frames: one when paced, else a batch up to the next fault or BATCH bytes. */
+	size_t stop = n;
+	if (pending && (size_t)f->after > s->next && (size_t)f->after < stop) stop = (size_t)f->after;
+	if (r->event_delay_ms > 0 || stop - s->next == 1) {
+		const br_buf *fr = &rs->frames[s->next++];
+		out->kind = SRV_S_DATA;
+		out->p = fr->data;
+		out->n = fr->len;
+		return;
+	}
+	br_buf_reset(&s->scratch);
+	while (s->next < stop && (s->scratch.len == 0 || s->scratch.len + rs->frames[s->next].len <= BATCH)) {
+		const br_buf *fr = &rs->frames[s->next++];
+		if (br_buf_append(&s->scratch, fr->data, fr->len) != BR_OK) break;
+	}
+	out->kind = SRV_S_DATA;
+	out->p = s->scratch.data;
+	out->n = s->scratch.len;
+}
