@@ -14,6 +14,19 @@ if not package.path:find("./lua/?.lua", 1, true) then
 	package.path = "./lua/?.lua;./lua/?/init.lua;" .. package.path
 end
 
+-- Under `make asan` the interpreter runs with the sanitizer runtimes preloaded; child
+-- processes (curl, openssl, python3) must not inherit them: some deadlock at start-up.
+-- The sanitized emulator links its runtimes itself, so it needs no preload either.
+if os.getenv("LD_PRELOAD") and os.getenv("BEDROCK_BUILD") and os.getenv("BEDROCK_BUILD"):find("asan", 1, true) then
+	local popen, execute = io.popen, os.execute
+	local prefix = "unset LD_PRELOAD ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS; "
+	io.popen = function(cmd, mode) return popen(prefix .. cmd, mode) end -- luacheck: ignore
+	os.execute = function(cmd) -- luacheck: ignore
+		if cmd == nil then return execute() end
+		return execute(prefix .. cmd)
+	end
+end
+
 M.fixtures = "spec/fixtures"
 M.vectors = "spec/fixtures/vectors"
 

@@ -124,13 +124,11 @@ function Policy:success(last_cost)
 	self.tokens = min(self.capacity, self.tokens + refund)
 end
 
--- Default sleep: blocks the thread. Uses the transport's wait when available via
--- client.lua; this fallback uses the POSIX `sleep` utility only for delays >= 1 ms.
+-- Default sleep: blocks the thread (core.sleep, nanosleep). Hosts with their own clock
+-- (coroutine schedulers, OpenResty) pass retry = { sleep = ... } instead.
 function _M.default_sleep(seconds)
 	if seconds <= 0 then return end
-	local ok, socket = pcall(require, "socket")
-	if ok and socket and socket.sleep then return socket.sleep(seconds) end
-	os.execute(string.format("sleep %.3f", seconds))
+	require("bedrock.core").sleep(seconds)
 end
 
 _M.is_retryable = function(err) return _M.classify(err) ~= nil end
