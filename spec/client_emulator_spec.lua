@@ -623,7 +623,7 @@ describe("client against the emulator", function()
 				"LUA_PATH='./lua/?.lua;./lua/?/init.lua;;'", "LUA_CPATH='./" .. helper.build .. "/?.so;;'",
 			}, " ")
 			local p = assert(io.popen("env -u AWS_SESSION_TOKEN -u AWS_BEARER_TOKEN_BEDROCK " .. env .. " " ..
-				helper.lua_name .. " examples/chat.lua < " .. input .. " 2>&1; echo \"rc=$?\""))
+				helper.lua_cmd .. " examples/chat.lua < " .. input .. " 2>&1; echo \"rc=$?\""))
 			local out = p:read("*a")
 			p:close()
 			os.remove(input)

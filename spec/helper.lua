@@ -19,6 +19,7 @@ end
 -- The sanitized emulator links its runtimes itself, so it needs no preload either.
 if os.getenv("LD_PRELOAD") and os.getenv("BEDROCK_BUILD") and os.getenv("BEDROCK_BUILD"):find("asan", 1, true) then
 	local popen, execute = io.popen, os.execute
+	M.lua_cmd = "env LD_PRELOAD=" .. os.getenv("LD_PRELOAD") .. " " .. M.lua_name
 	local prefix = "unset LD_PRELOAD ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS; "
 	io.popen = function(cmd, mode) return popen(prefix .. cmd, mode) end -- luacheck: ignore
 	os.execute = function(cmd) -- luacheck: ignore
@@ -26,6 +27,10 @@ if os.getenv("LD_PRELOAD") and os.getenv("BEDROCK_BUILD") and os.getenv("BEDROCK
 		return execute(prefix .. cmd)
 	end
 end
+
+-- The command that runs a Lua child process against this build (with the sanitizer
+-- runtimes preloaded when the build needs them).
+M.lua_cmd = M.lua_cmd or M.lua_name
 
 M.fixtures = "spec/fixtures"
 M.vectors = "spec/fixtures/vectors"
