@@ -81,6 +81,7 @@ $(EMULATOR): $(EMU_OBJ) $(EMU_MODEL_OBJ) $(filter-out $(BUILD)/obj/br_http.o,$(C
 test: deps
 	$(MAKE) LUA=lua5.4 all
 	$(MAKE) LUA=luajit module
+	$(MAKE) lint
 	.ci/run-specs
 
 deps:
@@ -115,7 +116,7 @@ interop: all
 	.ci/run-interop
 
 lint:
-	luacheck lua spec bench examples
+	luacheck -q lua spec bench examples
 
 clean:
 	rm -rf build

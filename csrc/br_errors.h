@@ -10,6 +10,7 @@
 	X(NOMEM,           "out of memory") \
 	X(INVAL,           "invalid argument") \
 	X(RANGE,           "value out of range") \
+	X(BAD_BASE64,      "invalid base64") \
 	/* event-stream decoding */ \
 	X(PRELUDE_CRC,     "prelude checksum mismatch") \
 	X(MESSAGE_CRC,     "message checksum mismatch") \

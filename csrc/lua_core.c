@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <time.h>
 #include "lua_bedrock.h"
+#include "br_base64.h"
 
 #define BR_CORE_VERSION "0.1.0"
 
@@ -24,6 +25,37 @@ static int l_sleep(lua_State *L)
 	return 0;
 }
 
+/* core.b64encode(s) -> base64 text (padded). */
+static int l_b64encode(lua_State *L)
+{
+	size_t n;
+	const char *s = luaL_checklstring(L, 1, &n);
+	size_t m;
+	char *out;
+
+	luaL_argcheck(L, n < ((size_t)-1) / 4 * 3 - 3, 1, "string too long");
+	m = br_base64_encoded_len(n);
+	/* Scratch as a userdata: a memory error in lua_pushlstring cannot leak it. */
+	out = lua_newuserdata(L, m ? m : 1);
+	br_base64_encode((const uint8_t *)s, n, out);
+	lua_pushlstring(L, out, m);
+	return 1;
+}
+
+/* core.b64decode(s) -> bytes | nil, "invalid base64 at offset N", "BAD_BASE64". */
+static int l_b64decode(lua_State *L)
+{
+	size_t n, len = 0, bad = 0;
+	const char *s = luaL_checklstring(L, 1, &n);
+	uint8_t *out = lua_newuserdata(L, br_base64_decoded_max(n) + 1);
+	br_status st = br_base64_decode(s, n, out, &len, &bad);
+
+	if (st != BR_OK)
+		return br_lua_failf(L, st, "%s at offset %d", br_status_message(st), (int)bad);
+	lua_pushlstring(L, (const char *)out, len);
+	return 1;
+}
+
 int luaopen_bedrock_core(lua_State *L)
 {
 	lua_newtable(L);
@@ -31,6 +63,10 @@ int luaopen_bedrock_core(lua_State *L)
 	lua_setfield(L, -2, "_VERSION");
 	lua_pushcfunction(L, l_sleep);
 	lua_setfield(L, -2, "sleep");
+	lua_pushcfunction(L, l_b64encode);
+	lua_setfield(L, -2, "b64encode");
+	lua_pushcfunction(L, l_b64decode);
+	lua_setfield(L, -2, "b64decode");
 	br_lua_open_sigv4(L);
 	br_lua_open_eventstream(L);
 	br_lua_open_http(L);

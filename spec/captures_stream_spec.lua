@@ -6,29 +6,10 @@ local helper = require "spec.helper"
 local core = require "bedrock.core"
 local cjson = require "cjson"
 
-local floor, char, byte, concat = math.floor, string.char, string.byte, table.concat
 local DIR = helper.vectors .. "/captures"
 local SLOW = os.getenv("BEDROCK_VALGRIND") == "1"
 
-local B64 = {}
-do
-	local a = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-	for i = 1, 64 do B64[byte(a, i)] = i - 1 end
-end
-
-local function unb64(s)
-	s = s:gsub("[^%w%+/]", "")
-	local out = {}
-	for i = 1, #s, 4 do
-		local a, b, c, d = byte(s, i, i + 3)
-		local n = B64[a] * 262144 + B64[b] * 4096 + (c and B64[c] or 0) * 64 + (d and B64[d] or 0)
-		local x, y, z = floor(n / 65536), floor(n / 256) % 256, n % 256
-		if d then out[#out + 1] = char(x, y, z)
-		elseif c then out[#out + 1] = char(x, y)
-		else out[#out + 1] = char(x) end
-	end
-	return concat(out)
-end
+local unb64 = core.b64decode
 
 -- botocore's header type names in `frames` (only "string" occurs in these captures).
 local TYPES = { bool_true = 0, bool_false = 1, byte = 2, short = 3, integer = 4, long = 5,

@@ -35,4 +35,42 @@ describe("core #core", function()
 		retry.default_sleep(0.05)
 		assert.is_true((now_ns() - t0) / 1e9 >= 0.05)
 	end)
+
+	describe("base64", function()
+		it("encodes the RFC 4648 vectors and decodes them back", function()
+			local v = { [""] = "", f = "Zg==", fo = "Zm8=", foo = "Zm9v", foob = "Zm9vYg==",
+				fooba = "Zm9vYmE=", foobar = "Zm9vYmFy" }
+			for plain, coded in pairs(v) do
+				assert.equal(coded, core.b64encode(plain))
+				assert.equal(plain, core.b64decode(coded))
+			end
+		end)
+
+		it("round-trips every byte value and every length up to 300", function()
+			local bytes = {}
+			for i = 0, 255 do bytes[#bytes + 1] = string.char(i) end
+			local all = table.concat(bytes)
+			for n = 0, 300 do
+				local s = (all .. all):sub(1, n)
+				assert.equal(s, core.b64decode(core.b64encode(s)))
+			end
+		end)
+
+		it("accepts missing padding, as the service's JSON sometimes has", function()
+			assert.equal("foob", core.b64decode("Zm9vYg"))
+			assert.equal("fo", core.b64decode("Zm8"))
+		end)
+
+		it("refuses bad text, naming where, and never returns partial bytes", function()
+			for _, bad in ipairs{ "Zm9v!mFy", "Zm9vY", "Zg=", "Zm9v Zg==", "Z===", "Zm9v\n" } do
+				local out, msg, code = core.b64decode(bad)
+				assert.is_nil(out, bad)
+				assert.matches("invalid base64 at offset %d+", msg)
+				assert.equal("BAD_BASE64", code)
+			end
+			local _, msg = core.b64decode("Zm9v!mFy")
+			assert.matches("offset 4$", msg)
+			assert.has_error(function() core.b64encode({}) end)
+		end)
+	end)
 end)

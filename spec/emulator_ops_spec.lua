@@ -9,40 +9,8 @@ local cjson = require "cjson"
 local MODEL = "anthropic.claude-3-haiku-20240307-v1%3A0"
 local em, tmp
 
-local B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-local B64IDX = {}
-for i = 1, 64 do B64IDX[B64:sub(i, i)] = i - 1 end
-
-local function b64decode(s)
-	local out = {}
-	for i = 1, #s, 4 do
-		local a, b, c, d = B64IDX[s:sub(i, i)], B64IDX[s:sub(i + 1, i + 1)], B64IDX[s:sub(i + 2, i + 2)],
-			B64IDX[s:sub(i + 3, i + 3)]
-		local n = a * 262144 + b * 4096 + (c or 0) * 64 + (d or 0)
-		local x1 = math.floor(n / 65536)
-		local x2 = math.floor(n / 256) % 256
-		local x3 = n % 256
-		out[#out + 1] = string.char(x1)
-		if c then out[#out + 1] = string.char(x2) end
-		if d then out[#out + 1] = string.char(x3) end
-	end
-	return table.concat(out)
-end
-
-local function b64encode(s)
-	local out = {}
-	for i = 1, #s, 3 do
-		local a, b, c = s:byte(i, i + 2)
-		local n = a * 65536 + (b or 0) * 256 + (c or 0)
-		local c1 = math.floor(n / 262144) % 64
-		local c2 = math.floor(n / 4096) % 64
-		local c3 = math.floor(n / 64) % 64
-		local c4 = n % 64
-		out[#out + 1] = B64:sub(c1 + 1, c1 + 1) .. B64:sub(c2 + 1, c2 + 1) ..
-			(b and B64:sub(c3 + 1, c3 + 1) or "=") .. (c and B64:sub(c4 + 1, c4 + 1) or "=")
-	end
-	return table.concat(out)
-end
+local core = require "bedrock.core"
+local b64decode, b64encode = core.b64decode, core.b64encode
 
 -- One HTTP exchange through curl. Returns status, headers (lower-case names), body.
 local function request(method, path, body, headers)

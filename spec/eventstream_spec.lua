@@ -22,25 +22,7 @@ local function hex(s)
 	return (s:gsub(".", function(c) return string.format("%02x", byte(c)) end))
 end
 
-local B64 = {}
-do
-	local a = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-	for i = 1, 64 do B64[byte(a, i)] = i - 1 end
-end
-
-local function unb64(s)
-	s = s:gsub("[^%w%+/]", "")
-	local out = {}
-	for i = 1, #s, 4 do
-		local a, b, c, d = byte(s, i, i + 3)
-		local n = B64[a] * 262144 + B64[b] * 4096 + (c and B64[c] or 0) * 64 + (d and B64[d] or 0)
-		local x, y, z = floor(n / 65536), floor(n / 256) % 256, n % 256
-		if d then out[#out + 1] = char(x, y, z)
-		elseif c then out[#out + 1] = char(x, y)
-		else out[#out + 1] = char(x) end
-	end
-	return concat(out)
-end
+local unb64 = core.b64decode
 
 local function u32(n)
 	return char(floor(n / 16777216) % 256, floor(n / 65536) % 256, floor(n / 256) % 256, n % 256)

@@ -23,21 +23,7 @@ local function fromhex(h)
 	return (h:gsub("%x%x", function(x) return string.char(tonumber(x, 16)) end))
 end
 
-local B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-local function base64(s)
-	local out = {}
-	for i = 1, #s, 3 do
-		local a, b, c = s:byte(i, i + 2)
-		local n = a * 65536 + (b or 0) * 256 + (c or 0)
-		local c1 = math.floor(n / 262144) % 64
-		local c2 = math.floor(n / 4096) % 64
-		local c3 = math.floor(n / 64) % 64
-		local c4 = n % 64
-		out[#out + 1] = B64:sub(c1 + 1, c1 + 1) .. B64:sub(c2 + 1, c2 + 1) ..
-			(b and B64:sub(c3 + 1, c3 + 1) or "=") .. (c and B64:sub(c4 + 1, c4 + 1) or "=")
-	end
-	return table.concat(out)
-end
+local base64 = core.b64encode
 
 local function trim(s)
 	return (s:gsub("^%s+", ""):gsub("%s+$", ""))
@@ -130,10 +116,6 @@ end
 
 local function decode_json(path)
 	return cjson.decode(helper.read(path))
-end
-
-local function try_read(path)
-	if helper.exists(path) then return helper.read(path) end
 end
 
 local function base_req(r, ctx)
@@ -632,6 +614,7 @@ describe("sigv4 #core", function()
 				assert.are.equal("BAD_DATE", code)
 				ok, err, code = s:presign(r)
 				assert.is_nil(ok)
+				assert.are.equal("string", type(err))
 				assert.are.equal("BAD_DATE", code)
 			end
 			local ok, _, code = s:sign_event({ access_key = AKID, secret_key = SECRET, region = "r",

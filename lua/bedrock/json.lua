@@ -20,7 +20,6 @@ local setmetatable, getmetatable, pcall, error = setmetatable, getmetatable, pca
 local byte, char, find, format, gsub, match, sub =
 	string.byte, string.char, string.find, string.format, string.gsub, string.match, string.sub
 local concat, floor, huge = table.concat, math.floor, math.huge
-local unpack = table.unpack or unpack -- luacheck: ignore 143
 local math_type, tointeger = math.type, math.tointeger
 
 local cj = cjson.new and cjson.new() or cjson
@@ -273,104 +272,10 @@ end
 
 ---------------------------------------------------------------------------- base64
 
-local B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-local enc_code, dec_val = {}, {}
-for i = 0, 63 do
-	local c = byte(B64, i + 1)
-	enc_code[i] = c
-	dec_val[c] = i
-end
-local EQ = byte("=")
-
--- base64 (standard alphabet, padded) of a byte string.
-function _M.b64encode(s)
-	local len = #s
-	local full = len - len % 3
-	local out, on = {}, 0
-	local codes = {}
-	local i = 1
-	while i <= full do
-		local stop = i + 3 * 768 - 1
-		if stop > full then stop = full end
-		local k = 0
-		for j = i, stop, 3 do
-			local a, b, c = byte(s, j, j + 2)
-			local v = a * 65536 + b * 256 + c
-			local v1 = floor(v / 262144)
-			local v2 = floor(v / 4096) % 64
-			local v3 = floor(v / 64) % 64
-			codes[k + 1] = enc_code[v1]; codes[k + 2] = enc_code[v2]
-			codes[k + 3] = enc_code[v3]; codes[k + 4] = enc_code[v % 64]
-			k = k + 4
-		end
-		on = on + 1
-		out[on] = char(unpack(codes, 1, k))
-		i = stop + 1
-	end
-	local rest = len - full
-	if rest == 1 then
-		local a = byte(s, len)
-		on = on + 1
-		out[on] = char(enc_code[floor(a / 4)], enc_code[(a % 4) * 16], EQ, EQ)
-	elseif rest == 2 then
-		local a, b = byte(s, len - 1, len)
-		on = on + 1
-		out[on] = char(enc_code[floor(a / 4)], enc_code[(a % 4) * 16 + floor(b / 16)],
-			enc_code[(b % 16) * 4], EQ)
-	end
-	return concat(out)
-end
-
--- bytes of a base64 string | nil, message. Padding is optional; whitespace is refused.
-function _M.b64decode(s)
-	local len = #s
-	if len % 4 == 1 then return nil, "invalid base64 length" end
-	-- strip padding
-	local pad = 0
-	if byte(s, len) == EQ then
-		pad = 1
-		if byte(s, len - 1) == EQ then pad = 2 end
-		if len % 4 ~= 0 then return nil, "invalid base64 padding" end
-	end
-	local body = len - pad
-	local full = body - body % 4
-	local out, on = {}, 0
-	local vals = {}
-	local i = 1
-	while i <= full do
-		local stop = i + 4 * 1000 - 1
-		if stop > full then stop = full end
-		local k = 0
-		for j = i, stop, 4 do
-			local a, b, c, d = byte(s, j, j + 3)
-			a, b, c, d = dec_val[a], dec_val[b], dec_val[c], dec_val[d]
-			if not (a and b and c and d) then return nil, "invalid base64 character" end
-			local v = ((a * 64 + b) * 64 + c) * 64 + d
-			vals[k + 1] = floor(v / 65536); vals[k + 2] = floor(v / 256) % 256; vals[k + 3] = v % 256
-			k = k + 3
-		end
-		on = on + 1
-		out[on] = char(unpack(vals, 1, k))
-		i = stop + 1
-	end
-	local rest = body - full
-	if rest == 2 then
-		local a, b = byte(s, full + 1, full + 2)
-		a, b = dec_val[a], dec_val[b]
-		if not (a and b) then return nil, "invalid base64 character" end
-		on = on + 1
-		out[on] = char(a * 4 + floor(b / 16))
-	elseif rest == 3 then
-		local a, b, c = byte(s, full + 1, full + 3)
-		a, b, c = dec_val[a], dec_val[b], dec_val[c]
-		if not (a and b and c) then return nil, "invalid base64 character" end
-		local v = (a * 64 + b) * 64 + c
-		on = on + 1
-		out[on] = char(floor(v / 1024), floor(v / 4) % 256)
-	elseif rest == 1 then
-		return nil, "invalid base64 length"
-	end
-	return concat(out)
-end
+-- Blobs travel as base64 (standard alphabet, padded); the C core does the byte work.
+-- b64decode(s) -> bytes | nil, message: padding is optional, whitespace is refused.
+local core = require "bedrock.core"
+_M.b64encode = core.b64encode
+_M.b64decode = core.b64decode
 
 return _M
