@@ -29,6 +29,7 @@ build = {
       ["bedrock.core"] = {
          sources = {
             -- @core-sources (kept in step with csrc/ by spec/rockspec_spec.lua)
+            "csrc/br_base64.c",
             "csrc/br_buf.c",
             "csrc/br_crc32.c",
             "csrc/br_errors.c",
