@@ -331,6 +331,153 @@ describe("client against the emulator", function()
 		end)
 	end)
 
+	-- Every exception of the service's error table (reference §13), injected with the
+	-- emulator's kind=error fault on every attempt, through an operation that lists it.
+	-- Attempts follow §14.1 (standard mode, max_attempts 3).
+	describe("service exceptions end to end", function()
+		local ASYNC_REQ = { modelId = "amazon.nova-reel-v1:0", modelInput = { a = 1 },
+			outputDataConfig = { s3OutputDataConfig = { s3Uri = "s3://bucket/p" } } }
+		local calls = {
+			converse = function(c) return c:converse{ modelId = MODEL, messages = user("x") } end,
+			converse_stream = function(c) return c:converse_stream{ modelId = MODEL, messages = user("x") } end,
+			invoke_model = function(c) return c:invoke_model{ modelId = MODEL, body = anthropic_body } end,
+			invoke_model_with_response_stream = function(c)
+				return c:invoke_model_with_response_stream{ modelId = MODEL, body = anthropic_body }
+			end,
+			start_async_invoke = function(c) return c:start_async_invoke(ASYNC_REQ) end,
+			apply_guardrail = function(c)
+				return c:apply_guardrail{ guardrailIdentifier = "gr1", guardrailVersion = "DRAFT",
+					source = "INPUT", content = { { text = { text = "x" } } } }
+			end,
+			count_tokens = function(c)
+				return c:count_tokens{ modelId = MODEL, input = { converse = { messages = user("x") } } }
+			end,
+		}
+		-- name, status, operation, attempts (standard, 3), attempts (legacy, 5), extra query, extra members
+		local cases = {
+			{ "AccessDeniedException", 403, "converse", 1, 1 },
+			{ "ResourceNotFoundException", 404, "apply_guardrail", 1, 1 },
+			{ "ValidationException", 400, "count_tokens", 1, 1 },
+			{ "ConflictException", 400, "start_async_invoke", 1, 1 },
+			{ "ServiceQuotaExceededException", 400, "invoke_model", 1, 1 },
+			{ "ThrottlingException", 429, "converse", 3, 5 },
+			{ "ModelNotReadyException", 429, "converse_stream", 3, 5 },
+			{ "ModelTimeoutException", 408, "invoke_model", 1, 1 },
+			{ "ModelErrorException", 424, "converse", 1, 1, "&originalStatusCode=503",
+				{ originalStatusCode = 503, resourceName = MODEL } },
+			{ "ModelStreamErrorException", 424, "invoke_model_with_response_stream", 1, 1,
+				"&originalStatusCode=529&originalMessage=model%20overloaded",
+				{ originalStatusCode = 529, originalMessage = "model overloaded" } },
+			{ "InternalServerException", 500, "invoke_model", 3, 5 },
+			{ "ServiceUnavailableException", 503, "apply_guardrail", 3, 5 },
+		}
+
+		-- Runs one call against a permanent error fault; returns err, the last response's
+		-- request id, and the number of requests the emulator saw.
+		local function provoke(c, op, query)
+			fault("kind=error&count=0&" .. query)
+			control("DELETE", "requests")
+			local last_id
+			c.on_response = function(info) last_id = (info.response_headers or {})["x-amzn-requestid"] end
+			local res, err = calls[op](c)
+			assert.is_nil(res)
+			assert.is_true(bedrock.is_error(err), tostring(err))
+			return err, last_id, control("GET", "requests").requests
+		end
+
+		for _, case in ipairs(cases) do
+			local name, status, op, attempts = case[1], case[2], case[3], case[4]
+			it(name .. " (" .. status .. ", " .. op .. "): code, status, message, request id, "
+				.. (attempts > 1 and "retried" or "not retried"), function()
+				local msg = "injected " .. name
+				local c = client{ retry = { mode = "standard", max_attempts = 3,
+					sleep = function(d) delays[#delays + 1] = d end, random = function() return 0.5 end } }
+				local err, last_id, seen = provoke(c, op, "exception=" .. name .. "&message=" ..
+					msg:gsub(" ", "%%20") .. (case[6] or ""))
+				assert.equal(name, err.code)
+				assert.equal(status, err.status)
+				assert.equal(msg, err.message)
+				assert.matches("^%x+%-%x+%-%x+%-%x+%-%x+$", err.request_id)
+				assert.equal(last_id, err.request_id)
+				assert.equal(attempts > 1, err.retryable)
+				assert.equal(attempts, err.attempts)
+				assert.equal(attempts, seen)
+				assert.equal(attempts - 1, #delays)
+				if name == "ThrottlingException" then
+					assert.same({ 0.5, 1 }, delays) -- throttling base 1 s
+				elseif attempts > 1 then
+					assert.same({ 0.025, 0.05 }, delays) -- transient base 0.05 s
+				end
+				for k, v in pairs(case[7] or {}) do
+					assert.equal(v, err[k], k)
+					if math.type and type(v) == "number" then assert.equal("integer", math.type(err[k]), k) end
+				end
+				if not case[7] then
+					assert.is_nil(err.originalStatusCode)
+					assert.is_nil(err.resourceName)
+					assert.is_nil(err.originalMessage)
+				end
+				assert.equal(name .. " (" .. status .. "): " .. msg .. " [request " .. err.request_id .. "]",
+					tostring(err))
+			end)
+		end
+
+		it("the emulator's default messages and extra members reach the error object", function()
+			local err = provoke(client(), "converse", "exception=ModelErrorException")
+			assert.equal("ModelErrorException", err.code)
+			assert.equal(424, err.status)
+			assert.is_true(#err.message > 0)
+			assert.equal(500, err.originalStatusCode)
+			assert.equal(MODEL, err.resourceName)
+			control("DELETE", "faults")
+			err = provoke(client(), "invoke_model_with_response_stream",
+				"exception=ModelStreamErrorException&message=gone")
+			assert.equal(500, err.originalStatusCode)
+			assert.equal("gone", err.originalMessage)
+			control("DELETE", "faults")
+			err = provoke(client(), "converse", "exception=ModelErrorException&resourceName=arn%3Aaws%3Abedrock%3Ax")
+			assert.equal("arn:aws:bedrock:x", err.resourceName)
+		end)
+
+		it("legacy mode: 5 attempts for the 429/500/503 ones, 1 for the rest", function()
+			for _, case in ipairs(cases) do
+				local c = client{ retry = { mode = "legacy", sleep = function() end, random = function() return 0 end } }
+				local err, _, seen = provoke(c, case[3], "exception=" .. case[1] .. (case[6] or ""))
+				assert.equal(case[1], err.code)
+				assert.equal(case[5], err.attempts, case[1])
+				assert.equal(case[5], seen, case[1])
+				control("DELETE", "faults")
+			end
+		end)
+
+		it("an exception newer than the model (418 SomethingNewException) is parsed as the SDKs do", function()
+			local err, last_id, seen = provoke(client(), "converse",
+				"exception=SomethingNewException&status=418&message=new")
+			assert.equal("SomethingNewException", err.code)
+			assert.equal(418, err.status)
+			assert.equal("new", err.message)
+			assert.equal(last_id, err.request_id)
+			assert.is_false(err.retryable)
+			assert.equal(1, err.attempts)
+			assert.equal(1, seen)
+			-- without a status it is a 400, still named by its header
+			control("DELETE", "faults")
+			err = provoke(client(), "converse", "exception=SomethingNewException")
+			assert.equal("SomethingNewException", err.code)
+			assert.equal(400, err.status)
+			assert.is_false(err.retryable)
+			-- an unknown name with a transient status is retried like any 502
+			control("DELETE", "faults")
+			err, last_id, seen = provoke(client(), "converse", "exception=SomethingBrokeException&status=502")
+			assert.equal("SomethingBrokeException", err.code)
+			assert.equal(502, err.status)
+			assert.is_true(err.retryable)
+			assert.equal(3, err.attempts)
+			assert.equal(3, seen)
+			assert.equal(last_id, err.request_id)
+		end)
+	end)
+
 	describe("faults", function()
 		it("throttling is retried, then succeeds; same invocation id, attempt headers", function()
 			fault("kind=throttle&count=2")

@@ -182,6 +182,44 @@ describe("bedrock-emulator startup", function()
 		end
 	end)
 
+	it("--async-ms sets how long an async job runs; it beats BEDROCK_EMULATOR_ASYNC_MS", function()
+		local function enc(arn) return (arn:gsub("[^%w%-%._~]", function(c) return string.format("%%%02X", c:byte()) end)) end
+		local function job(base)
+			local r = curl("/async-invoke", { base = base, auth = false, body =
+				'{"modelId":"amazon.nova-reel-v1:0","modelInput":{"taskType":"TEXT_VIDEO"},' ..
+				'"outputDataConfig":{"s3OutputDataConfig":{"s3Uri":"s3://bucket/out"}}}' })
+			assert.are.equal(200, r.status, r.body)
+			return assert(r.body:match('"invocationArn":"([^"]+)"'))
+		end
+		local function status(base, arn)
+			local r = curl("/async-invoke/" .. enc(arn), { base = base, auth = false })
+			assert.are.equal(200, r.status, r.body)
+			return r.body:match('"status":"(%a+)"'), r.body
+		end
+		local e = start({ "--no-auth", "--async-ms", "400" }, { BEDROCK_EMULATOR_ASYNC_MS = "60000" })
+		local z = start({ "--no-auth", "--async-ms", "0" }, { BEDROCK_EMULATOR_ASYNC_MS = "60000" })
+		local v = start({ "--no-auth" }, { BEDROCK_EMULATOR_ASYNC_MS = "0" })
+		local ok, err = pcall(function()
+			local arn = job(e.url)
+			assert.are.equal("InProgress", (status(e.url, arn)))
+			run("sleep 0.5")
+			local st, body = status(e.url, arn)
+			assert.are.equal("Completed", st)
+			assert.matches('"endTime":"', body, 1, true)
+			assert.are.equal("Completed", (status(z.url, job(z.url))))
+			-- without the flag, the environment variable still sets it
+			assert.are.equal("Completed", (status(v.url, job(v.url))))
+		end)
+		e.stop()
+		z.stop()
+		v.stop()
+		assert(ok, err)
+		for _, bad in ipairs({ "-1", "soon", "" }) do
+			local _, rc = run(helper.shell_quote(helper.emulator_bin) .. " --port 0 --async-ms " .. helper.shell_quote(bad))
+			assert.are_not.equal(0, rc)
+		end
+	end)
+
 	it("refuses unknown options", function()
 		local _, rc = run(helper.shell_quote(helper.emulator_bin) .. " --bogus")
 		assert.are_not.equal(0, rc)
@@ -498,6 +536,68 @@ describe("bedrock-emulator faults", function()
 		assert.matches("^ServiceUnavailableException", b.headers["x-amzn-errortype"])
 	end)
 
+	it("answers any service exception with kind=error (status from the error table)", function()
+		local suffix = ":http://internal.amazon.com/coral/com.amazon.bedrock/"
+		local table13 = { AccessDeniedException = 403, ResourceNotFoundException = 404,
+			ValidationException = 400, ConflictException = 400, ServiceQuotaExceededException = 400,
+			ThrottlingException = 429, ModelNotReadyException = 429, ModelTimeoutException = 408,
+			ModelErrorException = 424, ModelStreamErrorException = 424, InternalServerException = 500,
+			ServiceUnavailableException = 503 }
+		local i = 0
+		for name, status in pairs(table13) do
+			i = i + 1
+			fault("kind=error&exception=" .. name .. "&message=injected%20" .. i)
+			local r = curl(i % 2 == 0 and STREAM_PATH or CONVERSE_PATH, { body = STREAM_BODY, h2 = i % 2 == 0 })
+			assert.are.equal(status, r.status, name)
+			assert.are.equal(name .. suffix, r.headers["x-amzn-errortype"])
+			assert.matches("^application/json", r.headers["content-type"])
+			assert.matches("^%x+%-%x+%-%x+%-%x+%-%x+$", r.headers["x-amzn-requestid"])
+			if name == "ModelErrorException" then
+				assert.are.equal('{"message":"injected ' .. i .. '","originalStatusCode":500,' ..
+					'"resourceName":"amazon.titan-text-express-v1:0"}', r.body)
+			elseif name == "ModelStreamErrorException" then
+				assert.are.equal('{"message":"injected ' .. i .. '","originalStatusCode":500,' ..
+					'"originalMessage":"injected ' .. i .. '"}', r.body)
+			else
+				assert.are.equal('{"message":"injected ' .. i .. '"}', r.body)
+			end
+		end
+		assert.are.equal(200, curl(CONVERSE_PATH, { body = STREAM_BODY }).status)
+		-- the modeled members, status override, default message, unknown names, count
+		fault("kind=error&exception=ModelErrorException&originalStatusCode=503&resourceName=my%20model")
+		local r = curl(CONVERSE_PATH, { body = STREAM_BODY })
+		assert.matches('"originalStatusCode":503,"resourceName":"my model"}$', r.body)
+		assert.matches('^{"message":"[^"]+",', r.body)
+		fault("kind=error&exception=ModelStreamErrorException&originalStatusCode=529&originalMessage=a%22b")
+		r = curl(STREAM_PATH, { body = STREAM_BODY })
+		assert.are.equal(424, r.status)
+		assert.matches('"originalStatusCode":529,"originalMessage":"a\\"b"}$', r.body)
+		fault("kind=error&exception=ThrottlingException&status=400")
+		r = curl(CONVERSE_PATH, { body = STREAM_BODY })
+		assert.are.equal(400, r.status)
+		assert.are.equal("ThrottlingException" .. suffix, r.headers["x-amzn-errortype"])
+		fault("kind=error&exception=SomethingNewException&status=418&message=new&count=2")
+		for _ = 1, 2 do
+			r = curl(CONVERSE_PATH, { body = STREAM_BODY })
+			assert.are.equal(418, r.status)
+			assert.are.equal("SomethingNewException" .. suffix, r.headers["x-amzn-errortype"])
+			assert.are.equal('{"message":"new"}', r.body)
+		end
+		fault("kind=error&exception=com.example%23OtherException")
+		r = curl(CONVERSE_PATH, { body = STREAM_BODY })
+		assert.are.equal(400, r.status)
+		assert.are.equal("com.example#OtherException" .. suffix, r.headers["x-amzn-errortype"])
+		assert.are.equal(200, curl(CONVERSE_PATH, { body = STREAM_BODY }).status)
+		-- refused: no name, a name unfit for a header, a status that is no error
+		for _, q in ipairs({ "kind=error", "kind=error&exception=", "kind=error&exception=Bad%20Name",
+			"kind=error&exception=" .. string.rep("X", 64), "kind=error&exception=X&status=200",
+			"kind=error&exception=X&status=600", "kind=error&exception=X&originalStatusCode=99",
+			"kind=error&exception=X&originalStatusCode=abc" }) do
+			assert.are.equal(400, admin("POST", "faults?" .. q).status, q)
+		end
+		assert.matches('"faults":[]', admin("GET", "faults").body, 1, true)
+	end)
+
 	it("stalls before the headers, then answers normally", function()
 		fault("kind=stall&ms=400")
 		local r = curl(CONVERSE_PATH, { body = STREAM_BODY })
@@ -722,6 +822,55 @@ describe("bedrock-emulator credential endpoints", function()
 end)
 
 describe("bedrock-emulator with boto3", function()
+	pit("raises the modeled exception classes for kind=error faults, members included", function()
+		local script = [[
+import sys, boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+c = boto3.client("bedrock-runtime", region_name="us-east-1", endpoint_url=sys.argv[1],
+    aws_access_key_id=sys.argv[2], aws_secret_access_key=sys.argv[3],
+    config=Config(retries={"total_max_attempts": 1}))
+m = [{"role": "user", "content": [{"text": "x"}]}]
+for name in sys.argv[4:]:
+    try:
+        c.converse(modelId="amazon.titan-text-express-v1:0", messages=m)
+        print(name, "no error")
+    except ClientError as e:
+        modeled = getattr(c.exceptions, name, None)
+        r = e.response
+        print(name, "modeled" if modeled and isinstance(e, modeled) else "generic", r["Error"]["Code"],
+              r["ResponseMetadata"]["HTTPStatusCode"], r["Error"]["Message"],
+              r.get("originalStatusCode"), r.get("resourceName"), r.get("originalMessage"))
+]]
+		write(tmp .. "/boto_err.py", script)
+		local names = { "AccessDeniedException", "ResourceNotFoundException", "ValidationException",
+			"ConflictException", "ServiceQuotaExceededException", "ThrottlingException", "ModelNotReadyException",
+			"ModelTimeoutException", "ModelErrorException", "ModelStreamErrorException", "InternalServerException",
+			"ServiceUnavailableException" }
+		for _, name in ipairs(names) do
+			local extra = ""
+			if name == "ModelErrorException" then extra = "&originalStatusCode=502&resourceName=res1" end
+			if name == "ModelStreamErrorException" then extra = "&originalStatusCode=529&originalMessage=orig" end
+			fault("kind=error&exception=" .. name .. "&message=m-" .. name .. extra)
+		end
+		fault("kind=error&exception=SomethingNewException&status=418&message=new")
+		names[#names + 1] = "SomethingNewException"
+		local out = run("python3 " .. helper.shell_quote(tmp .. "/boto_err.py") .. " " .. em.url .. " " .. AKID ..
+			" " .. SECRET .. " " .. table.concat(names, " "))
+		local status = { AccessDeniedException = 403, ResourceNotFoundException = 404, ThrottlingException = 429,
+			ModelNotReadyException = 429, ModelTimeoutException = 408, ModelErrorException = 424,
+			ModelStreamErrorException = 424, InternalServerException = 500, ServiceUnavailableException = 503 }
+		for i = 1, #names - 1 do
+			local name = names[i]
+			local tail = "None None None"
+			if name == "ModelErrorException" then tail = "502 res1 None" end
+			if name == "ModelStreamErrorException" then tail = "529 None orig" end
+			assert.matches(name .. " modeled " .. name .. " " .. (status[name] or 400) .. " m-" .. name .. " " .. tail,
+				out, 1, true)
+		end
+		assert.matches("SomethingNewException generic SomethingNewException 418 new None None None", out, 1, true)
+	end)
+
 	pit("converse and converse_stream through the official SDK", function()
 		local script = [[
 import sys, boto3

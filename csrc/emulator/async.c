@@ -1,7 +1,7 @@
 /* The async-invoke trio: StartAsyncInvoke (POST /async-invoke), GetAsyncInvoke
  * (GET /async-invoke/{invocationArn}) and ListAsyncInvokes (GET /async-invoke?...).
  * Jobs live in process memory behind one mutex; their status is computed from the wall
- * clock when read (InProgress until async_complete_ms after submission, then Completed,
+ * clock when read (InProgress until complete_ms() after submission, then Completed,
  * or Failed when the modelInput mentions "fail"). */
 #include "ops.h"
 #include "model.h"
@@ -37,8 +37,10 @@ static long long now_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* --async-ms, else BEDROCK_EMULATOR_ASYNC_MS, else DEFAULT_COMPLETE_MS. */
 static long complete_ms(void)
 {
+	if (emu_cfg.async_ms_set && emu_cfg.async_ms >= 0) return emu_cfg.async_ms;
 	const char *e = getenv("BEDROCK_EMULATOR_ASYNC_MS");
 	if (e && *e) {
 		long v = strtol(e, NULL, 10);
@@ -334,7 +336,7 @@ void ops_async_list(const emu_request *rq, emu_response *rs)
 			int ok = !emu_b64_decode(val, strlen(val), &raw) && raw.len < 64;
 			if (ok) {
 				char t[64];
-				memcpy(t, raw.data, raw.len);
+				if (raw.len) memcpy(t, raw.data, raw.len);   /* data is NULL when empty */
 				t[raw.len] = 0;
 				int used = 0;
 				ok = sscanf(t, "v1:%lld:%lu%n", &cur.sub_ms, &cur.seq, &used) == 2 && (size_t)used == raw.len;

@@ -61,6 +61,10 @@ typedef struct {
 	/* guardrail configuration: words that block, and whether PII is anonymized */
 	const char **guardrail_words;
 	size_t nguardrail_words;
+	/* time a StartAsyncInvoke job takes to finish (--async-ms), when async_ms_set;
+	 * otherwise BEDROCK_EMULATOR_ASYNC_MS, else 2000 ms. Zero-initialized = unset. */
+	int async_ms_set;
+	long async_ms;
 } emu_config;
 
 extern emu_config emu_cfg;

@@ -1,7 +1,8 @@
 /* Injected faults and pacing, set through the admin channel and taken by dispatch.
  * Faults form one FIFO list; each has a remaining count (or is permanent) and an
- * optional model-id prefix. Pre-response faults (throttle, 5xx, stall, hang) are taken
- * before the operation runs; mid-stream ones only by responses that are event streams. */
+ * optional model-id prefix. Pre-response faults (throttle, 5xx, error, stall, hang) are
+ * taken before the operation runs; mid-stream ones only by responses that are event
+ * streams. */
 #include "server.h"
 
 #include <pthread.h>
@@ -27,7 +28,7 @@ static const struct { const char *name; int kind; } kinds[] = {
 	{ "503", SRV_F_UNAVAILABLE }, { "stall", SRV_F_STALL }, { "hang", SRV_F_HANG },
 	{ "stream-stall", SRV_F_STREAM_STALL }, { "reset", SRV_F_RESET },
 	{ "goaway", SRV_F_GOAWAY }, { "crc", SRV_F_CRC }, { "truncate", SRV_F_TRUNCATE },
-	{ "exception", SRV_F_EXCEPTION },
+	{ "exception", SRV_F_EXCEPTION }, { "error", SRV_F_ERROR },
 };
 
 static const char *kind_name(int k)
@@ -40,7 +41,7 @@ static const char *kind_name(int k)
 static int is_pre(int kind)
 {
 	return kind == SRV_F_THROTTLE || kind == SRV_F_INTERNAL || kind == SRV_F_UNAVAILABLE ||
-	       kind == SRV_F_STALL || kind == SRV_F_HANG;
+	       kind == SRV_F_ERROR || kind == SRV_F_STALL || kind == SRV_F_HANG;
 }
 
 /* Reads an integer query parameter; 1 when present and valid, 0 absent, -1 invalid. */
@@ -57,6 +58,20 @@ static int qnum(const char *query, const char *key, long *out)
 	return 1;
 }
 
+/* A shape name fit for x-amzn-ErrorType: 1-63 characters of [A-Za-z0-9_.#-]. */
+static int good_error_name(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n >= sizeof ((srv_fault *)0)->exception) return 0;
+	for (; *s; s++) {
+		char c = *s;
+		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		      c == '_' || c == '.' || c == '#' || c == '-'))
+			return 0;
+	}
+	return 1;
+}
+
 int srv_fault_parse(const char *query, srv_fault *f, long *count, char *model,
 		    size_t model_cap, const char **err)
 {
@@ -65,6 +80,8 @@ int srv_fault_parse(const char *query, srv_fault *f, long *count, char *model,
 	char *exc = srv_query_get(query, "exception", 1);
 	char *msg = srv_query_get(query, "message", 1);
 	char *mdl = srv_query_get(query, "model", 1);
+	char *res = srv_query_get(query, "resourceName", 1);
+	char *omsg = srv_query_get(query, "originalMessage", 1);
 	memset(f, 0, sizeof *f);
 	*count = 1;
 	model[0] = '\0';
@@ -81,8 +98,9 @@ int srv_fault_parse(const char *query, srv_fault *f, long *count, char *model,
 	f->ms = f->kind == SRV_F_STALL ? 1000 : -1;
 	if (f->kind == SRV_F_HANG) f->ms = -1;
 	if (qnum(query, "count", count) < 0 || qnum(query, "after", &f->after) < 0 ||
-	    qnum(query, "ms", &f->ms) < 0 || qnum(query, "status", &f->status) < 0) {
-		*err = "count, after, ms and status must be integers";
+	    qnum(query, "ms", &f->ms) < 0 || qnum(query, "status", &f->status) < 0 ||
+	    qnum(query, "originalStatusCode", &f->original_status) < 0) {
+		*err = "count, after, ms, status and originalStatusCode must be integers";
 		goto done;
 	}
 	if (f->after < 0) {
@@ -91,6 +109,23 @@ int srv_fault_parse(const char *query, srv_fault *f, long *count, char *model,
 	}
 	if (f->kind == SRV_F_EXCEPTION)
 		snprintf(f->exception, sizeof f->exception, "%s", exc ? exc : "internalServerException");
+	if (f->kind == SRV_F_ERROR) {
+		if (!exc || !good_error_name(exc)) {
+			*err = "kind=error needs exception=<ShapeName> (1-63 of A-Z a-z 0-9 _ . # -)";
+			goto done;
+		}
+		if (f->status != 0 && (f->status < 400 || f->status > 599)) {
+			*err = "status must be 400-599";
+			goto done;
+		}
+		if (f->original_status != 0 && (f->original_status < 100 || f->original_status > 599)) {
+			*err = "originalStatusCode must be 100-599";
+			goto done;
+		}
+		snprintf(f->exception, sizeof f->exception, "%s", exc);
+		if (res) snprintf(f->resource_name, sizeof f->resource_name, "%s", res);
+		if (omsg) snprintf(f->original_message, sizeof f->original_message, "%s", omsg);
+	}
 	if (msg) snprintf(f->message, sizeof f->message, "%s", msg);
 	if (mdl) snprintf(model, model_cap, "%s", mdl);
 	rc = 0;
@@ -99,6 +134,8 @@ done:
 	free(exc);
 	free(msg);
 	free(mdl);
+	free(res);
+	free(omsg);
 	return rc;
 }
 
@@ -177,12 +214,14 @@ void srv_pacing_set(long ms)
 
 void srv_faults_json(br_buf *b)
 {
-	char line[128];
+	char line[256];
 	br_buf_append_byte(b, '[');
 	pthread_mutex_lock(&mu);
 	for (fault_node *n = head; n; n = n->next) {
-		snprintf(line, sizeof line, "%s{\"kind\":\"%s\",\"count\":%ld,\"after\":%ld,\"ms\":%ld,",
-			 n == head ? "" : ",", kind_name(n->f.kind), n->left, n->f.after, n->f.ms);
+		snprintf(line, sizeof line,
+			 "%s{\"kind\":\"%s\",\"count\":%ld,\"after\":%ld,\"ms\":%ld,\"status\":%ld,",
+			 n == head ? "" : ",", kind_name(n->f.kind), n->left, n->f.after, n->f.ms,
+			 n->f.status);
 		br_buf_append_str(b, line);
 		br_buf_append_str(b, "\"model\":\"");
 		srv_json_escape(b, n->model);

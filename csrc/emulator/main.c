@@ -17,7 +17,7 @@
 
 #define MAX_WORDS 64
 
-emu_config emu_cfg = { "us-east-1", NULL, 0 };
+emu_config emu_cfg = { "us-east-1", NULL, 0, 0, 0 };
 srv_config srv_cfg;
 
 static volatile sig_atomic_t stopping;
@@ -50,6 +50,7 @@ static void usage(FILE *f)
 	      "  --bearer TOKEN           accept this Bedrock API key (repeatable)\n"
 	      "  --no-auth                accept every request without checking credentials\n"
 	      "  --event-delay MS         pause between stream events (default 0)\n"
+	      "  --async-ms MS            time a StartAsyncInvoke job takes (default 2000)\n"
 	      "  --cred-ttl S             lifetime of issued credentials (default 3600)\n"
 	      "  --container-token T      Authorization required on the container endpoint\n"
 	      "  --sso-token T            x-amz-sso_bearer_token accepted by the SSO endpoint\n"
@@ -102,6 +103,16 @@ static int parse_args(int argc, char **argv, int *port, const char **host,
 			srv_cfg.no_auth = 1;
 		} else if (strcmp(a, "--event-delay") == 0 && more) {
 			srv_cfg.event_delay_ms = atoi(NEXT());
+		} else if (strcmp(a, "--async-ms") == 0 && more) {
+			const char *v = NEXT();
+			char *end = NULL;
+			long ms = strtol(v, &end, 10);
+			if (!*v || *end || ms < 0) {
+				fprintf(stderr, "bedrock-emulator: --async-ms wants milliseconds >= 0\n");
+				return -1;
+			}
+			emu_cfg.async_ms = ms;
+			emu_cfg.async_ms_set = 1;
 		} else if (strcmp(a, "--cred-ttl") == 0 && more) {
 			srv_cfg.cred_ttl = atol(NEXT());
 		} else if (strcmp(a, "--container-token") == 0 && more) {

@@ -95,15 +95,21 @@ void srv_request_view(const srv_request *rq, emu_request *out);
 
 enum { SRV_F_NONE, SRV_F_THROTTLE, SRV_F_INTERNAL, SRV_F_UNAVAILABLE, SRV_F_STALL,
        SRV_F_HANG, SRV_F_STREAM_STALL, SRV_F_RESET, SRV_F_GOAWAY, SRV_F_CRC,
-       SRV_F_TRUNCATE, SRV_F_EXCEPTION };
+       SRV_F_TRUNCATE, SRV_F_EXCEPTION, SRV_F_ERROR };
 
 typedef struct {
 	int kind;            /* SRV_F_* */
 	long after;          /* mid-stream faults: events sent before it strikes */
 	long ms;             /* stall length; < 0 = hang until the client leaves */
-	char exception[64];  /* SRV_F_EXCEPTION: :exception-type member name */
-	char message[256];   /* SRV_F_EXCEPTION: message */
-	long status;         /* modelStreamErrorException originalStatusCode */
+	char exception[64];  /* SRV_F_EXCEPTION: :exception-type member name;
+			      * SRV_F_ERROR: x-amzn-ErrorType shape name */
+	char message[256];   /* SRV_F_EXCEPTION, SRV_F_ERROR: message ("" = default) */
+	long status;         /* SRV_F_EXCEPTION: modelStreamErrorException originalStatusCode;
+			      * SRV_F_ERROR: HTTP status (0 = the exception's own) */
+	/* SRV_F_ERROR only: modeled extra members (0 / "" = defaults, see srv_error_fault) */
+	long original_status;        /* originalStatusCode */
+	char resource_name[256];     /* ModelErrorException resourceName */
+	char original_message[256];  /* ModelStreamErrorException originalMessage */
 } srv_fault;
 
 typedef struct {
@@ -130,6 +136,11 @@ void srv_dispatch(srv_request *rq, srv_reply *r);
  * {"message": msg} (or {"Message": msg} when cap_message). suffix NULL = Bedrock's. */
 void srv_error(srv_reply *r, int status, const char *type, const char *suffix,
 	       int cap_message, const char *msg);
+/* Sets r->rs to the answer of a kind=error fault: the status of f->exception in the
+ * service's error table (reference §13; f->status overrides, unknown names 400), the
+ * Bedrock x-amzn-ErrorType, and a JSON body with message and the exception's modeled
+ * extra members. model: the request's model id (resourceName's default). */
+void srv_error_fault(const srv_fault *f, const char *model, srv_reply *r);
 /* Adds x-amzn-RequestId and Date when the response lacks them. */
 void srv_finish_headers(emu_response *rs);
 /* Opens InvokeModelWithBidirectionalStream (HTTP/2 only): authenticates with the

@@ -23,6 +23,64 @@ void srv_error(srv_reply *r, int status, const char *type, const char *suffix,
 	br_buf_append_str(&r->rs.body, "\"}");
 }
 
+/* The service's exceptions (reference §13): HTTP status and a default message. */
+static const struct {
+	const char *name;
+	int status;
+	const char *message;
+} service_errors[] = {
+	{ "AccessDeniedException", 403, "You don't have access to the model with the specified model ID." },
+	{ "ResourceNotFoundException", 404, "The specified resource could not be found." },
+	{ "ValidationException", 400, "The input fails to satisfy the constraints specified by the service." },
+	{ "ConflictException", 400, "The request conflicts with the current state of the resource." },
+	{ "ServiceQuotaExceededException", 400, "Your request exceeds the service quota for your account." },
+	{ "ThrottlingException", 429, "Too many requests, please wait before trying again." },
+	{ "ModelNotReadyException", 429, "The model is not ready to serve inference requests. Try again later." },
+	{ "ModelTimeoutException", 408, "Model has timed out in processing the request. Try your request again." },
+	{ "ModelErrorException", 424, "The model returned an error while processing the request." },
+	{ "ModelStreamErrorException", 424, "The model returned an error while streaming the response." },
+	{ "InternalServerException", 500, "The server encountered an internal error while processing the request." },
+	{ "ServiceUnavailableException", 503, "Bedrock is unable to process your request." },
+};
+
+void srv_error_fault(const srv_fault *f, const char *model, srv_reply *r)
+{
+	int status = 400;
+	const char *msg = "The emulator injected this error.";
+	for (size_t i = 0; i < sizeof service_errors / sizeof service_errors[0]; i++)
+		if (strcmp(service_errors[i].name, f->exception) == 0) {
+			status = service_errors[i].status;
+			msg = service_errors[i].message;
+		}
+	if (f->status > 0) status = (int)f->status;
+	if (f->message[0]) msg = f->message;
+	srv_error(r, status, f->exception, NULL, 0, msg);
+
+	int model_error = strcmp(f->exception, "ModelErrorException") == 0;
+	int stream_error = strcmp(f->exception, "ModelStreamErrorException") == 0;
+	if (!model_error && !stream_error) return;
+	/* reopen the object srv_error closed, then add the modeled members */
+	br_buf *b = &r->rs.body;
+	if (b->len) b->len--;
+	char num[32];
+	snprintf(num, sizeof num, "%ld", f->original_status > 0 ? f->original_status : 500);
+	br_buf_append_str(b, ",\"originalStatusCode\":");
+	br_buf_append_str(b, num);
+	if (model_error) {
+		const char *res = f->resource_name[0] ? f->resource_name : model;
+		if (res && res[0]) {
+			br_buf_append_str(b, ",\"resourceName\":\"");
+			srv_json_escape(b, res);
+			br_buf_append_byte(b, '"');
+		}
+	} else {
+		br_buf_append_str(b, ",\"originalMessage\":\"");
+		srv_json_escape(b, f->original_message[0] ? f->original_message : msg);
+		br_buf_append_byte(b, '"');
+	}
+	br_buf_append_byte(b, '}');
+}
+
 static int has_header(const emu_response *rs, const char *lname)
 {
 	for (size_t i = 0; i < rs->nheaders; i++)
@@ -53,7 +111,7 @@ int srv_is_bidi(const char *method, const char *path)
 }
 
 /* Applies a pre-response fault; 1 when it produced the whole answer. */
-static int apply_pre(const srv_fault *f, srv_reply *r)
+static int apply_pre(const srv_fault *f, const char *model, srv_reply *r)
 {
 	const char *msg = f->message[0] ? f->message : NULL;
 	switch (f->kind) {
@@ -68,6 +126,9 @@ static int apply_pre(const srv_fault *f, srv_reply *r)
 	case SRV_F_UNAVAILABLE:
 		srv_error(r, 503, "ServiceUnavailableException", NULL, 0,
 			  msg ? msg : "Bedrock is unable to process your request.");
+		return 1;
+	case SRV_F_ERROR:
+		srv_error_fault(f, model, r);
 		return 1;
 	case SRV_F_STALL:
 		r->pre_delay_ms = f->ms;
@@ -117,7 +178,7 @@ void srv_dispatch(srv_request *rq, srv_reply *r)
 		if (a.region[0]) snprintf(rq->region, sizeof rq->region, "%s", a.region);
 	}
 	srv_model_of(rq->path, model, sizeof model);
-	if (srv_faults_take_pre(model, &f) && apply_pre(&f, r)) goto done;
+	if (srv_faults_take_pre(model, &f) && apply_pre(&f, model, r)) goto done;
 
 	emu_request view;
 	srv_request_view(rq, &view);
@@ -149,7 +210,7 @@ emu_bidi *srv_dispatch_bidi_open(srv_request *rq, srv_reply *r, srv_bidi **vb)
 		if (a.region[0]) snprintf(rq->region, sizeof rq->region, "%s", a.region);
 	}
 	srv_model_of(rq->path, model, sizeof model);
-	if (srv_faults_take_pre(model, &f) && apply_pre(&f, r)) goto done;
+	if (srv_faults_take_pre(model, &f) && apply_pre(&f, model, r)) goto done;
 	emu_request view;
 	srv_request_view(rq, &view);
 	b = emu_ops_bidi_open(&view, &r->rs);
