@@ -11,8 +11,15 @@
 #include "br_buf.h"
 #include "br_http.h"
 
+/* Idle easy handles kept per multi: a finished transfer's handle is reset and reused by
+ * the next one instead of being created again (curl_easy_init allocates and zeroes a
+ * large struct, curl_easy_reset only clears the options). */
+#define BR_HTTP_POOL 8
+
 struct br_http_multi {
 	CURLM *cm;
+	CURL *pool[BR_HTTP_POOL];
+	int npool;
 	br_http_xfer *active;     /* transfers attached to cm (doubly linked) */
 	br_http_xfer *detached;   /* transfers no longer in cm but not closed (singly kept for multi_free) */
 	int nactive;
@@ -24,7 +31,7 @@ struct br_http_multi {
 struct br_http_xfer {
 	br_http_multi *multi;     /* NULL once closed or the multi was freed */
 	CURL *easy;
-	struct curl_slist *hdrs;
+	struct curl_slist *hdrs;  /* one malloc block: nodes, then the lines (see build_headers) */
 	br_http_xfer *prev, *next;  /* in multi->active or multi->detached */
 	int attached;             /* in curl's multi */
 	br_http_state state;
@@ -37,12 +44,16 @@ struct br_http_xfer {
 	int input_closed;
 	int send_paused;
 	int kick;                 /* steps left in which to nudge curl after the upload ended */
+	int input_ended;          /* the input was ended for the caller: the response completed */
 	uint64_t sent_stream;
 
 	/* response */
 	long status;
 	int version;
 	int headers_done;
+	int no_body;              /* HEAD request: the response has no body whatever it says */
+	int64_t resp_len;         /* body length the response announced (Content-Length), -1 unknown */
+	int resp_chunked;         /* Transfer-Encoding: the Content-Length does not count */
 	br_buf headers;
 	br_buf body;
 	size_t cap, peak;
@@ -160,6 +171,8 @@ static size_t read_cb(char *buf, size_t size, size_t nitems, void *ud)
 	if (avail == 0) {
 		if (x->input_closed) {
 			x->kick = 2;
+			if (x->multi)
+				x->multi->events++;
 			return 0;
 		}
 		x->send_paused = 1;
@@ -218,6 +231,8 @@ static size_t header_cb(char *p, size_t size, size_t nitems, void *ud)
 			status = status * 10 + (p[i++] - '0');
 		x->version = major * 10 + minor;
 		x->status = status;
+		x->resp_len = -1;
+		x->resp_chunked = 0;
 		return n;
 	}
 	if (len == 0) {
@@ -242,6 +257,20 @@ static size_t header_cb(char *p, size_t size, size_t nitems, void *ud)
 		    br_buf_append_byte(&x->headers, '\n') != BR_OK)
 			goto nomem;
 		return n;
+	}
+	if (len > 15 && (p[0] | 0x20) == 'c' && strncasecmp(p, "content-length:", 15) == 0) {
+		size_t i = 15;
+		int64_t v = 0;
+
+		while (i < len && (p[i] == ' ' || p[i] == '\t'))
+			i++;
+		if (i < len && p[i] >= '0' && p[i] <= '9') {
+			while (i < len && p[i] >= '0' && p[i] <= '9' && v < INT64_MAX / 10 - 9)
+				v = v * 10 + (p[i++] - '0');
+			x->resp_len = v;
+		}
+	} else if (len > 18 && (p[0] | 0x20) == 't' && strncasecmp(p, "transfer-encoding:", 18) == 0) {
+		x->resp_chunked = 1;
 	}
 	if (br_buf_append(&x->headers, p, len) != BR_OK ||
 	    br_buf_append_byte(&x->headers, '\n') != BR_OK)
@@ -300,6 +329,8 @@ void br_http_multi_free(br_http_multi *m)
 		xfer_release(m->active);
 	while (m->detached)
 		xfer_release(m->detached);
+	while (m->npool > 0)
+		curl_easy_cleanup(m->pool[--m->npool]);
 	curl_multi_cleanup(m->cm);
 	free(m);
 }
@@ -465,9 +496,67 @@ static void kick(br_http_xfer *x)
 	curl_easy_pause(x->easy, send);
 }
 
-br_status br_http_step(br_http_multi *m, long timeout_ms, int *running)
+static void apply_pause(br_http_xfer *x);
+
+/* 1 when the whole response has arrived as far as its own framing says: a status or a
+ * method without a body, or all the bytes its Content-Length announced. */
+static int response_complete(const br_http_xfer *x)
+{
+	if (!x->headers_done)
+		return 0;
+	if (x->no_body || x->status == 204 || x->status == 304)
+		return 1;
+	return !x->resp_chunked && x->resp_len >= 0 && x->received >= (uint64_t)x->resp_len;
+}
+
+/* A server may answer (an error, typically) before it has read a streamed request body.
+ * curl then still waits for the rest of the body before it reports the transfer done
+ * (HTTP/2: the stream only closes once both sides ended; HTTP/1.1: the upload keeps the
+ * transfer open), so a caller reading the response would wait for ever. Once the
+ * response is complete, the input is ended for the caller (queued input is dropped: the
+ * exchange is over) and curl finishes: last chunk or END_STREAM. Returns how many. */
+static int end_answered_uploads(br_http_multi *m)
+{
+	br_http_xfer *x;
+	int n = 0;
+
+	for (x = m->active; x; x = x->next) {
+		if (!x->body_stream || x->input_closed || !response_complete(x))
+			continue;
+		x->input_closed = 1;
+		x->input_ended = 1;
+		x->input_off = 0;
+		br_buf_reset(&x->input);
+		if (x->send_paused) {
+			x->send_paused = 0;
+			apply_pause(x);
+		}
+		n++;
+	}
+	return n;
+}
+
+/* One curl_multi_perform and its bookkeeping. */
+static br_status perform(br_http_multi *m)
 {
 	int still = 0;
+
+	if (curl_multi_perform(m->cm, &still) != CURLM_OK)
+		return BR_HTTP_FAILED;
+	collect(m);
+	expire(m);
+	if (end_answered_uploads(m) > 0) {
+		m->events++;
+		if (curl_multi_perform(m->cm, &still) != CURLM_OK)
+			return BR_HTTP_FAILED;
+		collect(m);
+		expire(m);
+	}
+	return BR_OK;
+}
+
+br_status br_http_step(br_http_multi *m, long timeout_ms, int *running)
+{
 	uint64_t ev0;
 	br_http_xfer *x;
 
@@ -480,10 +569,8 @@ br_status br_http_step(br_http_multi *m, long timeout_ms, int *running)
 		}
 	}
 	ev0 = m->events;
-	if (curl_multi_perform(m->cm, &still) != CURLM_OK)
+	if (perform(m) != BR_OK)
 		return BR_HTTP_FAILED;
-	collect(m);
-	expire(m);
 	if (timeout_ms > 0 && m->events == ev0 && m->nactive > 0) {
 		long wait = timeout_ms;
 		int64_t d = next_deadline(m);
@@ -498,10 +585,8 @@ br_status br_http_step(br_http_multi *m, long timeout_ms, int *running)
 			wait = INT_MAX;
 		if (wait > 0 && curl_multi_poll(m->cm, NULL, 0, (int)wait, NULL) != CURLM_OK)
 			return BR_HTTP_FAILED;
-		if (curl_multi_perform(m->cm, &still) != CURLM_OK)
+		if (perform(m) != BR_OK)
 			return BR_HTTP_FAILED;
-		collect(m);
-		expire(m);
 	}
 	if (running)
 		*running = m->nactive;
@@ -510,54 +595,46 @@ br_status br_http_step(br_http_multi *m, long timeout_ms, int *running)
 
 /* ---- transfers ---------------------------------------------------------------------- */
 
+/* RFC 9110 tchar: visible ASCII except delimiters. */
 static int token_char(unsigned char c)
 {
+	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-')
+		return 1;
 	return c > 32 && c < 127 && !strchr("\"(),/:;<=>?@[\\]{}", c);
 }
 
-static br_status add_header(struct curl_slist **list, const char *name, size_t nl,
-			    const char *value, size_t vl)
+/* Checks one request header (see br_http_header) and trims its value: curl would send
+ * leading blanks. Returns the size of its curl line with the NUL ("Name: value", or
+ * "Name;", curl's form of an empty header), or 0 when the header is invalid. */
+static size_t header_line(const br_http_header *h, const char **value, size_t *value_len)
 {
-	struct curl_slist *l;
-	char *line;
-	size_t i;
+	const char *name = h->name, *v = h->value;
+	size_t nl = h->name_len, vl = h->value_len, i;
 
-	if (!name || nl == 0 || (vl > 0 && !value))
-		return BR_BAD_HEADER;
+	if (!name || nl == 0 || (vl > 0 && !v) || nl > SIZE_MAX / 4 || vl > SIZE_MAX / 4)
+		return 0;
 	for (i = 0; i < nl; i++)
 		if (!token_char((unsigned char)name[i]))
-			return BR_BAD_HEADER;
-	for (i = 0; i < vl; i++)
-		if (value[i] == '\r' || value[i] == '\n' || value[i] == '\0')
-			return BR_BAD_HEADER;
-	/* trim: curl would send leading blanks; "Name;" is curl's form of an empty header */
-	while (vl > 0 && (value[0] == ' ' || value[0] == '\t')) {
-		value++;
+			return 0;
+	if (vl > 0 && (memchr(v, '\r', vl) || memchr(v, '\n', vl) || memchr(v, '\0', vl)))
+		return 0;
+	while (vl > 0 && (v[0] == ' ' || v[0] == '\t')) {
+		v++;
 		vl--;
 	}
-	while (vl > 0 && (value[vl - 1] == ' ' || value[vl - 1] == '\t'))
+	while (vl > 0 && (v[vl - 1] == ' ' || v[vl - 1] == '\t'))
 		vl--;
-	if (nl > SIZE_MAX / 2 || vl > SIZE_MAX / 2)
-		return BR_RANGE;
-	line = malloc(nl + vl + 3);
-	if (!line)
-		return BR_NOMEM;
-	memcpy(line, name, nl);
-	if (vl == 0) {
-		line[nl] = ';';
-		line[nl + 1] = '\0';
-	} else {
-		line[nl] = ':';
-		line[nl + 1] = ' ';
-		memcpy(line + nl + 2, value, vl);
-		line[nl + 2 + vl] = '\0';
-	}
-	l = curl_slist_append(*list, line);
-	free(line);
-	if (!l)
-		return BR_NOMEM;
-	*list = l;
-	return BR_OK;
+	*value = v;
+	*value_len = vl;
+	return vl == 0 ? nl + 2 : nl + vl + 3;
+}
+
+int br_http_header_valid(const br_http_header *h)
+{
+	const char *v;
+	size_t vl;
+
+	return h && header_line(h, &v, &vl) > 0;
 }
 
 static int has_header(const br_http_opts *o, const char *name)
@@ -569,6 +646,119 @@ static int has_header(const br_http_opts *o, const char *name)
 		    strncasecmp(o->headers[i].name, name, n) == 0)
 			return 1;
 	return 0;
+}
+
+/* curl's default headers that only the caller's own headers may bring back. */
+static const char *const SUPPRESS[3] = { "Accept:", "Expect:", "Content-Type:" };
+
+/* Builds the transfer's curl header list in one allocation, the nodes followed by their
+ * lines (struct curl_slist is public and curl only reads the list, which lives until
+ * the transfer is released; free() releases it). The caller's headers in order, then the
+ * suppressions of curl's defaults. BR_BAD_HEADER or BR_NOMEM. */
+static br_status build_headers(br_http_xfer *x, const br_http_opts *o)
+{
+	/* trimmed values of the first headers, so that each is checked once */
+	struct {
+		const char *v;
+		size_t vl;
+	} tv[32];
+	int sup[3];
+	size_t i, k, n, bytes = 0, slen[3];
+	struct curl_slist *nodes;
+	char *p;
+
+	sup[0] = !has_header(o, "accept");
+	sup[1] = !has_header(o, "expect");
+	sup[2] = o->body && !has_header(o, "content-type");
+	for (i = 0; i < o->nheaders; i++) {
+		const char *v;
+		size_t vl, l = header_line(&o->headers[i], &v, &vl);
+
+		if (l == 0)
+			return BR_BAD_HEADER;
+		if (l > SIZE_MAX / 4 - bytes)
+			return BR_NOMEM;
+		bytes += l;
+		if (i < sizeof tv / sizeof *tv) {
+			tv[i].v = v;
+			tv[i].vl = vl;
+		}
+	}
+	n = o->nheaders;
+	for (k = 0; k < 3; k++) {
+		slen[k] = strlen(SUPPRESS[k]) + 1;
+		if (sup[k]) {
+			bytes += slen[k];
+			n++;
+		}
+	}
+	if (n == 0)
+		return BR_OK;
+	if (n > SIZE_MAX / 4 / sizeof *nodes)
+		return BR_NOMEM;
+	nodes = malloc(n * sizeof *nodes + bytes);
+	if (!nodes)
+		return BR_NOMEM;
+	p = (char *)(nodes + n);
+	for (i = 0; i < o->nheaders; i++) {
+		const br_http_header *h = &o->headers[i];
+		const char *v = NULL;
+		size_t vl = 0;
+
+		if (i < sizeof tv / sizeof *tv) {
+			v = tv[i].v;
+			vl = tv[i].vl;
+		} else {
+			(void)header_line(h, &v, &vl);
+		}
+		nodes[i].data = p;
+		memcpy(p, h->name, h->name_len);
+		p += h->name_len;
+		if (vl == 0) {
+			*p++ = ';';
+		} else {
+			*p++ = ':';
+			*p++ = ' ';
+			memcpy(p, v, vl);
+			p += vl;
+		}
+		*p++ = '\0';
+		nodes[i].next = &nodes[i + 1];
+	}
+	for (k = 0; k < 3; k++) {
+		if (!sup[k])
+			continue;
+		nodes[i].data = p;
+		memcpy(p, SUPPRESS[k], slen[k]);
+		p += slen[k];
+		nodes[i].next = &nodes[i + 1];
+		i++;
+	}
+	nodes[n - 1].next = NULL;
+	x->hdrs = nodes;
+	return BR_OK;
+}
+
+/* An easy handle for a new transfer: a pooled one (reset when it was given back) or a
+ * new one. */
+static CURL *easy_take(br_http_multi *m)
+{
+	if (m->npool > 0)
+		return m->pool[--m->npool];
+	return curl_easy_init();
+}
+
+/* Takes back the easy handle of a released transfer: one whose transfer completed is
+ * reset (no option, and no pointer to the transfer, survives) and kept for the next
+ * transfer while the pool has room; any other is cleaned up. m may be NULL. */
+static void easy_give(br_http_multi *m, CURL *e, int completed)
+{
+	if (m && completed && m->npool < BR_HTTP_POOL) {
+		curl_easy_reset(e);
+		m->pool[m->npool++] = e;
+	} else {
+		curl_easy_cleanup(e);
+	}
 }
 
 static int h2c_reuse_broken(void)
@@ -630,38 +820,15 @@ br_http_xfer *br_http_xfer_new(br_http_multi *m, const br_http_opts *o, br_statu
 	x->body_stream = o->body_stream;
 	x->state = BR_HTTP_S_PENDING;
 
-	for (i = 0; i < o->nheaders; i++) {
-		st = add_header(&x->hdrs, o->headers[i].name, o->headers[i].name_len,
-				o->headers[i].value, o->headers[i].value_len);
-		if (st != BR_OK)
-			goto fail;
-	}
-	/* Only the caller's headers (plus Host, framing): drop curl's defaults. */
-	st = BR_NOMEM;
-	if (!has_header(o, "accept")) {
-		struct curl_slist *l = curl_slist_append(x->hdrs, "Accept:");
+	x->resp_len = -1;
+	x->no_body = strcmp(method, "HEAD") == 0;
 
-		if (!l)
-			goto fail;
-		x->hdrs = l;
-	}
-	if (!has_header(o, "expect")) {
-		struct curl_slist *l = curl_slist_append(x->hdrs, "Expect:");
-
-		if (!l)
-			goto fail;
-		x->hdrs = l;
-	}
-	if (o->body && !has_header(o, "content-type")) {
-		struct curl_slist *l = curl_slist_append(x->hdrs, "Content-Type:");
-
-		if (!l)
-			goto fail;
-		x->hdrs = l;
-	}
+	st = build_headers(x, o);
+	if (st != BR_OK)
+		goto fail;
 
 	st = BR_HTTP_INIT;
-	x->easy = curl_easy_init();
+	x->easy = easy_take(m);
 	if (!x->easy)
 		goto fail;
 	SETOPT(CURLOPT_PRIVATE, (void *)x);
@@ -750,7 +917,7 @@ br_http_xfer *br_http_xfer_new(br_http_multi *m, const br_http_opts *o, br_statu
 fail:
 	if (x->easy)
 		curl_easy_cleanup(x->easy);
-	curl_slist_free_all(x->hdrs);
+	free(x->hdrs);
 	free(x->body_copy);
 	free(x);
 	x = NULL;
@@ -773,10 +940,10 @@ static void xfer_release(br_http_xfer *x)
 		x->multi = NULL;
 	}
 	if (x->easy) {
-		curl_easy_cleanup(x->easy);
+		easy_give(m, x->easy, x->state == BR_HTTP_S_DONE);
 		x->easy = NULL;
 	}
-	curl_slist_free_all(x->hdrs);
+	free(x->hdrs);
 	x->hdrs = NULL;
 	free(x->body_copy);
 	x->body_copy = NULL;
@@ -911,6 +1078,11 @@ br_status br_http_xfer_close_input(br_http_xfer *x)
 		apply_pause(x);
 	}
 	return BR_OK;
+}
+
+int br_http_xfer_input_ended(const br_http_xfer *x)
+{
+	return x->input_ended;
 }
 
 size_t br_http_xfer_pending_input(const br_http_xfer *x)

@@ -14,6 +14,13 @@
  * bytes, cw-out rule) and the transfer is unpaused as soon as the caller consumes.
  * Request body streaming works the other way round: the read callback answers
  * CURL_READFUNC_PAUSE when the input queue is empty and is resumed by the next send.
+ * When the response is complete while the input is still open (a server answering, e.g.
+ * with an error, before it read the whole body; complete = a status or method without
+ * a body, or every byte of its Content-Length), the input is ended for the caller, so
+ * that the transfer completes instead of waiting for input that no longer matters.
+ *
+ * Easy handles are reused: a completed transfer's handle is reset and kept by its multi
+ * (a few at most) for the next transfer, which saves creating one per request.
  *
  * Timeouts are deadlines computed once from the transfer's start (total), from the
  * moment its connection is ready (first byte), and from the last byte received (idle);
@@ -96,6 +103,10 @@ typedef enum {
 	BR_HTTP_ERR_TIMEOUT_TOTAL,
 	BR_HTTP_ERR_NOMEM               /* a buffer could not grow */
 } br_http_err;
+
+/* 1 when h is a valid request header (the rules above), else 0: lets a caller that got
+ * BR_BAD_HEADER from br_http_xfer_new find which one. */
+int br_http_header_valid(const br_http_header *h);
 
 /* New multi (calls curl_global_init once per process on first use). NULL when libcurl
  * cannot be initialised or memory is short. Free with br_http_multi_free. */
@@ -181,6 +192,11 @@ br_status br_http_xfer_send(br_http_xfer *x, const uint8_t *p, size_t n);
  * the last chunk on HTTP/1.1). Idempotent; BR_HTTP_STATE on a transfer without a
  * streamed body. */
 br_status br_http_xfer_close_input(br_http_xfer *x);
+
+/* 1 when the streamed input was ended for the caller because the response completed
+ * while it was still open (see the top of this file); br_http_xfer_send then answers
+ * BR_HTTP_STATE. */
+int br_http_xfer_input_ended(const br_http_xfer *x);
 
 /* Queued request body bytes not yet handed to libcurl. */
 size_t br_http_xfer_pending_input(const br_http_xfer *x);

@@ -94,7 +94,7 @@ static long opt_ms(lua_State *L, int t, const char *k)
 	return (long)n;
 }
 
-/* m:request(opts) -> transfer | nil, msg, CODE. opts: url, method, headers (array of
+/* m:request(opts) -> transfer | nil, msg, CODE[, header index for BAD_HEADER]. opts: url, method, headers (array of
  * {name, value}), body (string, borrowed) | body_stream (boolean), http_version (1, 2,
  * "1.1", "2"), verify (default true), cainfo, capath, timeouts = {connect, first_byte,
  * idle, total} (ms), buffer_cap (bytes). Raises on a wrongly typed option. */
@@ -102,7 +102,7 @@ static int l_multi_request(lua_State *L)
 {
 	l_multi *mu = check_multi(L, 1);
 	br_http_opts o;
-	br_http_header *hv = NULL;
+	br_http_header hstack[32], *hv = NULL;
 	l_xfer *u;
 	br_status st;
 	size_t i, n = 0;
@@ -167,8 +167,12 @@ static int l_multi_request(lua_State *L)
 		n = lua_rawlen(L, 4);
 		if (n > 10000)
 			return luaL_error(L, "too many request headers (%d)", (int)n);
-		/* scratch array as a userdata: collected even if an error is raised below */
-		hv = lua_newuserdatauv(L, (n ? n : 1) * sizeof *hv, 0); /* index 5 */
+		/* the usual few on the C stack; more in a scratch userdata, which is collected
+		 * even if an error is raised below */
+		if (n <= sizeof hstack / sizeof *hstack)
+			hv = hstack;
+		else
+			hv = lua_newuserdatauv(L, n * sizeof *hv, 0); /* index 5 */
 		for (i = 0; i < n; i++) {
 			lua_rawgeti(L, 4, (lua_Integer)(i + 1));
 			if (!lua_istable(L, -1))
@@ -184,6 +188,14 @@ static int l_multi_request(lua_State *L)
 			hv[i].value = lua_tolstring(L, -1, &hv[i].value_len);
 			lua_pop(L, 3);
 		}
+		/* an array and nothing else: a hole or another key would be a header dropped
+		 * without a word */
+		lua_pushnil(L);
+		for (i = 0; lua_next(L, 4) != 0; i++)
+			lua_pop(L, 1);
+		if (i != n)
+			return luaL_error(L, "request option 'headers' must be an array of {name, value} "
+					  "pairs (no holes, no other keys)");
 		o.headers = hv;
 		o.nheaders = n;
 	}
@@ -199,9 +211,15 @@ static int l_multi_request(lua_State *L)
 	}
 	u->x = br_http_xfer_new(mu->m, &o, &st);
 	if (!u->x) {
-		if (st == BR_BAD_HEADER)
-			return br_lua_failf(L, st, "request header has an invalid name or value "
-					    "(control characters, ':' or space in the name)");
+		if (st == BR_BAD_HEADER) {
+			for (i = 0; i < n && br_http_header_valid(&hv[i]); i++)
+				;
+			(void)br_lua_failf(L, st, "request header %d has an invalid name or value "
+				     "(CR, LF or NUL in the value; a name that is not a token)",
+				     (int)(i + 1));
+			lua_pushinteger(L, (lua_Integer)(i + 1));
+			return 4;
+		}
 		if (st == BR_INVAL)
 			return br_lua_failf(L, st, "invalid request: url must be http:// or https://"
 					    " and method a token (got %s %s)",
@@ -333,7 +351,9 @@ static int l_xfer_status(lua_State *L)
 
 static void push_version(lua_State *L, int v)
 {
-	if (v == 20)
+	if (v == 11)
+		lua_pushliteral(L, "1.1");
+	else if (v == 20)
 		lua_pushliteral(L, "2");
 	else if (v == 30)
 		lua_pushliteral(L, "3");
@@ -355,15 +375,26 @@ static int l_xfer_headers(lua_State *L)
 		return 1;
 	}
 	end = p + len;
-	lua_newtable(L);
+	lua_createtable(L, 0, 8);
 	while (br_http_header_next(&p, end, &name, &nl, &value, &vl)) {
-		luaL_buffinit(L, &b);
-		for (i = 0; i < nl; i++) {
-			char c = name[i];
+		char low[64];
 
-			luaL_addchar(&b, (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c);
+		if (nl <= sizeof low) {
+			for (i = 0; i < nl; i++) {
+				char c = name[i];
+
+				low[i] = (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+			}
+			lua_pushlstring(L, low, nl);       /* key */
+		} else {
+			luaL_buffinit(L, &b);
+			for (i = 0; i < nl; i++) {
+				char c = name[i];
+
+				luaL_addchar(&b, (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c);
+			}
+			luaL_pushresult(&b);               /* key */
 		}
-		luaL_pushresult(&b);               /* key */
 		lua_pushvalue(L, -1);
 		lua_rawget(L, -3);                 /* previous value */
 		if (lua_isnil(L, -1)) {
@@ -488,6 +519,8 @@ static int l_xfer_send(lua_State *L)
 	st = br_http_xfer_send(u->x, (const uint8_t *)s, n);
 	if (st == BR_HTTP_STATE)
 		return br_lua_failf(L, st, "cannot send: %s",
+				    br_http_xfer_input_ended(u->x) ?
+				    "the server has already answered the whole request" :
 				    br_http_xfer_state(u->x) != BR_HTTP_S_PENDING &&
 				    br_http_xfer_state(u->x) != BR_HTTP_S_BODY ?
 				    "the transfer is no longer running" :
@@ -564,6 +597,24 @@ static int l_xfer_info(lua_State *L)
 	return 1;
 }
 
+/* x:timing() -> total, first_byte (seconds; first_byte nil if not reached): the two
+ * figures a response carries, without building the info() table. */
+static int l_xfer_timing(lua_State *L)
+{
+	l_xfer *u = check_xfer(L, 1);
+	br_http_info in;
+
+	if (!u->x)
+		return br_lua_failf(L, BR_HTTP_STATE, "transfer is closed");
+	br_http_xfer_info(u->x, &in);
+	lua_pushnumber(L, in.total);
+	if (in.first_byte >= 0)
+		lua_pushnumber(L, in.first_byte);
+	else
+		lua_pushnil(L);
+	return 2;
+}
+
 static int l_xfer_close(lua_State *L)
 {
 	l_xfer *u = luaL_checkudata(L, 1, XFER_MT);
@@ -609,6 +660,7 @@ static const luaL_Reg xfer_methods[] = {
 	{"pending", l_xfer_pending},
 	{"buffered", l_xfer_buffered},
 	{"info", l_xfer_info},
+	{"timing", l_xfer_timing},
 	{"close", l_xfer_close},
 	{NULL, NULL}
 };

@@ -638,6 +638,91 @@ describe("transport.curl #core", function()
 		end)
 	end)
 
+	describe("a response that ends while the streamed input is still open", function()
+		-- The server answers before it has read the whole request body (an error,
+		-- typically): the transfer must end with the response, although s:close_input()
+		-- was never called; curl alone would wait for the rest of the body.
+		local function read_all(s)
+			local parts = {}
+			while true do
+				local d, err = s:read()
+				assert(err == nil, tostring(err))
+				if not d then break end
+				parts[#parts + 1] = d
+			end
+			return table.concat(parts)
+		end
+
+		it("completes over HTTP/2 (an error answer to a bidirectional stream)", function()
+			local t = T.new{ http2 = true, timeouts = { total = 3000 } }
+			local s = assert(t:open{ method = "POST", body_stream = true,
+				url = em.url .. "/model/no.such-model/invoke-with-bidirectional-stream",
+				headers = { { "content-type", "application/vnd.amazon.eventstream" } } })
+			assert(s:send(event('{"event":{"textInput":{"content":"hello"}}}')))
+			assert.are.equal(400, (s:response()))
+			assert.truthy(read_all(s):find("model identifier is invalid", 1, true))
+			assert.is_nil(s:read()) -- still the clean end
+			-- the input was ended for us: more input is refused, closing it is harmless
+			local ok, err = s:send("late")
+			assert.is_nil(ok)
+			assert.is_true(errors.is(err, "ConnectionError"))
+			assert(s:close_input())
+			s:close()
+			-- and the connection is still usable
+			local r = assert(converse(t, "after the early answer"))
+			assert.are.equal(200, r.status)
+			t:close()
+		end)
+
+		it("completes over HTTP/1.1 (a server answering before the body), 2xx and 4xx", function()
+			-- perl answers each request as soon as its head arrived, then reads the rest
+			-- of the chunked body up to its last chunk, and serves the next request
+			local dir = tmpdir()
+			local f = assert(io.open(dir .. "/early.pl", "w"))
+			f:write([[
+use IO::Socket::INET; $| = 1;
+my $s = IO::Socket::INET->new(Listen => 5, LocalAddr => "127.0.0.1:0", ReuseAddr => 1) or die "listen: $!";
+print $s->sockport, "\n";
+while (my $c = $s->accept) {
+	my $buf = "";
+	while (1) {
+		while ($buf !~ /\r\n\r\n/) { sysread($c, $buf, 4096, length $buf) or last; }
+		last unless $buf =~ s/^(.*?\r\n\r\n)//s;
+		my ($status) = $1 =~ m{^\w+ /(\d+)};
+		my $body = "early " . ($status ||= 200);
+		syswrite($c, "HTTP/1.1 $status Early\r\nContent-Length: " . length($body) . "\r\n\r\n$body");
+		while ($buf !~ /(^|\r\n)0\r\n\r\n/) { sysread($c, $buf, 4096, length $buf) or last; }
+		$buf =~ s/^.*?(^|\r\n)0\r\n\r\n//s;
+	}
+	close $c;
+}
+]])
+			f:close()
+			local p = assert(io.popen("echo $$; exec env -u LD_PRELOAD perl " ..
+				helper.shell_quote(dir .. "/early.pl"), "r"))
+			local pid = tonumber(p:read("*l"))
+			local port = p:read("*l")
+			assert(pid and tonumber(port), "perl server did not start")
+			local ok, perr = pcall(function()
+				local t = T.new{ timeouts = { total = 3000 } }
+				for _, status in ipairs{ 200, 403, 200 } do
+					local s = assert(t:open{ method = "POST", body_stream = true,
+						url = "http://127.0.0.1:" .. port .. "/" .. status })
+					assert(s:send("the first part of a body that is never finished"))
+					assert.are.equal(status, (s:response()))
+					assert.are.equal("early " .. status, read_all(s))
+					assert.is_nil(s:send("late"))
+					s:close()
+				end
+				t:close()
+			end)
+			os.execute("kill " .. pid .. " 2>/dev/null")
+			p:close()
+			os.execute("rm -rf " .. helper.shell_quote(dir))
+			assert(ok, perr)
+		end)
+	end)
+
 	describe("coroutines", function()
 		it("lets a scheduler run several requests through the wait hook", function()
 			local waits = 0

@@ -64,11 +64,11 @@ if type(rawget(_G, "jit")) == "table" then
 	math.randomseed(seed)
 end
 
--- UUIDv4 (random; version 4, variant 10xx).
+-- UUIDv4 (random; version 4, variant 10xx). Five draws (the widest 48 bits, exact in a
+-- double on LuaJIT too): one per call, so it is kept short.
 local function uuid4()
-	return format("%04x%04x-%04x-4%03x-%04x-%04x%04x%04x", random(0, 65535), random(0, 65535),
-		random(0, 65535), random(0, 4095), 32768 + random(0, 16383), random(0, 65535),
-		random(0, 65535), random(0, 65535))
+	return format("%08x-%04x-4%03x-%04x-%012x", random(0, 4294967295), random(0, 65535),
+		random(0, 4095), 32768 + random(0, 16383), random(0, 281474976710655))
 end
 _M.uuid4 = uuid4
 
@@ -162,6 +162,7 @@ function Client:_transport()
 	end
 	if not t then return nil, terr end
 	self.transport = t
+	self.own_transport, self.treq = t, {}
 	return t
 end
 
@@ -190,6 +191,8 @@ local function resolve_plan(op)
 	return plan
 end
 
+local build_path, prepare_rest
+
 -- Builds the unsigned request for one operation: method, path, query, header list and
 -- body, with validation (one walk). Returns prepared | nil, err.
 function Client:_prepare(plan, req, check)
@@ -202,7 +205,46 @@ function Client:_prepare(plan, req, check)
 	local input = plan.input
 	local members = input.members
 
-	-- path
+	-- path; for an operation with one label (the model id, mostly) the whole path of a
+	-- label value seen before is kept per client
+	local segs = plan.segments
+	local label1 = plan.single_label
+	if label1 == nil then
+		label1 = false
+		for i = 1, #segs do
+			if type(segs[i]) ~= "string" then
+				if label1 then label1 = false break end
+				label1 = segs[i].label
+			end
+		end
+		plan.single_label = label1
+	end
+	local pcache, path
+	if label1 then
+		local v = req[label1]
+		local all = self.path_cache
+		if not all then all = {}; self.path_cache = all end
+		pcache = all[plan]
+		if not pcache then pcache = { n = 0, paths = {} }; all[plan] = pcache end
+		path = type(v) == "string" and pcache.paths[v]
+	end
+	if not path then
+		local err
+		path, err = build_path(plan, req, check, ep, members)
+		if not path then return nil, err end
+		local v = label1 and req[label1]
+		if check and type(v) == "string" then
+			if pcache.n >= 256 then pcache.paths, pcache.n = {}, 0 end
+			pcache.paths[v] = path
+			pcache.n = pcache.n + 1
+		end
+	end
+	-- (the label values were checked when the path was built)
+	return prepare_rest(plan, req, check, path, members, input)
+end
+
+-- The path of a request from its label members (validated, percent-encoded).
+function build_path(plan, req, check, ep, members)
 	local segs = plan.segments
 	local parts = { ep.base_path }
 	for i = 1, #segs do
@@ -235,8 +277,11 @@ function Client:_prepare(plan, req, check)
 			end
 		end
 	end
-	local path = concat(parts)
+	return concat(parts)
+end
 
+-- The rest of _prepare: query, header members and body.
+function prepare_rest(plan, req, check, path, members, input)
 	-- query
 	local query
 	local q = plan.query
@@ -356,9 +401,11 @@ function Client:_sign(p, creds, time)
 	if not signer then return nil, err end
 	local now = time or os_time()
 	local amz_date = self.amz_date_for == now and self.amz_date
+	local date_pair = self.amz_date_pair
 	if not amz_date then
 		amz_date = core.amz_date(now)
-		self.amz_date_for, self.amz_date = now, amz_date
+		date_pair = { "x-amz-date", amz_date }
+		self.amz_date_for, self.amz_date, self.amz_date_pair = now, amz_date, date_pair
 	end
 	-- the list that is signed is the list that is sent (Host included, as curl would send it)
 	local host = self.host_pair
@@ -367,7 +414,7 @@ function Client:_sign(p, creds, time)
 		self.host_pair = host
 	end
 	hdrs[#hdrs + 1] = host
-	hdrs[#hdrs + 1] = { "x-amz-date", amz_date }
+	hdrs[#hdrs + 1] = date_pair
 	if creds.session_token then
 		hdrs[#hdrs + 1] = { "x-amz-security-token", creds.session_token }
 	end
@@ -390,14 +437,25 @@ function Client:_sign(p, creds, time)
 	return hdrs
 end
 
+-- The request URL. Paths repeat call after call (same operation, same model), so the
+-- URLs of query-less paths are kept (bounded) per configuration.
+local URL_CACHE_MAX = 256
 local function url_of(cfg, p)
 	local base = cfg.base_url
 	if not base then
 		base = cfg.endpoint.scheme .. "://" .. cfg.endpoint.authority
 		cfg.base_url = base
+		cfg.url_cache, cfg.url_cached = {}, 0
 	end
 	if p.query then return base .. p.path .. "?" .. p.query end
-	return base .. p.path
+	local cache = cfg.url_cache
+	local url = cache[p.path]
+	if url then return url end
+	url = base .. p.path
+	if cfg.url_cached >= URL_CACHE_MAX then cache, cfg.url_cached = {}, 0; cfg.url_cache = cache end
+	cache[p.path] = url
+	cfg.url_cached = cfg.url_cached + 1
+	return url
 end
 
 -- Build and sign without sending (tests, debugging, the botocore differential).
@@ -625,8 +683,17 @@ function Client:_attempt(p, attempt, max, invocation_id, opts, decode)
 		return st
 	end
 	local res
-	res, err = t:request{ method = p.method, url = url, headers = hdrs, body = p.body,
-		timeouts = timeouts }
+	if t == self.own_transport then
+		-- one request table per client, refilled per call: the curl transport only
+		-- reads it (a caller's transport gets a table of its own, it may keep it)
+		local tr = self.treq
+		tr.method, tr.url, tr.headers, tr.body, tr.timeouts = p.method, url, hdrs, p.body, timeouts
+		res, err = t:request(tr)
+		tr.headers, tr.body, tr.timeouts = nil, nil, nil
+	else
+		res, err = t:request{ method = p.method, url = url, headers = hdrs, body = p.body,
+			timeouts = timeouts }
+	end
 	if not res then
 		if info then info.error = err; self:_emit_response(info) end
 		return nil, err
@@ -830,7 +897,8 @@ function Bidi:_response()
 		self.client:_emit_response(info)
 	end
 	if status < 200 or status >= 300 then
-		-- end our side first: the transfer only completes once the request body has ended
+		-- end our side first: the transport ends it by itself when the error body has a
+		-- Content-Length, but a chunked one only completes once the request body ended
 		self.input_closed = true
 		s:close_input()
 		local body = drain(s)

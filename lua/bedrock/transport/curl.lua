@@ -12,10 +12,14 @@
 --
 -- One curl multi handle per transport (bedrock.core's HttpMulti): connections are kept
 -- and reused across calls, HTTP/2 streams share a connection. The C side never calls Lua
--- and never blocks unless asked to: every wait goes through T:_wait, which either blocks
--- in curl_multi_poll (default) or calls the `wait` hook, which a coroutine scheduler sets
--- to yield (it then drives the multi with t:step()). Timeouts are deadlines computed once
--- per transfer in C and reported as Timeout errors naming `which`.
+-- and never blocks unless asked to: a wait either blocks in curl_multi_poll (one
+-- m:step(), the default) or goes through T:_wait to the `wait` hook, which a coroutine
+-- scheduler sets to yield (it then drives the multi with t:step()). Timeouts are
+-- deadlines computed once per transfer in C and reported as Timeout errors naming `which`.
+--
+-- t:request() is every non-streaming call's path, so it is kept lean: no stream object,
+-- the options table reused, URLs and methods checked once (memo), the header list handed
+-- to C unchecked (C checks it; Lua looks only when C refuses).
 local core = require "bedrock.core"
 local errors = require "bedrock.errors"
 
@@ -114,6 +118,9 @@ function _M.new(opts)
 		buffer_cap = opts.buffer_cap,
 		wait = opts.wait,
 		requests = 0,
+		-- the C request options, refilled per call (Transport:_options)
+		options = { verify = opts.verify ~= false, cainfo = opts.cainfo, capath = opts.capath,
+			buffer_cap = opts.buffer_cap },
 	}, Transport)
 end
 
@@ -150,78 +157,154 @@ function Transport:_wait(progress)
 	return true
 end
 
--- Builds the C request options from a call's fields (validated), or nil, err.
-function Transport:_options(req)
-	if type(req) ~= "table" then return nil, verr("request", "must be a table") end
-	local url = req.url
+-- Values already checked, so that a client sending the same URL and header names call
+-- after call does not pay for the patterns again. Bounded: past the limit, new values are
+-- checked every time.
+local MEMO_MAX = 512
+local url_ok, method_ok = {}, {}
+local n_url, n_method = 0, 0
+
+local TOKEN = "^[%w!#$%%&'*+.^_`|~-]+$"
+
+local function check_url(url)
 	if type(url) ~= "string" or not (find(url, "^[Hh][Tt][Tt][Pp][Ss]?://[^/]")) then
 		return nil, verr("url", "must be an http:// or https:// URL, got " .. tostring(url))
 	end
 	if find(url, "[%z\1-\32\127]") then
 		return nil, verr("url", "must not contain spaces or control characters")
 	end
-	local method = req.method
-	if method == nil then method = (req.body ~= nil or req.body_stream) and "POST" or "GET" end
-	if type(method) ~= "string" or not find(method, "^[%w!#$%%&'*+.^_`|~-]+$") then
+	if n_url < MEMO_MAX then n_url = n_url + 1; url_ok[url] = true end
+	return true
+end
+
+local function check_method(method)
+	if type(method) ~= "string" or not find(method, TOKEN) then
 		return nil, verr("method", "must be an HTTP method token, got " .. tostring(method))
 	end
-	if req.body ~= nil and type(req.body) ~= "string" then
+	if n_method < MEMO_MAX then n_method = n_method + 1; method_ok[method] = true end
+	return true
+end
+
+-- The general header check: every pair validated here, numbers turned into strings;
+-- returns a fresh list of pairs, or nil, err.
+local function copy_headers(list)
+	local headers = {}
+	for i, h in ipairs(list) do
+		local field = "headers[" .. i .. "]"
+		if type(h) ~= "table" then return nil, verr(field, "must be a {name, value} pair") end
+		local name, value = h[1], h[2]
+		if type(name) ~= "string" or not find(name, TOKEN) then
+			return nil, verr(field, "header name must be a token, got " .. tostring(name))
+		end
+		if type(value) == "number" then value = tostring(value) end
+		if type(value) ~= "string" then
+			return nil, verr(field, "header '" .. name .. "' value must be a string")
+		end
+		if find(value, "[%z\r\n]") then
+			return nil, verr(field, "header '" .. name .. "' value contains CR, LF or NUL")
+		end
+		headers[i] = { name, value }
+	end
+	local n = 0
+	for _ in pairs(list) do n = n + 1 end
+	if n ~= #headers then return nil, verr("headers", "must be an array (no holes, no keys)") end
+	return headers
+end
+
+-- Builds the C request options from a call's fields (validated), or nil, err. The table
+-- is the transport's own, refilled per call: C only reads it during m:request, and the
+-- caller clears the borrowed fields right after (see release_options).
+function Transport:_options(req)
+	if type(req) ~= "table" then return nil, verr("request", "must be a table") end
+	local url = req.url
+	if not url_ok[url] then
+		local ok, e = check_url(url)
+		if not ok then return nil, e end
+	end
+	local method = req.method
+	local body, body_stream = req.body, req.body_stream
+	if method == nil then method = (body ~= nil or body_stream) and "POST" or "GET" end
+	if not method_ok[method] then
+		local ok, e = check_method(method)
+		if not ok then return nil, e end
+	end
+	if body ~= nil and type(body) ~= "string" then
 		return nil, verr("body", "must be a string")
 	end
-	if req.body_stream ~= nil and type(req.body_stream) ~= "boolean" then
+	if body_stream ~= nil and type(body_stream) ~= "boolean" then
 		return nil, verr("body_stream", "must be a boolean")
 	end
-	if req.body_stream and req.body ~= nil then
+	if body_stream and body ~= nil then
 		return nil, verr("body", "cannot be combined with body_stream (use s:send)")
 	end
-	if req.http2 ~= nil and type(req.http2) ~= "boolean" then
+	local http2 = req.http2
+	if http2 ~= nil and type(http2) ~= "boolean" then
 		return nil, verr("http2", "must be a boolean")
 	end
-	local ok, e = check_timeouts(req.timeouts, "timeouts")
-	if not ok then return nil, e end
-	local headers = {}
-	if req.headers ~= nil then
-		if type(req.headers) ~= "table" then
-			return nil, verr("headers", "must be an array of {name, value} pairs")
-		end
-		for i, h in ipairs(req.headers) do
-			local field = "headers[" .. i .. "]"
-			if type(h) ~= "table" then return nil, verr(field, "must be a {name, value} pair") end
-			local name, value = h[1], h[2]
-			if type(name) ~= "string" or not find(name, "^[%w!#$%%&'*+.^_`|~-]+$") then
-				return nil, verr(field, "header name must be a token, got " .. tostring(name))
-			end
-			if type(value) == "number" then value = tostring(value) end
-			if type(value) ~= "string" then
-				return nil, verr(field, "header '" .. name .. "' value must be a string")
-			end
-			if find(value, "[%z\r\n]") then
-				return nil, verr(field, "header '" .. name .. "' value contains CR, LF or NUL")
-			end
-			headers[i] = { name, value }
-		end
-		local n = 0
-		for _ in pairs(req.headers) do n = n + 1 end
-		if n ~= #headers then return nil, verr("headers", "must be an array (no holes, no keys)") end
+	local timeouts = self.timeouts
+	if req.timeouts ~= nil then
+		local ok, e = check_timeouts(req.timeouts, "timeouts")
+		if not ok then return nil, e end
+		timeouts = {}
+		for k, v in pairs(self.timeouts) do timeouts[k] = v end
+		for k, v in pairs(req.timeouts) do timeouts[k] = v end
 	end
-	local timeouts = {}
-	for k, v in pairs(self.timeouts) do timeouts[k] = v end
-	for k, v in pairs(req.timeouts or {}) do timeouts[k] = v end
-	local http2 = req.http2
+	local headers = req.headers
+	if headers ~= nil and type(headers) ~= "table" then
+		return nil, verr("headers", "must be an array of {name, value} pairs")
+	end
 	if http2 == nil then http2 = self.http2 end
-	return {
-		url = url,
-		method = method,
-		headers = headers,
-		body = req.body,
-		body_stream = req.body_stream or false,
-		http_version = http2 and 2 or 1,
-		verify = self.verify,
-		cainfo = self.cainfo,
-		capath = self.capath,
-		timeouts = timeouts,
-		buffer_cap = self.buffer_cap,
-	}
+	local o = self.options
+	o.url, o.method, o.headers, o.body = url, method, headers, body
+	o.body_stream = body_stream or false
+	o.http_version = http2 and 2 or 1
+	o.timeouts = timeouts
+	return o
+end
+
+local function is_decoder(v)
+	local mt = type(v) == "userdata" and getmetatable(v)
+	return mt and mt.__name == "bedrock.Decoder" or false
+end
+
+local function release_options(o)
+	o.url, o.headers, o.body, o.timeouts = nil, nil, nil, nil
+end
+
+-- Starts the C transfer for validated options o; x or nil, err. The caller's header list
+-- goes to C as it is: C checks every pair (raising on a wrong type or a list that is not
+-- an array, answering BAD_HEADER with the index for a bad name or value), and only then
+-- does copy_headers look at the list, for the precise ValidationError or to turn number
+-- values into strings. The common case pays for no check in Lua.
+function Transport:_start(o)
+	local m, headers = self.multi, o.headers
+	local ok, x, msg, code, index = pcall(m.request, m, o)
+	if not ok and headers == nil then
+		release_options(o)
+		error(x, 0)
+	end
+	if not ok or (not x and code == "BAD_HEADER") then
+		local copy, e = copy_headers(headers)
+		if not copy then
+			release_options(o)
+			return nil, e
+		end
+		if not ok then
+			o.headers = copy
+			x, msg, code, index = m:request(o) -- a raise now is not about the headers
+			headers = copy
+		end
+	end
+	release_options(o)
+	if not x then
+		if code == "BAD_HEADER" then
+			local h = index and headers and headers[index]
+			return nil, verr(h and ("headers[" .. index .. "]") or "headers", msg)
+		end
+		return nil, verr("request", msg)
+	end
+	self.requests = self.requests + 1
+	return x
 end
 
 -- Starts a transfer and returns once its response headers arrived: a Stream with
@@ -234,22 +317,21 @@ function Transport:open(req)
 	local o, err = self:_options(req)
 	if not o then return nil, err end
 	local dec = req.decoder
-	local mt = type(dec) == "userdata" and getmetatable(dec)
-	if dec ~= nil and not (mt and mt.__name == "bedrock.Decoder") then
+	if dec ~= nil and not is_decoder(dec) then
+		release_options(o)
 		return nil, verr("decoder", "must be a bedrock.Decoder (core.decoder())")
 	end
-	local x, msg, code = self.multi:request(o)
-	if not x then
-		return nil, verr(code == "BAD_HEADER" and "headers" or "request", msg)
-	end
-	self.requests = self.requests + 1
+	local body_stream = o.body_stream
+	local x
+	x, err = self:_start(o)
+	if not x then return nil, err end
 	local s = setmetatable({
 		transport = self,
 		x = x,
 		decoder = dec,
-		body_stream = o.body_stream,
+		body_stream = body_stream,
 	}, Stream)
-	if not o.body_stream then
+	if not body_stream then
 		local status, herr = s:response()
 		if not status then
 			s:close()
@@ -260,30 +342,67 @@ function Transport:open(req)
 end
 
 -- Sends a request and reads the whole response: { status, headers, body, http_version,
--- timing = { total, first_byte } (seconds) }, or nil, err.
+-- timing = { total, first_byte } (seconds) }, or nil, err. The common path of every
+-- non-streaming call: one transfer driven to its end, no stream object.
 function Transport:request(req)
-	local s, err = self:open(req)
-	if not s then return nil, err end
-	s.decoder = nil
-	local parts, n = {}, 0
+	local m = self.multi
+	if not m then return nil, errors.new{ code = "ConnectionError", message = "transport is closed" } end
+	local o, err = self:_options(req)
+	if not o then return nil, err end
+	if req.decoder ~= nil and not is_decoder(req.decoder) then
+		release_options(o)
+		return nil, verr("decoder", "must be a bedrock.Decoder (core.decoder())")
+	end
+	local x
+	x, err = self:_start(o)
+	if not x then return nil, err end
+	local body, parts, n = nil, nil, 0
+	local progress
 	while true do
-		local d, e = s:read()
+		local d, msg, code, kind, cc = x:read()
 		if d == nil then
-			if e then s:close() return nil, e end
+			if msg then
+				x:close()
+				return nil, transfer_error(msg, code, kind, cc)
+			end
 			break
 		end
-		n = n + 1
-		parts[n] = d
+		if d ~= "" then
+			if body == nil then
+				body = d
+			else
+				if not parts then parts, n = { body }, 1 end
+				n = n + 1
+				parts[n] = d
+			end
+		elseif not self.wait then
+			local r, smsg = m:step(WAIT_SLICE_MS)
+			if not r then
+				x:close()
+				return nil, errors.new{ code = "ConnectionError", message = smsg }
+			end
+		else
+			progress = progress or function()
+				local st = x:state()
+				return x:buffered() > 0 or (st ~= "pending" and st ~= "body")
+			end
+			local ok, e = self:_wait(progress)
+			if not ok then
+				x:close()
+				return nil, e
+			end
+		end
 	end
-	local info = s.x:info()
+	local headers, version = x:headers()
+	local total, first_byte = x:timing()
 	local res = {
-		status = s.status,
-		headers = s.headers,
-		body = concat(parts),
-		http_version = s.http_version,
-		timing = { total = info.total, first_byte = info.first_byte },
+		status = x:status(),
+		headers = headers,
+		body = parts and concat(parts) or body or "",
+		http_version = version,
+		timing = { total = total, first_byte = first_byte },
 	}
-	s:close()
+	x:close()
 	return res
 end
 
@@ -307,9 +426,11 @@ function Stream:response()
 	if self.status then return self.status, self.headers, self.http_version end
 	local x = self.x
 	if not x then return nil, errors.new{ code = "ConnectionError", message = "stream is closed" } end
-	local function ready() return x:state() ~= "pending" end
-	while not ready() do
-		local ok, e = self.transport:_wait(ready)
+	local t = self.transport
+	local ready
+	while x:state() == "pending" do
+		if t.wait then ready = ready or function() return x:state() ~= "pending" end end
+		local ok, e = t:_wait(ready)
 		if not ok then return nil, e end
 	end
 	local headers, version = x:headers()
@@ -345,10 +466,14 @@ function Stream:read()
 			if d == nil and msg == nil then return nil end
 		end
 		if d == nil then return nil, transfer_error(msg, code, kind, cc) end
-		local ok, e = t:_wait(function()
-			local st = x:state()
-			return x:buffered() > 0 or (st ~= "pending" and st ~= "body")
-		end)
+		local progress
+		if t.wait then
+			progress = function()
+				local st = x:state()
+				return x:buffered() > 0 or (st ~= "pending" and st ~= "body")
+			end
+		end
+		local ok, e = t:_wait(progress)
 		if not ok then return nil, e end
 	end
 end
