@@ -10,7 +10,9 @@ br_status br_buf_reserve(br_buf *b, size_t extra)
 	if (extra > SIZE_MAX - b->len)
 		return BR_NOMEM;
 	need = b->len + extra;
-	if (need <= b->cap)
+	/* Even a zero-byte reserve leaves data non-NULL, so callers may always write at
+	 * b->data + b->len after a successful reserve. */
+	if (b->data && need <= b->cap)
 		return BR_OK;
 	cap = b->cap ? b->cap : 256;
 	while (cap < need)

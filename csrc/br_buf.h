@@ -16,7 +16,8 @@ typedef struct {
 
 #define BR_BUF_INIT {NULL, 0, 0}
 
-/* Ensures room for `extra` more bytes beyond len. BR_NOMEM on failure (buffer unchanged). */
+/* Ensures room for `extra` more bytes beyond len (extra may be 0) and a non-NULL data
+ * pointer. BR_NOMEM on failure (buffer unchanged). */
 br_status br_buf_reserve(br_buf *b, size_t extra);
 br_status br_buf_append(br_buf *b, const void *p, size_t n);
 br_status br_buf_append_str(br_buf *b, const char *s);

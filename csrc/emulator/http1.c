@@ -51,9 +51,17 @@ static int read_chunked(srv_conn *c, srv_request *rq)
 		while ((eol = find_crlf(&c->in, 0)) == 0) {
 			if (c->in.len > 1024 || fill(c, c->in.len + 1) != 0) return -1;
 		}
-		char *end = NULL;
-		unsigned long long size = strtoull((const char *)c->in.data, &end, 16);
-		if (end == (char *)c->in.data || size > MAX_BODY || rq->body.len + size > MAX_BODY) {
+		/* chunk-size = 1*HEXDIG, then optional ";ext" up to the CRLF (RFC 9112 §7.1).
+		 * Parsed inside the line only: the buffer is not NUL-terminated. */
+		unsigned long long size = 0;
+		size_t i = 0, digits = 0;
+		for (; i < eol - 2; i++, digits++) {
+			int v = srv_hexval(c->in.data[i]);
+			if (v < 0 || size > MAX_BODY) break;
+			size = size * 16 + (unsigned)v;
+		}
+		if (digits == 0 || (i < eol - 2 && c->in.data[i] != ';' && size <= MAX_BODY) ||
+		    size > MAX_BODY || rq->body.len + size > MAX_BODY) {
 			simple_error(c, size > MAX_BODY ? 413 : 400, "bad chunk");
 			return -1;
 		}

@@ -381,7 +381,7 @@ void json_quote(br_buf *b, const char *s, size_t n)
 		}
 		}
 	}
-	br_buf_append(b, s + run, n - run);
+	if (run < n) br_buf_append(b, s + run, n - run);   /* s may be NULL when n == 0 */
 	br_buf_append_byte(b, '"');
 }
 

@@ -256,7 +256,11 @@ int emu_model_validate(const char *shape, const json *body, char **msg)
 		char head[80];
 		snprintf(head, sizeof head, "%d validation error%s detected: ", n, n == 1 ? "" : "s");
 		br_buf_append_str(&out, head);
-		br_buf_append(&out, c.msgs.data, c.msgs.len);
+		/* a NUL from a value or key would end the C string early: U+FFFD stands in */
+		for (size_t i = 0; i < c.msgs.len; i++) {
+			if (c.msgs.data[i]) br_buf_append_byte(&out, c.msgs.data[i]);
+			else br_buf_append(&out, "\xef\xbf\xbd", 3);
+		}
 		br_buf_append_byte(&out, 0);
 		*msg = (char *)out.data;
 	}

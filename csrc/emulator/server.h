@@ -151,6 +151,8 @@ struct srv_bidi;
 emu_bidi *srv_dispatch_bidi_open(srv_request *rq, srv_reply *r, struct srv_bidi **vb);
 /* 1 when path is POST /model/{id}/invoke-with-bidirectional-stream. */
 int srv_is_bidi(const char *method, const char *path);
+/* Value of one hex digit, or -1. */
+int srv_hexval(int c);
 
 /* ---- authentication (auth.c) ---- */
 

@@ -72,7 +72,7 @@ int srv_sleep_ms(long ms)
 	return srv_stopping() ? -1 : 0;
 }
 
-static int hexval(int c)
+int srv_hexval(int c)
 {
 	if (c >= '0' && c <= '9') return c - '0';
 	if (c >= 'a' && c <= 'f') return c - 'a' + 10;
@@ -88,8 +88,8 @@ char *srv_pct_decode(const char *src, size_t n, int form)
 	for (size_t i = 0; i < n; i++) {
 		int h, l;
 		if (src[i] == '%' && i + 2 < n &&
-		    (h = hexval((unsigned char)src[i + 1])) >= 0 &&
-		    (l = hexval((unsigned char)src[i + 2])) >= 0) {
+		    (h = srv_hexval((unsigned char)src[i + 1])) >= 0 &&
+		    (l = srv_hexval((unsigned char)src[i + 2])) >= 0) {
 			out[j++] = (char)(h * 16 + l);
 			i += 2;
 		} else if (form && src[i] == '+') {
