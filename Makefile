@@ -116,7 +116,7 @@ interop: all
 	.ci/run-interop
 
 lint:
-	luacheck -q lua spec bench examples
+	luacheck -q $(wildcard lua spec bench examples)
 
 clean:
 	rm -rf build
