@@ -4,7 +4,10 @@
  *
  * Hot path: s:sign(req) reads each request field once with lua_getfield and leaves the
  * values on the stack until the signature is made, so the C pointers into Lua strings
- * stay anchored without copying; no Lua table is built unless debug output is asked. */
+ * stay anchored without copying; no Lua table is built unless debug output is asked.
+ * s:prepare{} + s:sign_prepared(method, path, query, headers, body, amz_date) is the
+ * same signature with the credentials and scope given once (positional arguments, no
+ * table to fill and read per request). */
 #include <stdlib.h>
 #include <string.h>
 #include "lua_bedrock.h"
@@ -17,6 +20,11 @@ typedef struct {
 	br_sigv4_signer *s;
 	br_sigv4_header *h;  /* header array reused across calls */
 	size_t hcap;
+	/* s:prepare{}: the per-client signing parameters, copied into one block (wiped
+	 * when replaced or freed) so that s:sign_prepared() takes only the request */
+	char *prep;
+	size_t prep_len;
+	br_sigv4_params pp;
 } l_signer;
 
 static l_signer *check_signer(lua_State *L)
@@ -110,14 +118,49 @@ static void read_params(lua_State *L, int arg, int t, br_sigv4_params *p, int wi
 	}
 }
 
-/* Reads req (at index 2) into p and r; the strings stay on the Lua stack (two slots a
- * header, so LuaJIT's stack limit caps a request at ~32k headers: raises beyond). */
+/* Reads the {name, value} pairs of the list at ht into ls->h (r->headers); the strings
+ * stay on the Lua stack (two slots a header, so LuaJIT's stack limit caps a request at
+ * ~32k headers: raises beyond). arg names the argument in errors. */
+static void read_headers(lua_State *L, l_signer *ls, int ht, int arg, br_sigv4_request *r)
+{
+	size_t i, n;
+
+	n = (size_t)lua_rawlen(L, ht);
+	luaL_checkstack(L, (int)(n < 100000 ? 2 * n + 4 : 200008), "too many headers");
+	if (n > ls->hcap) {
+		size_t cap = ls->hcap ? ls->hcap : 16;
+		void *np;
+		while (cap < n)
+			cap *= 2;
+		np = realloc(ls->h, cap * sizeof(br_sigv4_header));
+		if (!np)
+			luaL_error(L, "not enough memory");
+		ls->h = (br_sigv4_header *)np;
+		ls->hcap = cap;
+	}
+	for (i = 0; i < n; i++) {
+		br_sigv4_header *h = &ls->h[i];
+		lua_rawgeti(L, ht, (int)i + 1);
+		if (!lua_istable(L, -1))
+			luaL_argerror(L, arg, lua_pushfstring(L, "headers[%d] must be a {name, value} pair",
+							      (int)i + 1));
+		lua_rawgeti(L, -1, 1);
+		lua_rawgeti(L, -2, 2);
+		if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING)
+			luaL_argerror(L, arg, lua_pushfstring(L, "headers[%d] must be a {name, value} "
+							      "pair of strings", (int)i + 1));
+		h->name = lua_tolstring(L, -2, &h->name_len);
+		h->value = lua_tolstring(L, -1, &h->value_len);
+		lua_remove(L, -3);  /* drop the pair table; name and value stay anchored */
+	}
+	r->headers = ls->h;
+	r->nheaders = n;
+}
+
+/* Reads req (at index 2) into p and r; the strings stay on the Lua stack. */
 static void read_request(lua_State *L, l_signer *ls, br_sigv4_params *p,
 			 br_sigv4_request *r, int presign)
 {
-	size_t i, n;
-	int ht;
-
 	luaL_checktype(L, 2, LUA_TTABLE);
 	luaL_checkstack(L, 24, "sign");
 	memset(p, 0, sizeof *p);
@@ -146,37 +189,7 @@ static void read_request(lua_State *L, l_signer *ls, br_sigv4_params *p,
 	if (!lua_istable(L, -1))
 		luaL_argerror(L, 2, lua_pushfstring(L, "field 'headers' must be a table (got %s)",
 						    luaL_typename(L, -1)));
-	ht = lua_gettop(L);
-	n = (size_t)lua_rawlen(L, ht);
-	luaL_checkstack(L, (int)(n < 100000 ? 2 * n + 4 : 200008), "too many headers");
-	if (n > ls->hcap) {
-		size_t cap = ls->hcap ? ls->hcap : 16;
-		void *np;
-		while (cap < n)
-			cap *= 2;
-		np = realloc(ls->h, cap * sizeof(br_sigv4_header));
-		if (!np)
-			luaL_error(L, "not enough memory");
-		ls->h = (br_sigv4_header *)np;
-		ls->hcap = cap;
-	}
-	for (i = 0; i < n; i++) {
-		br_sigv4_header *h = &ls->h[i];
-		lua_rawgeti(L, ht, (int)i + 1);
-		if (!lua_istable(L, -1))
-			luaL_argerror(L, 2, lua_pushfstring(L, "headers[%d] must be a {name, value} pair",
-							    (int)i + 1));
-		lua_rawgeti(L, -1, 1);
-		lua_rawgeti(L, -2, 2);
-		if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING)
-			luaL_argerror(L, 2, lua_pushfstring(L, "headers[%d] must be a {name, value} "
-							    "pair of strings", (int)i + 1));
-		h->name = lua_tolstring(L, -2, &h->name_len);
-		h->value = lua_tolstring(L, -1, &h->value_len);
-		lua_remove(L, -3);  /* drop the pair table; name and value stay anchored */
-	}
-	r->headers = ls->h;
-	r->nheaders = n;
+	read_headers(L, ls, lua_gettop(L), 2, r);
 }
 
 static void push_stages(lua_State *L, const br_sigv4_result *res)
@@ -210,6 +223,123 @@ static int l_signer_sign(lua_State *L)
 		push_stages(L, &res);
 		return 1;
 	}
+	lua_pushstring(L, res.authorization);
+	lua_pushlstring(L, res.signature, 64);
+	lua_pushstring(L, res.signed_headers);
+	return 3;
+}
+
+/* Frees (and wipes) the prepared parameters. */
+static void prep_free(l_signer *ls)
+{
+	if (ls->prep) {
+		memset(ls->prep, 0, ls->prep_len);
+		free(ls->prep);
+	}
+	ls->prep = NULL;
+	ls->prep_len = 0;
+	memset(&ls->pp, 0, sizeof ls->pp);
+}
+
+/* s:prepare{access_key=, secret_key=, region=, service= [, session_token=]
+ *           [, normalize=] [, sign_token=]} -> s
+ * Keeps a copy of the parameters for s:sign_prepared (replacing earlier ones). */
+static int l_signer_prepare(lua_State *L)
+{
+	l_signer *ls = check_signer(L);
+	br_sigv4_params p;
+	const char *src[5];
+	size_t len[5], total = 0;
+	const char **dst[5];
+	char *block, *at;
+	int i;
+
+	luaL_checktype(L, 2, LUA_TTABLE);
+	luaL_checkstack(L, 16, "prepare");
+	memset(&p, 0, sizeof p);
+	src[0] = field_str(L, 2, 2, "access_key", NULL, 1, 1);
+	src[1] = field_str(L, 2, 2, "secret_key", NULL, 1, 1);
+	src[2] = field_str(L, 2, 2, "session_token", NULL, 0, 1);
+	src[3] = field_str(L, 2, 2, "region", NULL, 1, 1);
+	src[4] = field_str(L, 2, 2, "service", NULL, 1, 1);
+	p.normalize_path = field_bool(L, 2, 2, "normalize", 1);
+	p.sign_token = field_bool(L, 2, 2, "sign_token", 1);
+	dst[0] = &p.access_key;
+	dst[1] = &p.secret_key;
+	dst[2] = &p.session_token;
+	dst[3] = &p.region;
+	dst[4] = &p.service;
+	for (i = 0; i < 5; i++) {
+		len[i] = src[i] ? strlen(src[i]) + 1 : 0;
+		total += len[i];
+	}
+	block = (char *)malloc(total ? total : 1);
+	if (!block)
+		return luaL_error(L, "not enough memory");
+	at = block;
+	for (i = 0; i < 5; i++) {
+		if (src[i]) {
+			memcpy(at, src[i], len[i]);
+			*dst[i] = at;
+			at += len[i];
+		}
+	}
+	prep_free(ls);
+	ls->prep = block;
+	ls->prep_len = total;
+	p.expires = DEFAULT_EXPIRES;
+	ls->pp = p;
+	lua_settop(L, 1);
+	return 1;
+}
+
+/* A string argument the core wants as a C string (no embedded NUL); NULL when nil and
+ * optional. */
+static const char *arg_cstr(lua_State *L, int arg, int required)
+{
+	size_t n;
+	const char *v;
+
+	if (!required && lua_isnoneornil(L, arg))
+		return NULL;
+	v = luaL_checklstring(L, arg, &n);
+	if (strlen(v) != n)
+		luaL_argerror(L, arg, "contains a NUL byte");
+	return v;
+}
+
+/* s:sign_prepared(method, path, query, headers, body, amz_date [, payload_hash])
+ *   -> authorization, signature, signed_headers
+ * s:sign{} with the parameters of the last s:prepare{}; query, body and payload_hash
+ * may be nil. */
+static int l_signer_sign_prepared(lua_State *L)
+{
+	l_signer *ls = check_signer(L);
+	br_sigv4_params p;
+	br_sigv4_request r;
+	br_sigv4_result res;
+	br_status st;
+	size_t n;
+
+	if (!ls->prep)
+		return luaL_error(L, "bedrock.Signer: sign_prepared before prepare");
+	memset(&r, 0, sizeof r);
+	p = ls->pp;
+	r.method = arg_cstr(L, 2, 1);
+	r.path = luaL_checklstring(L, 3, &r.path_len);
+	if (!lua_isnoneornil(L, 4))
+		r.query = luaL_checklstring(L, 4, &r.query_len);
+	luaL_checktype(L, 5, LUA_TTABLE);
+	if (!lua_isnoneornil(L, 6))
+		r.payload = (const uint8_t *)luaL_checklstring(L, 6, &r.payload_len);
+	p.amz_date = luaL_checklstring(L, 7, &n);
+	if (n != 16)
+		p.amz_date = "";  /* the core reports BAD_DATE */
+	r.payload_hash = arg_cstr(L, 8, 0);
+	read_headers(L, ls, 5, 5, &r);
+	st = br_sigv4_sign(ls->s, &p, &r, &res);
+	if (st != BR_OK)
+		return br_lua_fail(L, st);
 	lua_pushstring(L, res.authorization);
 	lua_pushlstring(L, res.signature, 64);
 	lua_pushstring(L, res.signed_headers);
@@ -318,6 +448,7 @@ static int l_signer_close(lua_State *L)
 
 	br_sigv4_free(ls->s);
 	ls->s = NULL;
+	prep_free(ls);
 	free(ls->h);
 	ls->h = NULL;
 	ls->hcap = 0;
@@ -343,6 +474,9 @@ static int l_signer_new(lua_State *L)
 	ls->s = NULL;
 	ls->h = NULL;
 	ls->hcap = 0;
+	ls->prep = NULL;
+	ls->prep_len = 0;
+	memset(&ls->pp, 0, sizeof ls->pp);
 	luaL_getmetatable(L, SIGNER_MT);
 	lua_setmetatable(L, -2);
 	ls->s = br_sigv4_new();
@@ -442,6 +576,8 @@ void br_lua_open_sigv4(lua_State *L)
 {
 	static const luaL_Reg methods[] = {
 		{"sign", l_signer_sign},
+		{"prepare", l_signer_prepare},
+		{"sign_prepared", l_signer_sign_prepared},
 		{"presign", l_signer_presign},
 		{"sign_event", l_signer_sign_event},
 		{"signing_key", l_signer_signing_key},

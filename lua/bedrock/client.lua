@@ -281,6 +281,8 @@ function build_path(plan, req, check, ep, members)
 end
 
 -- The rest of _prepare: query, header members and body.
+local scratch_buf, scratch_st
+local NO_HEADERS = setmetatable({}, { __newindex = function() error("read-only", 2) end })
 function prepare_rest(plan, req, check, path, members, input)
 	-- query
 	local query
@@ -299,9 +301,9 @@ function prepare_rest(plan, req, check, path, members, input)
 		if #qs > 0 then query = concat(qs, "&") end
 	end
 
-	-- headers bound to members
-	local headers = {}
+	-- headers bound to members (none for most operations: a shared empty list then)
 	local hs = plan.headers
+	local headers = #hs > 0 and {} or NO_HEADERS
 	for i = 1, #hs do
 		local m = hs[i]
 		local v = req[m.member]
@@ -325,13 +327,21 @@ function prepare_rest(plan, req, check, path, members, input)
 			copy[plan.idempotency_token] = uuid4()
 			req = copy
 		end
-		local st = { n = 0, check = check }
-		local buf = {}
+		-- one buffer and path stack reused call after call (taken while in use)
+		local buf, st = scratch_buf or {}, scratch_st or {}
+		scratch_buf, scratch_st = nil, nil
+		st.n, st.check = 0, check
 		local n, err = plan.body.write(req, buf, 0, st)
 		if not n then
 			return nil, errors.new{ code = "ValidationError", message = err, field = shapes.path(st) }
 		end
 		body = concat(buf, "", 1, n)
+		if n <= 4096 then
+			-- no references kept to the request's strings
+			for i = 1, n do buf[i] = nil end
+			scratch_buf = buf
+		end
+		scratch_st = st
 		content_type = "application/json"
 	else
 		-- no JSON body: still refuse unknown members and check required ones
@@ -389,10 +399,12 @@ end
 function Client:_sign(p, creds, time)
 	local cfg = self.config
 	local ep = cfg.endpoint
-	local hdrs = {}
+	-- room for the usual eight headers from the start (no regrowth)
+	local hdrs = { nil, nil, nil, nil, nil, nil, nil, nil }
 	local ct = p.content_type
 	if ct then hdrs[1] = CT_PAIRS[ct] or { "content-type", ct } end
-	for i = 1, #p.headers do hdrs[#hdrs + 1] = p.headers[i] end
+	local ph = p.headers
+	for i = 1, #ph do hdrs[#hdrs + 1] = ph[i] end
 	if creds.token then
 		hdrs[#hdrs + 1] = { "authorization", "Bearer " .. creds.token }
 		return hdrs
@@ -418,17 +430,16 @@ function Client:_sign(p, creds, time)
 	if creds.session_token then
 		hdrs[#hdrs + 1] = { "x-amz-security-token", creds.session_token }
 	end
-	-- one signing table per client, refilled per call (the signer only reads it)
-	local sr = self.sign_req
-	if not sr then
-		sr = { region = cfg.region, service = "bedrock" }
-		self.sign_req = sr
+	-- the credentials and scope are given to the signer once (again when they change);
+	-- each request then passes only its own parts
+	local ak, sk = creds.access_key_id, creds.secret_access_key
+	if self.prepared ~= signer or self.signed_ak ~= ak or self.signed_sk ~= sk then
+		self.prepared = nil
+		signer:prepare{ access_key = ak, secret_key = sk, region = cfg.region, service = "bedrock" }
+		self.prepared, self.signed_ak, self.signed_sk = signer, ak, sk
 	end
-	sr.method, sr.path, sr.query, sr.headers, sr.body = p.method, p.path, p.query, hdrs, p.body
-	sr.payload_hash, sr.amz_date = p.payload_hash, amz_date
-	sr.access_key, sr.secret_key = creds.access_key_id, creds.secret_access_key
-	local auth, sig, msg = signer:sign(sr)
-	sr.headers, sr.body, sr.secret_key = nil, nil, nil
+	local auth, sig, msg = signer:sign_prepared(p.method, p.path, p.query, hdrs, p.body, amz_date,
+		p.payload_hash)
 	if not auth then
 		return nil, errors.make("ValidationError", "could not sign the request: " .. tostring(msg))
 	end
@@ -823,7 +834,10 @@ function Client:_bidi(plan, req, opts)
 	p.content_type = "application/vnd.amazon.eventstream"
 	p.payload_hash = STREAMING
 	p.body = nil
-	p.headers[#p.headers + 1] = { "x-amz-content-sha256", STREAMING }
+	local ph = {}
+	for i = 1, #p.headers do ph[i] = p.headers[i] end
+	ph[#ph + 1] = { "x-amz-content-sha256", STREAMING }
+	p.headers = ph
 	local creds
 	creds, err = self.auth.get()
 	if not creds then return nil, err end

@@ -98,9 +98,21 @@ local function escape(s)
 end
 _M.escape = escape
 
-function _M.quote(s)
-	return '"' .. escape(s) .. '"'
+-- '"' .. escape(s) .. '"', kept for short strings (member values repeat call after
+-- call: roles, enum values, model ids, short texts); a bounded cache.
+local qcache, qcached = {}, 0
+local function quote(s)
+	local q = qcache[s]
+	if q then return q end
+	q = '"' .. escape(s) .. '"'
+	if #s <= 40 then
+		if qcached >= 2048 then qcache, qcached = {}, 0 end
+		qcache[s] = q
+		qcached = qcached + 1
+	end
+	return q
 end
+_M.quote = quote
 
 ---------------------------------------------------------------------------- encode
 
@@ -110,8 +122,8 @@ local encode_into
 encode_into = function(v, buf, n, path, depth)
 	local tv = type(v)
 	if tv == "string" then
-		buf[n + 1] = '"'; buf[n + 2] = escape(v); buf[n + 3] = '"'
-		return n + 3
+		buf[n + 1] = quote(v)
+		return n + 1
 	elseif tv == "number" then
 		local s = number(v)
 		if not s then return nil, "number " .. tostring(v) .. " cannot be written as JSON", path end

@@ -132,9 +132,11 @@ _M.names = names
 -- structure's own checks, only when validating; returns an error message or nil.
 
 -- A message must have content (the service refuses an empty content list).
+-- (hooks run after the members were checked: a list member is a table here, or NULL)
+local NULL = require("bedrock.json").null
 nodes.Message.hook = function(v, st)
 	local c = v.content
-	if type(c) == "table" and #c == 0 and next(c) == nil then
+	if c ~= nil and c ~= NULL and #c == 0 and next(c) == nil then
 		st.n = st.n + 1; st[st.n] = "content"
 		return "a message needs at least one content block"
 	end
@@ -143,7 +145,7 @@ end
 -- messages, when given, must not be empty (Converse, ConverseStream, CountTokens).
 local function messages_not_empty(v, st)
 	local m = v.messages
-	if type(m) == "table" and next(m) == nil then
+	if m ~= nil and m ~= NULL and #m == 0 and next(m) == nil then
 		st.n = st.n + 1; st[st.n] = "messages"
 		return "messages must not be empty"
 	end

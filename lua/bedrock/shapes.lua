@@ -25,7 +25,7 @@ local format, gsub, sub, byte, match = string.format, string.gsub,
 local floor, huge = math.floor, math.huge
 local math_type, tointeger = math.type, math.tointeger
 local concat, sort = table.concat, table.sort
-local escape, number, encode_into = json.escape, json.number, json.encode_into
+local escape, quote, number, encode_into = json.escape, json.quote, json.number, json.encode_into
 local b64encode, b64decode = json.b64encode, json.b64decode
 local NULL, SENTINEL, array_mt = json.null, json.SENTINEL, json.array_mt
 local is_marked, mark = json.is_marked, json.mark
@@ -186,7 +186,15 @@ local function build_writer(node)
 	if kind == "string" then
 		local enum = node.enum
 		local has_len = node.min or node.max
+		-- short strings that passed this node's checks -> their JSON text (roles, enum
+		-- values and short texts repeat call after call); bounded
+		local ok, oks = {}, 0
 		return function(v, buf, n, st)
+			local q = ok[v]
+			if q then
+				buf[n + 1] = q
+				return n + 1
+			end
 			if st.check then
 				if type(v) ~= "string" then return fail(st, "expected a string, got " .. type_name(v)) end
 				if enum and not enum[v] then
@@ -196,11 +204,19 @@ local function build_writer(node)
 					local e = check_len(node, #v, "string", true, v)
 					if e then return fail(st, e) end
 				end
+				q = quote(v)
+				if #v <= 40 then
+					if oks >= 256 then ok, oks = {}, 0 end
+					ok[v] = q
+					oks = oks + 1
+				end
 			elseif type(v) ~= "string" then
 				return encode_into(v, buf, n, "", 0)
+			else
+				q = quote(v)
 			end
-			buf[n + 1] = '"'; buf[n + 2] = escape(v); buf[n + 3] = '"'
-			return n + 3
+			buf[n + 1] = q
+			return n + 1
 		end
 	elseif kind == "integer" or kind == "long" then
 		local min, max = node.min, node.max
@@ -355,30 +371,29 @@ local function build_writer(node)
 		local members, required = node.members, node.required
 		local union = kind == "union"
 		local body_only = node.body_only -- skip members bound to path/query/header
+		local empty_mt = getmetatable(json.empty_array)
 		return function(v, buf, n, st)
 			local check = st.check
-			if type(v) ~= "table" or is_marked(v) then
+			local mt = type(v) == "table" and getmetatable(v)
+			if mt == false or (mt and (mt == array_mt or mt == empty_mt)) then
 				if check then return fail(st, "expected a table (structure), got " .. type_name(v)) end
 				return encode_into(v, buf, n, "", 0)
 			end
 			local depth = st.n + 1
-			local first = true
 			local count = 0
-			buf[n + 1] = "{"
-			n = n + 1
-			for k, x in pairs(v) do
+			-- "{" and "," travel with the member keys (m.open_key, m.next_key): fewer pieces
+			for k, x in next, v do
 				local m = members[k]
 				if m and m.location and body_only then -- luacheck: ignore 542
 					-- bound to the path, query or a header: not part of the JSON body
 				elseif m then
 					if x ~= nil and x ~= NULL then
+						n = n + 1
+						buf[n] = count == 0 and m.open_key or m.next_key
 						count = count + 1
-						if not first then n = n + 1; buf[n] = "," end
-						first = false
-						buf[n + 1] = m.json_key
 						st.n = depth; st[depth] = k
 						local err
-						n, err = m.write(x, buf, n + 1, st)
+						n, err = m.write(x, buf, n, st)
 						if not n then return nil, err end
 					end
 				elseif check then
@@ -387,12 +402,11 @@ local function build_writer(node)
 					return fail(st, "unknown member" .. (hint and (" (did you mean '" .. hint .. "'?)") or ""))
 				else
 					if type(k) == "string" then
+						n = n + 1
+						buf[n] = (count == 0 and '{"' or ',"') .. escape(k) .. '":'
 						count = count + 1
-						if not first then n = n + 1; buf[n] = "," end
-						first = false
-						buf[n + 1] = '"'; buf[n + 2] = escape(k); buf[n + 3] = '":'
 						local err
-						n, err = encode_into(x, buf, n + 3, "", 0)
+						n, err = encode_into(x, buf, n, "", 0)
 						if not n then
 							st.n = depth; st[depth] = k
 							return nil, err
@@ -423,7 +437,7 @@ local function build_writer(node)
 					if err then return nil, err end
 				end
 			end
-			buf[n + 1] = "}"
+			buf[n + 1] = count == 0 and "{}" or "}"
 			return n + 1
 		end
 	end
@@ -438,8 +452,10 @@ local function build_reader(node)
 	local kind = node.kind
 	if kind == "integer" or kind == "long" then
 		if not tointeger then return read_identity end
+		-- (no type() call: a string that reads as a number is not equal to it)
 		return function(v)
-			if type(v) == "number" then return tointeger(v) or v end
+			local i = tointeger(v)
+			if i and i == v then return i end
 			return v
 		end
 	elseif kind == "blob" then
@@ -480,13 +496,19 @@ local function build_reader(node)
 			if type(v) ~= "table" then return v end
 			if v[1] == SENTINEL then v[1] = nil end
 			local unknown
-			for k, x in pairs(v) do
+			for k, x in next, v do
 				local m = members[k]
 				if not m or x == NULL then
 					if m == nil and union and x ~= NULL then unknown = k end
 					v[k] = nil
 				elseif not m.plain then
-					v[k] = m.read(x)
+					if m.int then
+						-- the integer reader, inline (one call less per number)
+						local i = tointeger(x)
+						if i and i == x then v[k] = i end
+					else
+						v[k] = m.read(x)
+					end
 				end
 			end
 			if unknown and next(v) == nil then
@@ -562,6 +584,8 @@ function _M.compile(model)
 					location = m.location, location_name = m.locationName,
 					idempotency_token = m.idempotencyToken,
 					json_key = '"' .. escape(mname) .. '":',
+					open_key = '{"' .. escape(mname) .. '":',
+					next_key = ',"' .. escape(mname) .. '":',
 				}
 				names[#names + 1] = mname
 			end
@@ -585,6 +609,7 @@ function _M.compile(model)
 		for _, m in pairs(node.members or {}) do
 			m.write, m.read = m.node.write, m.node.read
 			m.plain = m.read == read_identity
+			m.int = not m.plain and tointeger ~= nil and (m.node.kind == "integer" or m.node.kind == "long")
 		end
 	end
 	return nodes
