@@ -6,12 +6,14 @@
 -- Environment: AWS_REGION (or AWS_DEFAULT_REGION), credentials as the AWS CLI takes them
 -- from the environment (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY[/AWS_SESSION_TOKEN] or
 -- AWS_BEARER_TOKEN_BEDROCK), AWS_ENDPOINT_URL_BEDROCK_RUNTIME to talk to the emulator,
--- BEDROCK_MODEL_ID to pick the model, BEDROCK_SYSTEM for a system prompt.
+-- BEDROCK_MODEL_ID to pick the model, BEDROCK_SYSTEM for a system prompt,
+-- BEDROCK_CHAT_ECHO=1 to echo input lines (when they come from a pipe, as in `make demo`).
 -- Commands: /reset forgets the conversation, /quit (or end of input) leaves.
 local bedrock = require "bedrock"
 
 local model = os.getenv("BEDROCK_MODEL_ID") or "anthropic.claude-3-haiku-20240307-v1:0"
 local system = os.getenv("BEDROCK_SYSTEM")
+local echo = os.getenv("BEDROCK_CHAT_ECHO") == "1"
 
 local client, err = bedrock.client{}
 if not client then
@@ -59,6 +61,7 @@ end
 
 prompt()
 for line in io.lines() do
+	if echo then print(line) end
 	if line == "/quit" then break end
 	if line == "/reset" then
 		history = {}
