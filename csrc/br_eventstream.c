@@ -116,6 +116,20 @@ static int utf8_valid(const uint8_t *s, size_t n)
 {
 	size_t i = 0;
 
+	/* Header names are nearly always ASCII: check 8 bytes at a time first, the tail as
+	 * the (overlapping) last 8 bytes. */
+	if (n >= 8) {
+		uint64_t w;
+		while (n - i >= 8) {
+			memcpy(&w, s + i, 8);
+			if (w & UINT64_C(0x8080808080808080))
+				break;
+			i += 8;
+		}
+		memcpy(&w, s + n - 8, 8);
+		if (i + 8 > n && !(w & UINT64_C(0x8080808080808080)))
+			return 1;
+	}
 	while (i < n) {
 		uint8_t c = s[i];
 		if (c < 0x80) {

@@ -560,6 +560,21 @@ describe("event-stream decoder: limits and errors #core", function()
 		assert.are.equal("HEADER_DUPLICATE", first_error(frame(hdr("dup", 0) .. hdr("dup", 1))))
 	end)
 
+	it("checks header names as UTF-8 wherever a bad byte sits, at every name length", function()
+		for len = 1, 24 do
+			local ascii = ("n"):rep(len)
+			assert.are.equal(1, #decode_chunks({ frame(hdr(ascii, 0)) }), "ascii name of " .. len)
+			for pos = 1, len do
+				local bad = ascii:sub(1, pos - 1) .. "\255" .. ascii:sub(pos + 1)
+				assert.are.equal("HEADER_NAME", first_error(frame(hdr(bad, 0))), len .. "/" .. pos)
+			end
+			if len >= 2 then -- a valid two-byte character ending the name
+				local ok = ascii:sub(1, len - 2) .. "\195\169"
+				assert.are.equal(1, #decode_chunks({ frame(hdr(ok, 0)) }), "utf-8 name of " .. len)
+			end
+		end
+	end)
+
 	it("keeps the first error (sticky) until reset", function()
 		local dec = core.decoder()
 		local good = unhex(REF.delta)
