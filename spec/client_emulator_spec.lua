@@ -648,7 +648,7 @@ describe("client against the emulator", function()
 		end)
 
 		it("expired temporary credentials give ExpiredTokenException; a provider refreshes them", function()
-			local em2 = helper.emulator({ "--cred-ttl", "1", "--key", "UNUSED:unused" })
+			local em2 = helper.emulator({ "--cred-ttl", "2", "--key", "UNUSED:unused" })
 			local fetches = 0
 			local function fetch()
 				fetches = fetches + 1
@@ -664,7 +664,7 @@ describe("client against the emulator", function()
 					session_token = fixed.session_token }
 				local c = client{ endpoint = em2.url, credentials = static }
 				assert(c:converse{ modelId = MODEL, messages = user("fresh") })
-				os.execute("sleep 2.1")
+				os.execute("sleep 3.1")
 				local _, err = c:converse{ modelId = MODEL, messages = user("stale") }
 				assert.equal("ExpiredTokenException", err.code)
 				assert.equal(403, err.status)
