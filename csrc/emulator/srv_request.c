@@ -76,9 +76,8 @@ int srv_request_set_target(srv_request *rq, const char *target, size_t n)
 	return rq->path && rq->query ? 0 : -1;
 }
 
-/* Declared in emu.h without an owner: defined weak here so that a definition in the
- * operations half, if it adds one, takes precedence instead of clashing at link time. */
-__attribute__((weak)) const char *emu_request_header(const emu_request *rq, const char *lname)
+/* emu.h's header lookup: the server owns the request, so it owns the lookup. */
+const char *emu_request_header(const emu_request *rq, const char *lname)
 {
 	for (size_t i = 0; i < rq->nheaders; i++)
 		if (strcmp(rq->headers[i].name, lname) == 0) return rq->headers[i].value;
