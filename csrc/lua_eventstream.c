@@ -130,13 +130,15 @@ static void push_int64(lua_State *L, int64_t v)
 
 static void push_value(lua_State *L, const br_es_header *h);
 
-static int l_decoder_next(lua_State *L)
+/* Takes the next message into m: returns 0 when there is one, else the number of
+ * values pushed (nil when more input is needed, or nil, msg, CODE). */
+static int take_message(lua_State *L, br_es_message *m)
 {
 	br_es_decoder *d = check_decoder(L);
-	br_es_message m;
-	br_status st = br_es_decoder_next(d, &m);
-	size_t i;
+	br_status st = br_es_decoder_next(d, m);
 
+	if (st == BR_OK)
+		return 0;
 	if (st == BR_AGAIN) {
 		/* Slice used up (its tail, if any, was copied): let it be collected. */
 		lua_pushnil(L);
@@ -144,8 +146,17 @@ static int l_decoder_next(lua_State *L)
 		lua_pushnil(L);
 		return 1;
 	}
-	if (st != BR_OK)
-		return push_error(L, d, st);
+	return push_error(L, d, st);
+}
+
+static int l_decoder_next(lua_State *L)
+{
+	br_es_message m;
+	size_t i;
+	int nret = take_message(L, &m);
+
+	if (nret)
+		return nret;
 	lua_createtable(L, 0, (int)m.nheaders);
 	for (i = 0; i < m.nheaders; i++) {
 		const br_es_header *h = &m.headers[i];
@@ -181,19 +192,12 @@ static void push_value(lua_State *L, const br_es_header *h)
 
 static int l_decoder_next_frame(lua_State *L)
 {
-	br_es_decoder *d = check_decoder(L);
 	br_es_message m;
-	br_status st = br_es_decoder_next(d, &m);
 	size_t i;
+	int nret = take_message(L, &m);
 
-	if (st == BR_AGAIN) {
-		lua_pushnil(L);
-		lua_setiuservalue(L, 1, 1);
-		lua_pushnil(L);
-		return 1;
-	}
-	if (st != BR_OK)
-		return push_error(L, d, st);
+	if (nret)
+		return nret;
 	lua_createtable(L, 0, 6);
 	lua_createtable(L, (int)m.nheaders, 0);
 	for (i = 0; i < m.nheaders; i++) {

@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "emulator/json.h"
+#include "fuzz_utf8.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -52,27 +53,6 @@ static void check_error(const char *err, size_t n)
 	CHECK((size_t)strtoull(at + 11, NULL, 10) <= n);
 }
 
-static size_t utf8_valid(const unsigned char *p, size_t n)
-{
-	size_t i = 0;
-	while (i < n) {
-		unsigned c = p[i], cp, k;
-		if (c < 0x80) { i++; continue; }
-		if ((c & 0xe0) == 0xc0) { k = 2; cp = c & 0x1f; }
-		else if ((c & 0xf0) == 0xe0) { k = 3; cp = c & 0x0f; }
-		else if ((c & 0xf8) == 0xf0) { k = 4; cp = c & 0x07; }
-		else return 0;
-		if (n - i < k) return 0;
-		for (unsigned j = 1; j < k; j++) {
-			if ((p[i + j] & 0xc0) != 0x80) return 0;
-			cp = cp << 6 | (p[i + j] & 0x3f);
-		}
-		if ((k == 2 && cp < 0x80) || (k == 3 && cp < 0x800) || (k == 4 && cp < 0x10000)) return 0;
-		if (cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
-		i += k;
-	}
-	return 1;
-}
 
 static int number_ok(const char *s, size_t n)
 {
@@ -121,7 +101,7 @@ static int check_tree(const json *v, int depth)
 	}
 	case JSON_STRING:
 		CHECK(v->str && v->str[v->len] == 0);
-		CHECK(utf8_valid((const unsigned char *)v->str, v->len));
+		CHECK(fuzz_utf8_valid((const unsigned char *)v->str, v->len));
 		return 0;
 	case JSON_ARRAY:
 	case JSON_OBJECT:
@@ -134,7 +114,7 @@ static int check_tree(const json *v, int depth)
 				const json *first;
 				CHECK(v->keys && v->key_lens && v->keys[i]);
 				CHECK(v->keys[i][v->key_lens[i]] == 0);
-				CHECK(utf8_valid((const unsigned char *)v->keys[i], v->key_lens[i]));
+				CHECK(fuzz_utf8_valid((const unsigned char *)v->keys[i], v->key_lens[i]));
 				/* json_get finds the first member with that key (keys without NUL) */
 				if (strlen(v->keys[i]) == v->key_lens[i]) {
 					first = json_get(v, v->keys[i]);

@@ -16,6 +16,7 @@
 #include <string.h>
 #include "emulator/json.h"
 #include "emulator/model.h"
+#include "fuzz_utf8.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -30,27 +31,6 @@ static const char *const shapes[] = {
 };
 #define NSHAPES (sizeof shapes / sizeof *shapes)
 
-static int utf8_valid(const unsigned char *p, size_t n)
-{
-	size_t i = 0;
-	while (i < n) {
-		unsigned c = p[i], cp, k;
-		if (c < 0x80) { i++; continue; }
-		if ((c & 0xe0) == 0xc0) { k = 2; cp = c & 0x1f; }
-		else if ((c & 0xf0) == 0xe0) { k = 3; cp = c & 0x0f; }
-		else if ((c & 0xf8) == 0xf0) { k = 4; cp = c & 0x07; }
-		else return 0;
-		if (n - i < k) return 0;
-		for (unsigned j = 1; j < k; j++) {
-			if ((p[i + j] & 0xc0) != 0x80) return 0;
-			cp = cp << 6 | (p[i + j] & 0x3f);
-		}
-		if ((k == 2 && cp < 0x80) || (k == 3 && cp < 0x800) || (k == 4 && cp < 0x10000)) return 0;
-		if (cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
-		i += k;
-	}
-	return 1;
-}
 
 /* Violations are joined by "; Value "; user text can only add matches, so with n <= 10
  * at least n must be found. */
@@ -74,7 +54,7 @@ static void check_result(const char *shape, int n, const char *msg, const json *
 	CHECK(msg != NULL);
 	snprintf(head, sizeof head, "%d validation error%s detected: Value ", n, n == 1 ? "" : "s");
 	CHECK(strncmp(msg, head, strlen(head)) == 0);
-	CHECK(utf8_valid((const unsigned char *)msg, strlen(msg)));
+	CHECK(fuzz_utf8_valid((const unsigned char *)msg, strlen(msg)));
 	CHECK(strstr(msg, "' failed to satisfy constraint: "));
 	if (n <= 10)
 		CHECK(count_values(msg) >= (size_t)n);
