@@ -47,6 +47,8 @@ build = {
          libraries = { "curl", "crypto" },
       },
       -- @lua-modules (kept in step with lua/ by spec/rockspec_spec.lua)
+      ["bedrock.bidi"] = "lua/bedrock/bidi.lua",
+      ["bedrock.call"] = "lua/bedrock/call.lua",
       ["bedrock.client"] = "lua/bedrock/client.lua",
       ["bedrock.config"] = "lua/bedrock/config.lua",
       ["bedrock.credentials"] = "lua/bedrock/credentials.lua",
@@ -55,6 +57,8 @@ build = {
       ["bedrock.json"] = "lua/bedrock/json.lua",
       ["bedrock.model"] = "lua/bedrock/model.lua",
       ["bedrock.operations"] = "lua/bedrock/operations.lua",
+      ["bedrock.request"] = "lua/bedrock/request.lua",
+      ["bedrock.response"] = "lua/bedrock/response.lua",
       ["bedrock.retry"] = "lua/bedrock/retry.lua",
       ["bedrock.shapes"] = "lua/bedrock/shapes.lua",
       ["bedrock.stream"] = "lua/bedrock/stream.lua",
