@@ -34,6 +34,8 @@
 	X(CRYPTO,          "cryptographic primitive failed") \
 	X(BAD_KEY,         "key is not a valid P-256 EC key") \
 	X(BAD_SIGNATURE,   "signature does not verify") \
+	/* files */ \
+	X(IO,              "file operation failed") \
 	/* transport */ \
 	X(HTTP_INIT,       "could not create the HTTP transfer") \
 	X(HTTP_STATE,      "operation not valid in the transfer's current state") \

@@ -1,7 +1,10 @@
 /* bedrock.core binding for br_crypto: SHA-1 (SSO token cache names) and ES256 (DPoP
- * proofs for the sign-in service). Stateless functions over strings. */
+ * proofs for the sign-in service), and br_file's private whole-file replace for the
+ * credential caches. Stateless functions over strings. */
+#include <string.h>
 #include "lua_bedrock.h"
 #include "br_crypto.h"
+#include "br_file.h"
 
 /* core.sha1_hex(s) -> 40 lowercase hex */
 static int l_sha1_hex(lua_State *L)
@@ -68,6 +71,36 @@ static int l_es256_verify(lua_State *L)
 	return 1;
 }
 
+/* core.replace_file(path, data) -> true | nil, "cannot write <path>: <reason>", "IO" */
+static int l_replace_file(lua_State *L)
+{
+	size_t n;
+	const char *path = luaL_checkstring(L, 1);
+	const char *d = luaL_checklstring(L, 2, &n);
+	int e = 0;
+	br_status st = br_file_replace(path, d, n, &e);
+
+	if (st != BR_OK)
+		return br_lua_failf(L, st, "cannot write %s: %s", path,
+				    e ? strerror(e) : br_status_message(st));
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
+/* core.mkdir_p(dir) -> true | nil, "cannot create <dir>: <reason>", "IO" */
+static int l_mkdir_p(lua_State *L)
+{
+	const char *dir = luaL_checkstring(L, 1);
+	int e = 0;
+	br_status st = br_file_mkdir_p(dir, 0700, &e);
+
+	if (st != BR_OK)
+		return br_lua_failf(L, st, "cannot create %s: %s", dir,
+				    e ? strerror(e) : br_status_message(st));
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
 void br_lua_open_crypto(lua_State *L)
 {
 	static const luaL_Reg funcs[] = {
@@ -75,6 +108,8 @@ void br_lua_open_crypto(lua_State *L)
 		{"es256_public", l_es256_public},
 		{"es256_sign", l_es256_sign},
 		{"es256_verify", l_es256_verify},
+		{"replace_file", l_replace_file},
+		{"mkdir_p", l_mkdir_p},
 		{NULL, NULL}
 	};
 	luaL_setfuncs(L, funcs, 0);

@@ -35,6 +35,7 @@ build = {
             "csrc/br_crypto.c",
             "csrc/br_errors.c",
             "csrc/br_eventstream.c",
+            "csrc/br_file.c",
             "csrc/br_http.c",
             "csrc/br_sigv4.c",
             "csrc/lua_core.c",

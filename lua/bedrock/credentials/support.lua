@@ -5,6 +5,7 @@
 -- HTTP call with a JSON answer.
 local errors = require "bedrock.errors"
 local json = require "bedrock.json"
+local core = require "bedrock.core"
 
 local _M = { _VERSION = "0.1.0" }
 
@@ -34,30 +35,21 @@ function _M.read_json(path)
 	return v
 end
 
-local counter = 0
-
--- write_json(path, value) -> true | nil, reason. Writes a sibling temporary file then
--- renames it over path, so a reader never sees half a file (botocore writes its caches
--- the same way). The file is created mode 0600 where `umask` allows it.
+-- write_json(path, value) -> true | nil, reason. Replaces the file whole through a
+-- private (0600) temporary file beside it, as botocore's JSONFileCache does; creates the
+-- directory when it is missing.
 function _M.write_json(path, value)
 	local body, jerr = json.encode(value)
 	if not body then return nil, "cannot encode the cache: " .. tostring(jerr) end
-	counter = counter + 1
-	local tmp = format("%s.tmp.%d.%d", path, os.time(), counter)
-	local f = io.open(tmp, "wb")
-	if not f then return nil, "cannot write the cache file" end
-	local ok = f:write(body)
-	ok = f:close() and ok
-	if not ok then
-		os.remove(tmp)
-		return nil, "cannot write the cache file"
-	end
-	local r = os.rename(tmp, path)
-	if not r then
-		os.remove(tmp)
-		return nil, "cannot replace the cache file"
-	end
+	local ok, werr = core.replace_file(path, body)
+	if not ok and _M.mkdir_p(_M.dirname(path)) then ok, werr = core.replace_file(path, body) end
+	if not ok then return nil, werr end
 	return true
+end
+
+-- Creates a directory and its parents (mode 0700 for the new ones), without a shell.
+function _M.mkdir_p(dir)
+	return core.mkdir_p(dir)
 end
 
 -- The profile's `services` section, when it names one.
