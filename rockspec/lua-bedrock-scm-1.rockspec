@@ -53,6 +53,7 @@ build = {
       ["bedrock.client"] = "lua/bedrock/client.lua",
       ["bedrock.config"] = "lua/bedrock/config.lua",
       ["bedrock.credentials"] = "lua/bedrock/credentials.lua",
+      ["bedrock.credentials.login"] = "lua/bedrock/credentials/login.lua",
       ["bedrock.credentials.sso"] = "lua/bedrock/credentials/sso.lua",
       ["bedrock.credentials.support"] = "lua/bedrock/credentials/support.lua",
       ["bedrock.errors"] = "lua/bedrock/errors.lua",

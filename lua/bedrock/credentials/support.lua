@@ -109,6 +109,7 @@ function _M.keys(t)
 	return out
 end
 
-_M.TIMEOUTS = { connect = 2, total = 10 }
+-- Milliseconds, as the transport takes them.
+_M.TIMEOUTS = { connect = 2000, total = 10000 }
 
 return _M
