@@ -250,7 +250,8 @@ describe("credentials.login", function()
 	end)
 
 	it("reports a missing session, missing fields, a bad key and no region", function()
-		local c, err = Login.new():get(ctx{})
+		local _, c, err
+		c, err = Login.new():get(ctx{})
 		assert.is_nil(c)
 		assert.matches('no login session "arn:aws:iam::111122223333:user/alice" in the cache: run `aws login`', err.message)
 		assert.matches(cache_file(), err.message, 1, true)
