@@ -50,6 +50,7 @@ build = {
          libraries = { "curl", "crypto" },
       },
       -- @lua-modules (kept in step with lua/ by spec/rockspec_spec.lua)
+      ["bedrock.api_key"] = "lua/bedrock/api_key.lua",
       ["bedrock.client"] = "lua/bedrock/client.lua",
       ["bedrock.config"] = "lua/bedrock/config.lua",
       ["bedrock.credentials"] = "lua/bedrock/credentials.lua",
