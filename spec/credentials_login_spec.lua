@@ -98,6 +98,7 @@ describe("credentials.login", function()
 		assert.equal(shapes.parse_time(FAR), c.expiration)
 		assert.equal("111122223333", c.account_id)
 		assert.equal("login", c.source)
+		assert.equal("bedrock.Credentials(login, ASIA…, secret <redacted>, session token <redacted>)", tostring(c))
 	end)
 
 	it("honours AWS_LOGIN_CACHE_DIRECTORY with ~ and $VAR", function()

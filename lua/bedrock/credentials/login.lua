@@ -130,7 +130,7 @@ end
 
 local function to_creds(token)
 	local a = token.accessToken
-	return {
+	return S.creds{
 		access_key_id = a.accessKeyId, secret_access_key = a.secretAccessKey,
 		session_token = a.sessionToken, expiration = shapes.parse_time(a.expiresAt),
 		account_id = a.accountId, source = NAME,

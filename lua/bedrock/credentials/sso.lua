@@ -214,7 +214,7 @@ function P:get(ctx)
 		return nil, S.err(NAME, pname, "GetRoleCredentials gave an answer without roleCredentials " ..
 			"(accessKeyId, secretAccessKey, sessionToken, expiration)")
 	end
-	return {
+	return S.creds{
 		access_key_id = rc.accessKeyId, secret_access_key = rc.secretAccessKey,
 		session_token = rc.sessionToken, expiration = floor(rc.expiration / 1000),
 		account_id = cfg.sso_account_id, source = NAME,

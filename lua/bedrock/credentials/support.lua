@@ -9,7 +9,8 @@ local core = require "bedrock.core"
 
 local _M = { _VERSION = "0.1.0" }
 
-local type, tostring, pairs, format = type, tostring, pairs, string.format
+local type, tostring, pairs, format, rawget, setmetatable =
+	type, tostring, pairs, string.format, rawget, setmetatable
 
 -- err(provider, profile_name, message [, file]) -> error object (code CredentialsError).
 -- The message never carries a secret: callers pass only names, paths and reasons.
@@ -18,6 +19,20 @@ function _M.err(provider, profile, message, file)
 		(file and (", file " .. file) or "") .. ")"
 	return errors.make("CredentialsError", where .. ": " .. message,
 		{ provider = provider, profile = profile, file = file })
+end
+
+-- Credentials as a provider returns them, printing without their secrets.
+local creds_mt = {
+	__name = "bedrock.Credentials",
+	__tostring = function(c)
+		local id = rawget(c, "access_key_id") or "?"
+		return "bedrock.Credentials(" .. tostring(rawget(c, "source")) .. ", " .. id:sub(1, 4) ..
+			"…, secret <redacted>" .. (rawget(c, "session_token") and ", session token <redacted>" or "") .. ")"
+	end,
+}
+
+function _M.creds(t)
+	return setmetatable(t, creds_mt)
 end
 
 -- read_json(path) -> table | nil, reason, missing (true when the file does not exist)
