@@ -23,6 +23,8 @@ typedef struct {
 	long cred_ttl;                   /* seconds issued credentials live (--cred-ttl) */
 	const char *container_token;     /* required Authorization on the container endpoint */
 	const char *sso_token;           /* accepted x-amz-sso_bearer_token (NULL: any) */
+	const char *sso_refresh_token;   /* accepted SSO-OIDC refresh token (NULL: any) */
+	const char *login_refresh_token; /* accepted sign-in refresh token (NULL: any) */
 	const char *web_identity_token;  /* accepted WebIdentityToken (NULL: any) */
 	const char *role_name;           /* IMDS role name */
 	const char *account_id;          /* account in ARNs and the SSO answer */
@@ -232,6 +234,11 @@ void srv_stats_cleanup(void);
 /* Serves IMDSv2, the container endpoint, STS and SSO when rq is one of theirs: 1 and r
  * filled; 0 when rq is not a credential request. */
 int srv_creds_handle(srv_request *rq, srv_reply *r);
+/* Verifies a DPoP proof (RFC 9449, ES256 only): typ, alg, the embedded P-256 jwk, htm,
+ * htu, jti, iat within skew seconds of now, and the signature. 0, or -1 with the reason
+ * in why (never key material). */
+int srv_dpop_check(const char *proof, const char *htm, const char *htu, long long now,
+		   long skew, char *why, size_t cap);
 
 /* ---- admin channel (srv_admin.c) ---- */
 
