@@ -163,7 +163,7 @@ describe("emulator operations", function()
 			local st, h, body = converse({ messages = user("x"), bogus = 1 })
 			expect_validation(st, h, body, "at 'bogus'")
 			st, h, body = converse({ messages = { { role = "robot", content = { { text = "x" } } } } })
-			expect_validation(st, h, body, "Member must satisfy enum value set: [user, assistant]")
+			expect_validation(st, h, body, "Member must satisfy enum value set: [user, assistant, system]")
 			st, h, body = converse({ messages = user("x"), inferenceConfig = { maxTokens = 0, temperature = 1.5 } })
 			local msg = expect_validation(st, h, body, "2 validation errors detected")
 			assert.is_truthy(msg:find("at 'inferenceConfig.maxTokens' failed to satisfy constraint: " ..

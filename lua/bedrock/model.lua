@@ -205,6 +205,37 @@ return {
 			},
 			readonly = true,
 		},
+		InvokeGuardrailChecks = {
+			errors = {
+				{
+					shape = "AccessDeniedException",
+				},
+				{
+					shape = "ThrottlingException",
+				},
+				{
+					shape = "InternalServerException",
+				},
+				{
+					shape = "ServiceUnavailableException",
+				},
+				{
+					shape = "ValidationException",
+				},
+			},
+			http = {
+				method = "POST",
+				requestUri = "/guardrail-checks/invoke",
+				responseCode = 200,
+			},
+			input = {
+				shape = "InvokeGuardrailChecksRequest",
+			},
+			name = "InvokeGuardrailChecks",
+			output = {
+				shape = "InvokeGuardrailChecksResponse",
+			},
+		},
 		InvokeModel = {
 			errors = {
 				{
@@ -891,6 +922,12 @@ return {
 				text = {
 					shape = "String",
 				},
+				toolAddition = {
+					shape = "ToolAdditionBlock",
+				},
+				toolRemoval = {
+					shape = "ToolRemovalBlock",
+				},
 				toolResult = {
 					shape = "ToolResultBlock",
 				},
@@ -986,7 +1023,7 @@ return {
 			type = "list",
 		},
 		ConversationRole = {
-			enum = { "user", "assistant" },
+			enum = { "user", "assistant", "system" },
 			type = "string",
 		},
 		ConversationalModelId = {
@@ -1875,6 +1912,343 @@ return {
 			},
 			type = "structure",
 		},
+		GuardrailChecksConfig = {
+			members = {
+				contentFilter = {
+					shape = "GuardrailChecksContentFilterConfig",
+				},
+				promptAttack = {
+					shape = "GuardrailChecksPromptAttackConfig",
+				},
+				sensitiveInformation = {
+					shape = "GuardrailChecksSensitiveInformationConfig",
+				},
+			},
+			type = "structure",
+		},
+		GuardrailChecksContentBlock = {
+			members = {
+				text = {
+					shape = "GuardrailChecksTextContent",
+				},
+			},
+			type = "structure",
+			union = true,
+		},
+		GuardrailChecksContentBlockList = {
+			member = {
+				shape = "GuardrailChecksContentBlock",
+			},
+			min = 1,
+			type = "list",
+		},
+		GuardrailChecksContentFilterCategory = {
+			enum = { "VIOLENCE", "HATE", "SEXUAL", "MISCONDUCT", "INSULTS" },
+			type = "string",
+		},
+		GuardrailChecksContentFilterCategoryConfig = {
+			members = {
+				category = {
+					shape = "GuardrailChecksContentFilterCategory",
+				},
+			},
+			required = { "category" },
+			type = "structure",
+		},
+		GuardrailChecksContentFilterCategoryConfigList = {
+			max = 5,
+			member = {
+				shape = "GuardrailChecksContentFilterCategoryConfig",
+			},
+			min = 1,
+			type = "list",
+		},
+		GuardrailChecksContentFilterConfig = {
+			members = {
+				categories = {
+					shape = "GuardrailChecksContentFilterCategoryConfigList",
+				},
+			},
+			required = { "categories" },
+			type = "structure",
+		},
+		GuardrailChecksContentFilterResult = {
+			members = {
+				results = {
+					shape = "GuardrailChecksContentFilterResultList",
+				},
+			},
+			required = { "results" },
+			type = "structure",
+		},
+		GuardrailChecksContentFilterResultEntry = {
+			members = {
+				category = {
+					shape = "GuardrailChecksContentFilterCategory",
+				},
+				severityScore = {
+					shape = "GuardrailChecksContentFilterResultEntrySeverityScoreDouble",
+				},
+			},
+			required = { "category", "severityScore" },
+			type = "structure",
+		},
+		GuardrailChecksContentFilterResultEntrySeverityScoreDouble = {
+			box = true,
+			max = 1,
+			min = 0,
+			type = "double",
+		},
+		GuardrailChecksContentFilterResultList = {
+			member = {
+				shape = "GuardrailChecksContentFilterResultEntry",
+			},
+			type = "list",
+		},
+		GuardrailChecksContentFilterUsage = {
+			members = {
+				textUnits = {
+					shape = "Integer",
+				},
+			},
+			required = { "textUnits" },
+			type = "structure",
+		},
+		GuardrailChecksMessage = {
+			members = {
+				content = {
+					shape = "GuardrailChecksContentBlockList",
+				},
+				role = {
+					shape = "GuardrailChecksRole",
+				},
+			},
+			required = { "role", "content" },
+			type = "structure",
+		},
+		GuardrailChecksMessageList = {
+			member = {
+				shape = "GuardrailChecksMessage",
+			},
+			min = 1,
+			type = "list",
+		},
+		GuardrailChecksPromptAttackCategory = {
+			enum = { "JAILBREAK", "PROMPT_INJECTION", "PROMPT_LEAKAGE" },
+			type = "string",
+		},
+		GuardrailChecksPromptAttackCategoryConfig = {
+			members = {
+				category = {
+					shape = "GuardrailChecksPromptAttackCategory",
+				},
+			},
+			required = { "category" },
+			type = "structure",
+		},
+		GuardrailChecksPromptAttackCategoryConfigList = {
+			max = 3,
+			member = {
+				shape = "GuardrailChecksPromptAttackCategoryConfig",
+			},
+			min = 1,
+			type = "list",
+		},
+		GuardrailChecksPromptAttackConfig = {
+			members = {
+				categories = {
+					shape = "GuardrailChecksPromptAttackCategoryConfigList",
+				},
+			},
+			required = { "categories" },
+			type = "structure",
+		},
+		GuardrailChecksPromptAttackResult = {
+			members = {
+				results = {
+					shape = "GuardrailChecksPromptAttackResultList",
+				},
+			},
+			required = { "results" },
+			type = "structure",
+		},
+		GuardrailChecksPromptAttackResultEntry = {
+			members = {
+				category = {
+					shape = "GuardrailChecksPromptAttackCategory",
+				},
+				severityScore = {
+					shape = "GuardrailChecksPromptAttackResultEntrySeverityScoreDouble",
+				},
+			},
+			required = { "category", "severityScore" },
+			type = "structure",
+		},
+		GuardrailChecksPromptAttackResultEntrySeverityScoreDouble = {
+			box = true,
+			max = 1,
+			min = 0,
+			type = "double",
+		},
+		GuardrailChecksPromptAttackResultList = {
+			member = {
+				shape = "GuardrailChecksPromptAttackResultEntry",
+			},
+			type = "list",
+		},
+		GuardrailChecksPromptAttackUsage = {
+			members = {
+				textUnits = {
+					shape = "Integer",
+				},
+			},
+			required = { "textUnits" },
+			type = "structure",
+		},
+		GuardrailChecksResults = {
+			members = {
+				contentFilter = {
+					shape = "GuardrailChecksContentFilterResult",
+				},
+				promptAttack = {
+					shape = "GuardrailChecksPromptAttackResult",
+				},
+				sensitiveInformation = {
+					shape = "GuardrailChecksSensitiveInformationResult",
+				},
+			},
+			type = "structure",
+		},
+		GuardrailChecksRole = {
+			enum = { "user", "assistant", "system" },
+			type = "string",
+		},
+		GuardrailChecksSensitiveInformationConfig = {
+			members = {
+				entities = {
+					shape = "GuardrailChecksSensitiveInformationEntityConfigList",
+				},
+			},
+			required = { "entities" },
+			type = "structure",
+		},
+		GuardrailChecksSensitiveInformationEntityConfig = {
+			members = {
+				type = {
+					shape = "GuardrailChecksSensitiveInformationEntityType",
+				},
+			},
+			required = { "type" },
+			type = "structure",
+		},
+		GuardrailChecksSensitiveInformationEntityConfigList = {
+			max = 31,
+			member = {
+				shape = "GuardrailChecksSensitiveInformationEntityConfig",
+			},
+			min = 1,
+			type = "list",
+		},
+		GuardrailChecksSensitiveInformationEntityType = {
+			enum = { "ADDRESS", "AGE", "AWS_ACCESS_KEY", "AWS_SECRET_KEY", "CA_HEALTH_NUMBER", "CA_SOCIAL_INSURANCE_NUMBER", "CREDIT_DEBIT_CARD_CVV", "CREDIT_DEBIT_CARD_EXPIRY", "CREDIT_DEBIT_CARD_NUMBER", "DRIVER_ID", "EMAIL", "INTERNATIONAL_BANK_ACCOUNT_NUMBER", "IP_ADDRESS", "LICENSE_PLATE", "MAC_ADDRESS", "NAME", "PASSWORD", "PHONE", "PIN", "SWIFT_CODE", "UK_NATIONAL_HEALTH_SERVICE_NUMBER", "UK_NATIONAL_INSURANCE_NUMBER", "UK_UNIQUE_TAXPAYER_REFERENCE_NUMBER", "URL", "USERNAME", "US_BANK_ACCOUNT_NUMBER", "US_BANK_ROUTING_NUMBER", "US_INDIVIDUAL_TAX_IDENTIFICATION_NUMBER", "US_PASSPORT_NUMBER", "US_SOCIAL_SECURITY_NUMBER", "VEHICLE_IDENTIFICATION_NUMBER" },
+			type = "string",
+		},
+		GuardrailChecksSensitiveInformationResult = {
+			members = {
+				results = {
+					shape = "GuardrailChecksSensitiveInformationResultList",
+				},
+				truncated = {
+					shape = "Boolean",
+				},
+			},
+			required = { "results" },
+			type = "structure",
+		},
+		GuardrailChecksSensitiveInformationResultEntry = {
+			members = {
+				beginOffset = {
+					shape = "GuardrailChecksSensitiveInformationResultEntryBeginOffsetInteger",
+				},
+				confidenceScore = {
+					shape = "GuardrailChecksSensitiveInformationResultEntryConfidenceScoreDouble",
+				},
+				contentIndex = {
+					shape = "GuardrailChecksSensitiveInformationResultEntryContentIndexInteger",
+				},
+				endOffset = {
+					shape = "GuardrailChecksSensitiveInformationResultEntryEndOffsetInteger",
+				},
+				messageIndex = {
+					shape = "GuardrailChecksSensitiveInformationResultEntryMessageIndexInteger",
+				},
+				type = {
+					shape = "GuardrailChecksSensitiveInformationEntityType",
+				},
+			},
+			required = { "type", "confidenceScore", "beginOffset", "endOffset", "messageIndex", "contentIndex" },
+			type = "structure",
+		},
+		GuardrailChecksSensitiveInformationResultEntryBeginOffsetInteger = {
+			box = true,
+			min = 0,
+			type = "integer",
+		},
+		GuardrailChecksSensitiveInformationResultEntryConfidenceScoreDouble = {
+			box = true,
+			max = 1,
+			min = 0,
+			type = "double",
+		},
+		GuardrailChecksSensitiveInformationResultEntryContentIndexInteger = {
+			box = true,
+			min = 0,
+			type = "integer",
+		},
+		GuardrailChecksSensitiveInformationResultEntryEndOffsetInteger = {
+			box = true,
+			min = 0,
+			type = "integer",
+		},
+		GuardrailChecksSensitiveInformationResultEntryMessageIndexInteger = {
+			box = true,
+			min = 0,
+			type = "integer",
+		},
+		GuardrailChecksSensitiveInformationResultList = {
+			member = {
+				shape = "GuardrailChecksSensitiveInformationResultEntry",
+			},
+			type = "list",
+		},
+		GuardrailChecksSensitiveInformationUsage = {
+			members = {
+				textUnits = {
+					shape = "Integer",
+				},
+			},
+			required = { "textUnits" },
+			type = "structure",
+		},
+		GuardrailChecksTextContent = {
+			min = 1,
+			sensitive = true,
+			type = "string",
+		},
+		GuardrailChecksUsageResults = {
+			members = {
+				contentFilter = {
+					shape = "GuardrailChecksContentFilterUsage",
+				},
+				promptAttack = {
+					shape = "GuardrailChecksPromptAttackUsage",
+				},
+				sensitiveInformation = {
+					shape = "GuardrailChecksSensitiveInformationUsage",
+				},
+			},
+			type = "structure",
+		},
 		GuardrailConfiguration = {
 			members = {
 				guardrailIdentifier = {
@@ -2647,6 +3021,30 @@ return {
 			pattern = "arn:aws(-[^:]+)?:bedrock:[a-z0-9-]{1,20}:[0-9]{12}:async-invoke/[a-z0-9]{12}",
 			type = "string",
 		},
+		InvokeGuardrailChecksRequest = {
+			members = {
+				checks = {
+					shape = "GuardrailChecksConfig",
+				},
+				messages = {
+					shape = "GuardrailChecksMessageList",
+				},
+			},
+			required = { "messages", "checks" },
+			type = "structure",
+		},
+		InvokeGuardrailChecksResponse = {
+			members = {
+				results = {
+					shape = "GuardrailChecksResults",
+				},
+				usage = {
+					shape = "GuardrailChecksUsageResults",
+				},
+			},
+			required = { "results", "usage" },
+			type = "structure",
+		},
 		InvokeModelIdentifier = {
 			max = 2048,
 			min = 1,
@@ -2687,6 +3085,11 @@ return {
 					location = "header",
 					locationName = "X-Amzn-Bedrock-PerformanceConfig-Latency",
 					shape = "PerformanceConfigLatency",
+				},
+				requestMetadata = {
+					location = "header",
+					locationName = "X-Amzn-Bedrock-Request-Metadata",
+					shape = "RequestMetadataJson",
 				},
 				serviceTier = {
 					location = "header",
@@ -2832,6 +3235,11 @@ return {
 					location = "header",
 					locationName = "X-Amzn-Bedrock-PerformanceConfig-Latency",
 					shape = "PerformanceConfigLatency",
+				},
+				requestMetadata = {
+					location = "header",
+					locationName = "X-Amzn-Bedrock-Request-Metadata",
+					shape = "RequestMetadataJson",
 				},
 				serviceTier = {
 					location = "header",
@@ -3097,11 +3505,19 @@ return {
 		},
 		OutputConfig = {
 			members = {
+				effort = {
+					shape = "OutputConfigEffortString",
+				},
 				textFormat = {
 					shape = "OutputFormat",
 				},
 			},
 			type = "structure",
+		},
+		OutputConfigEffortString = {
+			max = 16,
+			min = 0,
+			type = "string",
 		},
 		OutputFormat = {
 			members = {
@@ -3243,6 +3659,12 @@ return {
 			value = {
 				shape = "RequestMetadataValueString",
 			},
+		},
+		RequestMetadataJson = {
+			max = 8500,
+			min = 0,
+			sensitive = true,
+			type = "string",
 		},
 		RequestMetadataKeyString = {
 			max = 256,
@@ -3627,6 +4049,15 @@ return {
 			type = "structure",
 			union = true,
 		},
+		ToolAdditionBlock = {
+			members = {
+				tool = {
+					shape = "ToolReference",
+				},
+			},
+			required = { "tool" },
+			type = "structure",
+		},
 		ToolChoice = {
 			members = {
 				any = {
@@ -3675,6 +4106,44 @@ return {
 			min = 1,
 			pattern = "[a-zA-Z0-9_-]+",
 			type = "string",
+		},
+		ToolReference = {
+			members = {
+				name = {
+					shape = "ToolReferenceNameString",
+				},
+				serverName = {
+					shape = "ToolReferenceServerNameString",
+				},
+				type = {
+					shape = "ToolReferenceTypeString",
+				},
+			},
+			type = "structure",
+		},
+		ToolReferenceNameString = {
+			max = 128,
+			min = 1,
+			type = "string",
+		},
+		ToolReferenceServerNameString = {
+			max = 128,
+			min = 1,
+			type = "string",
+		},
+		ToolReferenceTypeString = {
+			max = 64,
+			min = 1,
+			type = "string",
+		},
+		ToolRemovalBlock = {
+			members = {
+				tool = {
+					shape = "ToolReference",
+				},
+			},
+			required = { "tool" },
+			type = "structure",
 		},
 		ToolResultBlock = {
 			members = {
