@@ -5,7 +5,7 @@ source = {
    url = "git+https://example.invalid/lua-bedrock.git",
 }
 description = {
-   summary = "Amazon Bedrock Runtime for Lua: SigV4, event streams and all ten operations",
+   summary = "Amazon Bedrock Runtime for Lua: SigV4, event streams and all eleven operations",
    detailed = [[
 A C core signs requests (SigV4), moves them (libcurl, OpenSSL) and decodes binary event
 streams; a thin Lua layer gives an idiomatic client with streaming iterators, retries,
