@@ -9,7 +9,8 @@
 --     (comment lines inside do not end it); a value that starts on the line after
 --     its key (`s3 =` then indented `key = value` lines) is a nested sub-section;
 --   * a section or an option given twice in one file is an error, as is a line before
---     the first section or a line that is neither a section, an option nor a comment.
+--     the first section or a line that is neither a section, an option nor a comment;
+--   * the options of a `[DEFAULT]` section appear in every other section (configparser).
 --
 -- parse(text, path) -> sections | nil, err, where sections is the raw file:
 --   { [section name] = { [key] = "value" | { [subkey] = "value" } }, _order = {names} }
@@ -58,6 +59,7 @@ function _M.parse(text, path)
 	text = text:gsub("\r\n", "\n"):gsub("\r", "\n")
 	if text:sub(-1) ~= "\n" then text = text .. "\n" end
 	local optlines = {}  -- [section][opt] = line number of the option
+	local defaults = {}
 	for line in text:gmatch("([^\n]*)\n") do
 		lineno = lineno + 1
 		local value = strip(line)
@@ -77,7 +79,12 @@ function _M.parse(text, path)
 			else
 				indent_level = indent
 				local header = value:match("^%[(.+)%]")
-				if header then
+				if header == "DEFAULT" then
+					-- Python's configparser: [DEFAULT] holds defaults for every section
+					cur, curname, optname = defaults, header, nil
+					raw[header] = raw[header] or {}
+					optlines[header] = optlines[header] or {}
+				elseif header then
 					if sections[header] then
 						return parse_error(path, lineno, "section [" .. header .. "] appears twice")
 					end
@@ -105,9 +112,11 @@ function _M.parse(text, path)
 		end
 	end
 	local _ = optline
-	for _, name in ipairs(order) do
-		local s = sections[name]
-		for k, lines in pairs(raw[name]) do
+	local names = { "DEFAULT" }
+	for i = 1, #order do names[i + 1] = order[i] end
+	for _, name in ipairs(names) do
+		local s = name == "DEFAULT" and defaults or sections[name]
+		for k, lines in pairs(raw[name] or {}) do
 			local v = concat(lines, "\n"):gsub("%s+$", "")
 			if v:sub(1, 1) == "\n" then
 				local t, err = parse_nested(v)
@@ -116,6 +125,12 @@ function _M.parse(text, path)
 			else
 				s[k] = v
 			end
+		end
+	end
+	for _, name in ipairs(order) do
+		local s = sections[name]
+		for k, v in pairs(defaults) do
+			if s[k] == nil then s[k] = v; optlines[name][k] = optlines.DEFAULT[k] end
 		end
 	end
 	sections._order = order
