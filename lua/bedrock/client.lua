@@ -71,10 +71,11 @@ end
 -- Completes the configuration from the shared files (once, on the first request).
 function Client:_ready()
 	local cfg = self.config
-	if cfg.loaded then return true end
 	local ok, err = config.load(cfg)
 	if not ok then return nil, err end
+	if not cfg.endpoint then return nil, cfg.no_region end
 	self.policy = retry.new(cfg.retry)
+	self.ready = true
 	return true
 end
 
@@ -82,7 +83,7 @@ end
 -- creds | nil, err. creds.source names the provider that answered ("env",
 -- "shared-credentials-file", "assume-role", …); secrets print as <redacted>.
 function Client:credentials()
-	local ok, err = self:_ready()
+	local ok, err = config.load(self.config)
 	if not ok then return nil, err end
 	return self.auth.get()
 end

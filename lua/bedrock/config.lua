@@ -321,8 +321,9 @@ local function compute(opts, getenv, prof, files, where)
 	end
 	if region == nil then
 		if from_file then
-			return cfg_error("no region: pass region=, set AWS_REGION (or AWS_DEFAULT_REGION) " ..
-				"or region in the profile" .. (where or ""), { field = "region" })
+			-- credentials resolve without a region (as botocore's do); a request cannot
+			cfg.no_region = errors.make("ConfigError", "no region: pass region=, set AWS_REGION " ..
+				"(or AWS_DEFAULT_REGION) or region in the profile" .. (where or ""), { field = "region" })
 		end
 	elseif type(region) ~= "string" or not region:match("^[%w][%w%-]*$") or #region > 63 then
 		return cfg_error("invalid region " .. tostring(region), { field = "region" })
@@ -505,11 +506,15 @@ function _M.load(cfg)
 	return cfg
 end
 
--- resolve + load at once (what a client has after its first request).
+-- resolve + load at once (what a client has after its first request; a region is
+-- required, unless an endpoint is given).
 function _M.resolve_all(opts, getenv)
 	local cfg, err = _M.resolve(opts, getenv)
 	if not cfg then return nil, err end
-	return _M.load(cfg)
+	cfg, err = _M.load(cfg)
+	if not cfg then return nil, err end
+	if not cfg.endpoint then return nil, cfg.no_region end
+	return cfg
 end
 
 return _M
