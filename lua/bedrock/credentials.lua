@@ -339,8 +339,16 @@ function _M.resolve(opt, cfg)
 			"with :get() or a list of providers", { field = "credentials" })
 	end
 	local cached = _M.cached(provider, { clock = clock })
+	local last
 	return { scheme = "sigv4", get = function()
 		local c, err = cached()
+		if c ~= last and c and cfg.logger then
+			-- which provider answered (never the keys themselves)
+			cfg.logger("bedrock: credentials from " .. tostring(c.source) ..
+				(c.expiration and (", expiring " .. os.date("!%Y-%m-%dT%H:%M:%SZ", math.floor(c.expiration))) or ""),
+				{ credentials_source = c.source, expiration = c.expiration })
+		end
+		if c then last = c end
 		if c and c.token then
 			if pref == "sigv4" then
 				return cred_error("a provider returned a bearer token but SigV4 is required")
