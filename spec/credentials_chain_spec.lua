@@ -445,6 +445,102 @@ describe("credentials chain", function()
 		end)
 	end)
 
+	describe("hand-off to the SSO and login providers", function()
+		local saved = {}
+		local names = { "bedrock.credentials.sso", "bedrock.credentials.login" }
+		before_each(function()
+			for _, n in ipairs(names) do saved[n] = { package.loaded[n], package.preload[n] } end
+		end)
+		after_each(function()
+			for _, n in ipairs(names) do package.loaded[n], package.preload[n] = saved[n][1], saved[n][2] end
+		end)
+
+		it("requires bedrock.credentials.sso only for a profile with sso keys, and gives it the context", function()
+			local home = new_home()
+			write(home .. "/.aws/config", "[profile s]\nregion = eu-west-1\nsso_session = corp\nsso_account_id = 1\nsso_role_name = r\n" ..
+				"[sso-session corp]\nsso_region = us-east-1\nsso_start_url = https://x.awsapps.com/start\n" ..
+				"[profile plain]\nregion = eu-west-1\naws_access_key_id = AKIDPLAIN\naws_secret_access_key = x\n")
+			local required = 0
+			package.loaded["bedrock.credentials.sso"] = nil
+			package.preload["bedrock.credentials.sso"] = function()
+				required = required + 1
+				return { new = function(o)
+					return { name = "sso", get = function(_, ctx)
+						assert.equal("s", o.profile_name)
+						assert.equal("corp", ctx.profile.sso_session)
+						assert.equal("https://x.awsapps.com/start", ctx.files.config.sso_sessions.corp.sso_start_url)
+						assert.equal("function", type(ctx.http))
+						assert.equal("eu-west-1", ctx.region)
+						assert.equal(em.url, assert(config.endpoint_for("sso", ctx)))
+						-- the http function reaches a real endpoint through the client's transport
+						local res = assert(ctx.http{ method = "GET", url = em.url .. "/federation/credentials?role_name=r&account_id=1",
+							headers = { { "x-amz-sso_bearer_token", "t" } }, timeouts = { connect = 2, total = 5 } })
+						assert.equal(200, res.status)
+						return { access_key_id = "AKIDSSO", secret_access_key = "x", source = "sso" }
+					end }
+				end }
+			end
+			local c = assert(client({ HOME = home, AWS_ENDPOINT_URL_SSO = em.url }, { profile = "plain" }):credentials())
+			assert.equal("AKIDPLAIN", c.access_key_id)
+			assert.equal(0, required)
+			c = assert(client({ HOME = home, AWS_ENDPOINT_URL_SSO = em.url }, { profile = "s" }):credentials())
+			assert.equal("sso", c.source)
+			assert.equal(1, required)
+		end)
+
+		it("a login_session profile without the login module is a clear error", function()
+			local home = new_home()
+			write(home .. "/.aws/config", "[profile l]\nregion = us-east-1\nlogin_session = arn:aws:iam::1:user/u\n")
+			package.loaded["bedrock.credentials.login"] = nil
+			package.preload["bedrock.credentials.login"] = function() error("module not installed") end
+			local _, err = client({ HOME = home }, { profile = "l" }):credentials()
+			assert.equal("login", err.provider)
+			assert.matches("bedrock.credentials.login", err.message, 1, true)
+		end)
+	end)
+
+	describe("endpoints of the providers", function()
+		it("follow botocore: service variable, global variable, services section, sts_regional_endpoints", function()
+			local ctx = { getenv = getenv_of{}, profile = {}, files = { config = { services = {} } } }
+			assert.equal("https://sts.eu-west-1.amazonaws.com", config.endpoint_for("sts", ctx, "eu-west-1"))
+			assert.equal("https://sts.amazonaws.com", config.endpoint_for("sts", ctx))
+			assert.equal("https://sts.cn-north-1.amazonaws.com.cn", config.endpoint_for("sts", ctx, "cn-north-1"))
+			ctx.profile.sts_regional_endpoints = "legacy"
+			assert.equal("https://sts.amazonaws.com", config.endpoint_for("sts", ctx, "eu-west-1"))
+			assert.equal("https://sts.ap-east-1.amazonaws.com", config.endpoint_for("sts", ctx, "ap-east-1"))
+			assert.equal("https://portal.sso.eu-west-1.amazonaws.com", config.endpoint_for("sso", ctx, "eu-west-1"))
+			ctx.profile = { services = "s", endpoint_url = "http://global:1" }
+			ctx.files.config.services.s = { sts = { endpoint_url = "http://svc:2" } }
+			assert.equal("http://svc:2", config.endpoint_for("sts", ctx, "eu-west-1"))
+			assert.equal("http://global:1", config.endpoint_for("sso", ctx, "eu-west-1"))
+			ctx.getenv = getenv_of{ AWS_ENDPOINT_URL = "http://env:3" }
+			assert.equal("http://env:3", config.endpoint_for("sts", ctx, "eu-west-1"))
+			ctx.getenv = getenv_of{ AWS_ENDPOINT_URL = "http://env:3", AWS_ENDPOINT_URL_STS = "http://envsts:4" }
+			assert.equal("http://envsts:4", config.endpoint_for("sts", ctx, "eu-west-1"))
+			ctx.getenv = getenv_of{ AWS_ENDPOINT_URL = "http://env:3", AWS_IGNORE_CONFIGURED_ENDPOINT_URLS = "true" }
+			assert.equal("https://sts.eu-west-1.amazonaws.com", config.endpoint_for("sts", ctx, "eu-west-1"))
+			ctx.getenv = getenv_of{}
+			ctx.profile = { services = "missing" }
+			local u, err = config.endpoint_for("sts", ctx, "eu-west-1")
+			assert.is_nil(u)
+			assert.matches("\"missing\" services configuration does not exist", err.message)
+		end)
+	end)
+
+	describe("logging", function()
+		it("names the provider that answered, never the keys", function()
+			local home = new_home()
+			write(home .. "/.aws/credentials", "[default]\naws_access_key_id = " .. STATIC_ID .. "\naws_secret_access_key = " .. STATIC_SECRET .. "\n")
+			local lines = {}
+			local c = client({ HOME = home }, { region = "us-east-1", endpoint = em.url, logger = function(l) lines[#lines + 1] = l end })
+			local r, err = converse(c)
+			assert(r, tostring(err))
+			local all = table.concat(lines, "\n")
+			assert.matches("bedrock: credentials from shared-credentials-file", all, 1, true)
+			assert.not_matches(STATIC_SECRET, all, 1, true)
+		end)
+	end)
+
 	describe("secrets", function()
 		it("never appear in tostring(client), tostring(credentials) or errors", function()
 			local home = new_home()
