@@ -509,6 +509,8 @@ describe("credentials chain", function()
 			assert.equal("https://sts.amazonaws.com", config.endpoint_for("sts", ctx, "eu-west-1"))
 			assert.equal("https://sts.ap-east-1.amazonaws.com", config.endpoint_for("sts", ctx, "ap-east-1"))
 			assert.equal("https://portal.sso.eu-west-1.amazonaws.com", config.endpoint_for("sso", ctx, "eu-west-1"))
+			assert.equal("https://eu-west-1.signin.aws.amazon.com", config.endpoint_for("signin", ctx, "eu-west-1"))
+			assert.equal("https://cn-north-1.signin.amazonaws.cn", config.endpoint_for("signin", ctx, "cn-north-1"))
 			ctx.profile = { services = "s", endpoint_url = "http://global:1" }
 			ctx.files.config.services.s = { sts = { endpoint_url = "http://svc:2" } }
 			assert.equal("http://svc:2", config.endpoint_for("sts", ctx, "eu-west-1"))

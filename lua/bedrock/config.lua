@@ -277,7 +277,12 @@ function _M.endpoint_for(service_id, ctx, region)
 		elseif service_id == "sso" then
 			url = "https://portal.sso." .. region .. "." .. _M.partition(region).dns
 		elseif service_id == "signin" then
-			url = "https://" .. region .. ".signin.aws.amazon.com"
+			-- botocore's signin endpoint rules, per partition
+			local pid = _M.partition(region).id
+			if pid == "aws" then url = "https://" .. region .. ".signin.aws.amazon.com"
+			elseif pid == "aws-cn" then url = "https://" .. region .. ".signin.amazonaws.cn"
+			elseif pid == "aws-us-gov" then url = "https://" .. region .. ".signin.amazonaws-us-gov.com"
+			else url = "https://signin." .. region .. "." .. _M.partition(region).dns end
 		elseif service_id == "bedrock_runtime" then
 			url = "https://bedrock-runtime." .. region .. "." .. _M.partition(region).dns
 		else

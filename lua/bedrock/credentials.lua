@@ -12,7 +12,8 @@
 -- ctx, what every provider gets:
 --   { getenv = fn(name), now = fn() -> UNIX seconds, http = fn(req) -> res | nil, err,
 --     profile_name =, profile = {merged keys of the profile}, region = (resolved or nil),
---     files = { config = view, credentials = view } (bedrock.ini views), home = }
+--     files = { config = view, credentials = view } (bedrock.ini views), home =,
+--     sleep = fn(seconds) (the client's retry sleep) }
 --   req = { method =, url =, headers = { {name, value}, ... }, body =,
 --           timeouts = { connect =, total = } (seconds) }
 --   res = { status =, headers = { [lower-case name] = value }, body = }
@@ -274,7 +275,7 @@ function _M.context(cfg)
 	end
 	ctx = { getenv = cfg.getenv, now = cfg.clock or os.time, http = http, profile_name = cfg.profile,
 		profile = cfg.profile_config, files = cfg.files, home = cfg.files.home, region = cfg.region,
-		sleep = cfg.sleep }
+		sleep = cfg.retry and cfg.retry.sleep or require("bedrock.retry").default_sleep }
 	cfg.creds_ctx = ctx
 	return ctx
 end
@@ -342,8 +343,8 @@ function _M.resolve(opt, cfg)
 	local last
 	return { scheme = "sigv4", get = function()
 		local c, err = cached()
-		if c ~= last and c and cfg.logger then
-			-- which provider answered (never the keys themselves)
+		if c ~= last and c and cfg.logger and opt == nil then
+			-- which provider of the default chain answered (never the keys themselves)
 			cfg.logger("bedrock: credentials from " .. tostring(c.source) ..
 				(c.expiration and (", expiring " .. os.date("!%Y-%m-%dT%H:%M:%SZ", math.floor(c.expiration))) or ""),
 				{ credentials_source = c.source, expiration = c.expiration })
