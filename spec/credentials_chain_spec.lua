@@ -112,6 +112,37 @@ describe("credentials chain", function()
 			assert.matches("profile %(missing%) could not be found", err.message)
 		end)
 
+		it("reads retry_mode, max_attempts, ca_bundle, FIPS and endpoint settings from the profile, under the environment", function()
+			local home = new_home()
+			write(home .. "/.aws/config", "[default]\nregion = us-east-1\nretry_mode = legacy\nmax_attempts = 7\nca_bundle = ~/ca.pem\n" ..
+				"use_fips_endpoint = true\n[profile e]\nregion = us-east-1\nendpoint_url = http://from-profile:1\n" ..
+				"[profile i]\nregion = us-east-1\nendpoint_url = http://from-profile:1\nignore_configured_endpoint_urls = true\n" ..
+				"[profile bad]\nregion = us-east-1\nmax_attempts = many\n")
+			local cfg = assert(config.resolve_all({}, getenv_of{ HOME = home }))
+			assert.equal("legacy", cfg.retry.mode)
+			assert.equal(7, cfg.retry.max_attempts)
+			assert.equal(home .. "/ca.pem", cfg.cainfo)
+			assert.equal("https://bedrock-runtime-fips.us-east-1.amazonaws.com", cfg.endpoint.url)
+			cfg = assert(config.resolve_all({ retry = { max_attempts = 2 } }, getenv_of{ HOME = home, AWS_RETRY_MODE = "standard", AWS_CA_BUNDLE = "/x.pem" }))
+			assert.equal("standard", cfg.retry.mode)
+			assert.equal(2, cfg.retry.max_attempts)
+			assert.equal("/x.pem", cfg.cainfo)
+			cfg = assert(config.resolve_all({}, getenv_of{ HOME = home, AWS_PROFILE = "e" }))
+			assert.equal("http://from-profile:1", cfg.endpoint.url)
+			cfg = assert(config.resolve_all({}, getenv_of{ HOME = home, AWS_PROFILE = "e", AWS_ENDPOINT_URL = "http://env:2" }))
+			assert.equal("http://env:2", cfg.endpoint.url)
+			cfg = assert(config.resolve_all({}, getenv_of{ HOME = home, AWS_PROFILE = "i", AWS_ENDPOINT_URL = "http://env:2" }))
+			assert.equal("https://bedrock-runtime.us-east-1.amazonaws.com", cfg.endpoint.url)
+			cfg = assert(config.resolve_all({ endpoint = "http://opt:3" }, getenv_of{ HOME = home, AWS_PROFILE = "i" }))
+			assert.equal("http://opt:3", cfg.endpoint.url)
+			local _, err = config.resolve_all({}, getenv_of{ HOME = home, AWS_PROFILE = "bad" })
+			assert.matches("max_attempts in the profile must be an integer", err.message)
+			-- the retry policy of a client follows the file
+			local c = client({ HOME = home }, { endpoint = em.url, use_fips_endpoint = false })
+			assert(c:_ready())
+			assert.equal(7, c.policy.max_attempts)
+		end)
+
 		it("lets the credentials file win over the config file, and reads static keys from the config file", function()
 			local home = new_home()
 			write(home .. "/.aws/config", "[profile p]\nregion = us-east-1\naws_access_key_id = AKIDCONFIG\naws_secret_access_key = s1\n" ..
