@@ -92,13 +92,58 @@ size_t srv_auth_nkeys(void)
 	return nconfigured;
 }
 
+static int store_issued(long ttl, const char *akid, const char *secret, const char *token,
+			long long *expires);
+
 int srv_auth_issue(long ttl, char akid[21], char secret[41], char token[161],
 		   long long *expires)
 {
-	long long now = (long long)time(NULL);
 	srv_random_alnum(akid, 20, "ASIA");
 	srv_random_alnum(secret, 40, NULL);
 	srv_random_alnum(token, 160, "IQoJb3JpZ2luX2VtdQ");
+	return store_issued(ttl, akid, secret, token, expires);
+}
+
+/* n characters of SHA-256(seed "\n" label "\n" identity) in hex, chained for more. */
+static void derive(const char *label, const char *identity, char *out, size_t n, int upper)
+{
+	br_buf b = BR_BUF_INIT;
+	char hex[65];
+	size_t done = 0;
+	for (unsigned i = 0; done < n; i++) {
+		char num[16];
+		snprintf(num, sizeof num, "%u", i);
+		b.len = 0;
+		br_buf_append_str(&b, srv_cfg.cred_seed);
+		br_buf_append_byte(&b, '\n');
+		br_buf_append_str(&b, label);
+		br_buf_append_str(&b, num);
+		br_buf_append_byte(&b, '\n');
+		br_buf_append_str(&b, identity);
+		br_sigv4_sha256_hex(b.data ? (const void *)b.data : (const void *)"", b.len, hex);
+		for (size_t j = 0; j < 64 && done < n; j++, done++)
+			out[done] = upper && hex[j] >= 'a' ? (char)(hex[j] - 'a' + 'A') : hex[j];
+	}
+	out[n] = '\0';
+	br_buf_free(&b);
+}
+
+int srv_auth_issue_for(long ttl, const char *identity, char akid[21], char secret[41],
+		       char token[161], long long *expires)
+{
+	if (!srv_cfg.cred_seed) return srv_auth_issue(ttl, akid, secret, token, expires);
+	memcpy(akid, "ASIA", 4);
+	derive("akid", identity, akid + 4, 16, 1);
+	derive("secret", identity, secret, 40, 0);
+	memcpy(token, "IQoJb3JpZ2luX2VtdQ", 18);
+	derive("token", identity, token + 18, 142, 0);
+	return store_issued(ttl, akid, secret, token, expires);
+}
+
+static int store_issued(long ttl, const char *akid, const char *secret, const char *token,
+			long long *expires)
+{
+	long long now = (long long)time(NULL);
 	*expires = now + (ttl > 0 ? ttl : 3600);
 	/* Drop issued keys that expired more than an hour ago. */
 	pthread_mutex_lock(&mu);

@@ -53,9 +53,10 @@ static int ring_has(token_ring *r, const char *tok)
 static struct { char tok[57]; long long expires; } imds_tokens[IMDS_TOKENS];
 static size_t imds_next;
 
-static int issue(long ttl, issued *c)
+/* identity: what was asked, for --cred-seed's derived keys (see srv_auth_issue_for). */
+static int issue(long ttl, const char *identity, issued *c)
 {
-	if (srv_auth_issue(ttl, c->akid, c->secret, c->token, &c->expires) != 0) return -1;
+	if (srv_auth_issue_for(ttl, identity, c->akid, c->secret, c->token, &c->expires) != 0) return -1;
 	srv_iso8601(c->expires, c->expiration);
 	return 0;
 }
@@ -140,7 +141,9 @@ static void imds(srv_request *rq, srv_reply *r)
 	issued c;
 	char now_s[32];
 	srv_iso8601((long long)time(NULL), now_s);
-	if (issue(srv_cfg.cred_ttl, &c) != 0) {
+	char ident[300];
+	snprintf(ident, sizeof ident, "imds\n%s", srv_cfg.role_name);
+	if (issue(srv_cfg.cred_ttl, ident, &c) != 0) {
 		text_reply(r, 500, "");
 		return;
 	}
@@ -173,7 +176,7 @@ static void container(srv_request *rq, srv_reply *r)
 		}
 	}
 	issued c;
-	if (issue(srv_cfg.cred_ttl, &c) != 0) {
+	if (issue(srv_cfg.cred_ttl, "container", &c) != 0) {
 		text_reply(r, 500, "");
 		return;
 	}
@@ -245,12 +248,14 @@ static void sts(srv_request *rq, srv_reply *r, const char *action)
 	long ttl = dur ? strtol(dur, NULL, 10) : srv_cfg.cred_ttl;
 	if (ttl <= 0) ttl = srv_cfg.cred_ttl;
 
+	char signer[128] = "";
 	if (!web && !srv_cfg.no_auth) {
 		srv_auth a;
 		if (srv_auth_check(rq, "sts", 0, NULL, 0, &a) != 0) {
 			sts_error(r, a.err_status, "Sender", sts_code(a.err_type), a.err_msg);
 			goto done;
 		}
+		snprintf(signer, sizeof signer, "%s", a.akid);
 	}
 	if (!role_arn || !*role_arn || !session || !*session) {
 		sts_error(r, 400, "Sender", "ValidationError",
@@ -266,7 +271,20 @@ static void sts(srv_request *rq, srv_reply *r, const char *action)
 		goto done;
 	}
 	issued c;
-	if (issue(ttl, &c) != 0) {
+	char *ext = web ? NULL : form_get(rq, "ExternalId");
+	br_buf ident = BR_BUF_INIT;
+	br_buf_append_str(&ident, action);
+	const char *parts[] = { role_arn, session, dur ? dur : "", ext ? ext : "",
+				web ? web_token : signer };
+	for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
+		br_buf_append_byte(&ident, '\n');
+		br_buf_append_str(&ident, parts[i]);
+	}
+	br_buf_append_byte(&ident, '\0');
+	int rc = issue(ttl, (const char *)ident.data, &c);
+	br_buf_free(&ident);
+	free(ext);
+	if (rc != 0) {
 		sts_error(r, 500, "Receiver", "InternalFailure", "out of memory");
 		goto done;
 	}
@@ -343,7 +361,9 @@ static void sso(srv_request *rq, srv_reply *r)
 		sso_error(r, 400, "InvalidRequestException", "role_name and account_id are required");
 	} else {
 		issued c;
-		if (issue(srv_cfg.cred_ttl, &c) != 0) {
+		char ident[600];
+		snprintf(ident, sizeof ident, "sso\n%.250s\n%.250s", acct, role);
+		if (issue(srv_cfg.cred_ttl, ident, &c) != 0) {
 			sso_error(r, 500, "InternalServerException", "out of memory");
 		} else {
 			char line[512];

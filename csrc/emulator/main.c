@@ -52,6 +52,7 @@ static void usage(FILE *f)
 	      "  --event-delay MS         pause between stream events (default 0)\n"
 	      "  --async-ms MS            time a StartAsyncInvoke job takes (default 2000)\n"
 	      "  --cred-ttl S             lifetime of issued credentials (default 3600)\n"
+	      "  --cred-seed S            derive issued credentials from S and the request (tests)\n"
 	      "  --container-token T      Authorization required on the container endpoint\n"
 	      "  --sso-token T            x-amz-sso_bearer_token accepted by the SSO endpoint\n"
 	      "  --sso-refresh-token T    refresh token accepted by SSO-OIDC CreateToken\n"
@@ -117,6 +118,8 @@ static int parse_args(int argc, char **argv, int *port, const char **host,
 			emu_cfg.async_ms_set = 1;
 		} else if (strcmp(a, "--cred-ttl") == 0 && more) {
 			srv_cfg.cred_ttl = atol(NEXT());
+		} else if (strcmp(a, "--cred-seed") == 0 && more) {
+			srv_cfg.cred_seed = NEXT();
 		} else if (strcmp(a, "--container-token") == 0 && more) {
 			srv_cfg.container_token = NEXT();
 		} else if (strcmp(a, "--sso-token") == 0 && more) {

@@ -21,6 +21,7 @@ typedef struct {
 	int no_auth;                     /* 1: no SigV4/bearer checks at all */
 	int event_delay_ms;              /* start value of the pacing (--event-delay) */
 	long cred_ttl;                   /* seconds issued credentials live (--cred-ttl) */
+	const char *cred_seed;           /* --cred-seed: issued keys derived, not random */
 	const char *container_token;     /* required Authorization on the container endpoint */
 	const char *sso_token;           /* accepted x-amz-sso_bearer_token (NULL: any) */
 	const char *sso_refresh_token;   /* accepted SSO-OIDC refresh token (NULL: any) */
@@ -181,6 +182,11 @@ size_t srv_auth_nkeys(void);
  * caller's buffers and the expiry (UNIX seconds). 0 or -1. */
 int srv_auth_issue(long ttl, char akid[21], char secret[41], char token[161],
 		   long long *expires);
+/* As srv_auth_issue, but with --cred-seed the key, secret and token are derived from the
+ * seed and `identity` (what was asked: endpoint, role, session, source key...), so the
+ * same request gets the same key: two clients' results can be compared exactly. */
+int srv_auth_issue_for(long ttl, const char *identity, char akid[21], char secret[41],
+		       char token[161], long long *expires);
 /* Verifies rq's SigV4 signature for `service` ("bedrock", "sts"), or its bearer token when
  * allow_bearer. payload_hash overrides the body hash (NULL: the x-amz-content-sha256
  * value, else the body's SHA-256). 0 and *a filled, or -1 with a->err_* set. Wipes the
