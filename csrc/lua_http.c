@@ -8,6 +8,7 @@
  * Lifetimes: a transfer keeps its multi alive through user value 1, and a request body
  * string through user value 2 (the body is borrowed, not copied). m:close() closes every
  * transfer of the multi; closing twice is harmless; __gc and __close are the same close. */
+#include <stdlib.h>
 #include <string.h>
 #include "lua_bedrock.h"
 #include "br_http.h"
@@ -258,6 +259,81 @@ static int l_multi_timeout(lua_State *L)
 		lua_pushnil(L);
 	else
 		lua_pushinteger(L, (lua_Integer)t);
+	return 1;
+}
+
+/* m:fds() -> { {fd, "r"|"w"|"rw"}, ... }: the sockets the transfers wait on */
+static int l_multi_fds(lua_State *L)
+{
+	l_multi *mu = check_multi(L, 1);
+	const br_http_fd *fds;
+	size_t n = br_http_multi_fds(mu->m, &fds), i;
+
+	lua_createtable(L, (int)n, 0);
+	for (i = 0; i < n; i++) {
+		int ev = fds[i].events;
+
+		lua_createtable(L, 2, 0);
+		lua_pushinteger(L, fds[i].fd);
+		lua_rawseti(L, -2, 1);
+		lua_pushstring(L, ev == (BR_HTTP_IN | BR_HTTP_OUT) ? "rw" : ev == BR_HTTP_OUT ? "w" : "r");
+		lua_rawseti(L, -2, 2);
+		lua_rawseti(L, -2, (lua_Integer)i + 1);
+	}
+	return 1;
+}
+
+/* core.http_poll({m1, m2, ...}, timeout_ms) -> number of ready sockets: one wait over
+ * the sockets of several multis (closed ones are skipped); nil, msg, code on failure */
+static int l_http_poll(lua_State *L)
+{
+	lua_Number t = luaL_optnumber(L, 2, 0);
+	size_t nm, i, n = 0, cap = 0;
+	br_http_fd *all = NULL;
+	int r;
+
+	luaL_checktype(L, 1, LUA_TTABLE);
+	if (!(t >= 0))
+		t = 0;
+	if (t > 86400000)
+		t = 86400000;
+	nm = (size_t)lua_rawlen(L, 1);
+	for (i = 1; i <= nm; i++) {
+		l_multi *u;
+		const br_http_fd *fds;
+		size_t k;
+
+		lua_rawgeti(L, 1, (lua_Integer)i);
+		u = luaL_testudata(L, -1, MULTI_MT);
+		lua_pop(L, 1);
+		if (!u) {
+			free(all);
+			return luaL_argerror(L, 1, "must be an array of bedrock.HttpMulti");
+		}
+		if (!u->m)
+			continue;
+		k = br_http_multi_fds(u->m, &fds);
+		if (k == 0)
+			continue;
+		if (n + k > cap) {
+			size_t nc = (n + k) * 2;
+			br_http_fd *g = realloc(all, nc * sizeof *g);
+
+			if (!g) {
+				free(all);
+				return br_lua_failf(L, BR_NOMEM, "out of memory");
+			}
+			all = g;
+			cap = nc;
+		}
+		memcpy(all + n, fds, k * sizeof *fds);
+		n += k;
+	}
+	r = br_http_poll(all, n, (long)t);
+	free(all);
+	if (r < 0)
+		return br_lua_failf(L, BR_NOMEM, "out of memory");
+	lua_pushinteger(L, r);
 	return 1;
 }
 
@@ -636,6 +712,7 @@ static int l_xfer_tostring(lua_State *L)
 static const luaL_Reg multi_methods[] = {
 	{"request", l_multi_request},
 	{"step", l_multi_step},
+	{"fds", l_multi_fds},
 	{"stats", l_multi_stats},
 	{"timeout", l_multi_timeout},
 	{"close", l_multi_close},
@@ -678,6 +755,8 @@ void br_lua_open_http(lua_State *L)
 	br_lua_newclass(L, XFER_MT, xfer_methods, xfer_meta);
 	lua_pushcfunction(L, l_http_multi);
 	lua_setfield(L, -2, "http_multi");
+	lua_pushcfunction(L, l_http_poll);
+	lua_setfield(L, -2, "http_poll");
 	lua_pushinteger(L, (lua_Integer)BR_HTTP_BUFFER_CAP);
 	lua_setfield(L, -2, "http_buffer_cap");
 }
