@@ -275,6 +275,44 @@ describe("bedrock.async", function()
 		assert.equal("You said: c2", b:await().output.message.content[1].text)
 	end)
 
+	it("bidirectional streams inside tasks, two at once", function()
+		local c = client()
+		local json = bedrock.json
+		local function chat(word)
+			local s = assert(c:invoke_model_with_bidirectional_stream{ modelId = "amazon.nova-sonic-v1:0",
+				body = { { chunk = { bytes = '{"event":{"textInput":{"content":"' .. word .. '"}}}' } } } })
+			local got = { json.decode(s().chunk.bytes).event.textOutput.content }
+			assert(s:send('{"event":{"textInput":{"content":"' .. word .. '2"}}}'))
+			got[2] = json.decode(s().chunk.bytes).event.textOutput.content
+			assert(s:close_input())
+			for _ in s do end
+			return got
+		end
+		local a, b = async.spawn(chat, "alpha"), async.spawn(chat, "beta")
+		assert.same({ "alpha", "alpha2" }, a:await())
+		assert.same({ "beta", "beta2" }, b:await())
+	end)
+
+	it("cancelling a tool loop cancels its parallel handlers", function()
+		local c = client()
+		local json = bedrock.json
+		local started, finished = 0, 0
+		local slow = function() started = started + 1; async.sleep(5); finished = finished + 1; return "late" end
+		local loop = async.spawn(function()
+			return c:converse_with_tools{ modelId = MODEL, parallel = true,
+				tools = { a = { handler = slow }, b = { handler = slow } },
+				messages = user("__tool_plan " .. json.encode{ { { name = "a" }, { name = "b" } } }) }
+		end)
+		local t0 = clock()
+		while started < 2 do async.step(10); assert(clock() - t0 < 20) end
+		assert.is_true(loop:cancel())
+		local ok, e = pcall(loop.await, loop)
+		assert.is_false(ok)
+		assert.equal("Cancelled", e.code)
+		assert.equal(0, async.count())
+		assert.equal(0, finished)
+	end)
+
 	it("refuses bad arguments", function()
 		assert.has_error(function() async.spawn(42) end)
 		assert.has_error(function() async.step(-1) end)

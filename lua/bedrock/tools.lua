@@ -103,6 +103,7 @@ local function run_one(client, tools, tu, ctx, approve)
 		if not yes then return fail{ { text = reason and tostring(reason) or "The call was not approved." } } end
 	end
 	local ok, v = pcall(spec.handler, tu.input, c)
+	if not ok and errors.is(v, "Cancelled") then error(v, 0) end -- the loop's task was cancelled
 	if not ok then
 		if type(v) == "table" and getmetatable(v) == Content then return fail(v.blocks) end
 		return fail{ { text = error_text(v) } }
@@ -129,6 +130,11 @@ function _M.results(client, tools, msg, ctx, opts)
 		end
 		for i, t in ipairs(tasks) do
 			local ok, r = pcall(t.await, t)
+			if not ok and errors.is(r, "Cancelled") then
+				-- the loop itself was cancelled: so are the handlers still running
+				for k = i, #tasks do tasks[k]:cancel() end
+				error(r, 0)
+			end
 			if not ok then
 				r = { toolResult = { toolUseId = uses[i].toolUseId, status = "error",
 					content = json.array{ { text = error_text(r) } } } }

@@ -508,10 +508,15 @@ function Stream:send(bytes)
 		return nil, errors.new{ code = "ConnectionError", message = msg, core_code = code }
 	end
 	local cap = self.transport.buffer_cap or core.http_buffer_cap
+	local drained
 	while x:pending() > cap do
 		local st = x:state()
 		if st ~= "pending" and st ~= "body" then break end
-		local ok2, e = self.transport:_wait()
+		drained = drained or function()
+			local s2 = x:state()
+			return x:pending() <= cap or (s2 ~= "pending" and s2 ~= "body")
+		end
+		local ok2, e = self.transport:_wait(drained)
 		if not ok2 then return nil, e end
 	end
 	return true
