@@ -4,6 +4,10 @@
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
+#ifdef __linux__
+#include <sys/epoll.h>
+#include <unistd.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -384,6 +388,92 @@ int br_http_poll(const br_http_fd *fds, size_t n, long timeout_ms)
 	if (p != stack)
 		free(p);
 	return r;
+}
+
+struct br_http_pollset {
+	int fd;
+	br_http_fd *reg;          /* what is registered now */
+	size_t nreg, capreg;
+};
+
+br_http_pollset *br_http_pollset_new(void)
+{
+#ifdef __linux__
+	br_http_pollset *ps = calloc(1, sizeof *ps);
+
+	if (!ps)
+		return NULL;
+	ps->fd = epoll_create1(EPOLL_CLOEXEC);
+	if (ps->fd < 0) {
+		free(ps);
+		return NULL;
+	}
+	return ps;
+#else
+	return NULL;
+#endif
+}
+
+int br_http_pollset_fd(const br_http_pollset *ps)
+{
+	return ps ? ps->fd : -1;
+}
+
+int br_http_pollset_sync(br_http_pollset *ps, const br_http_fd *fds, size_t n)
+{
+#ifdef __linux__
+	size_t i, k;
+
+	if (!ps)
+		return -1;
+	/* gone: removed (a closed socket has left the epoll set by itself: errors ignored) */
+	for (k = 0; k < ps->nreg; k++) {
+		for (i = 0; i < n && fds[i].fd != ps->reg[k].fd; i++)
+			;
+		if (i == n)
+			epoll_ctl(ps->fd, EPOLL_CTL_DEL, ps->reg[k].fd, NULL);
+	}
+	if (n > ps->capreg) {
+		br_http_fd *g = realloc(ps->reg, n * sizeof *g);
+
+		if (!g)
+			return -1;
+		ps->reg = g;
+		ps->capreg = n;
+	}
+	ps->nreg = 0;
+	for (i = 0; i < n; i++) {
+		struct epoll_event ev;
+
+		memset(&ev, 0, sizeof ev);
+		ev.events = ((fds[i].events & BR_HTTP_IN) ? EPOLLIN : 0) |
+			    ((fds[i].events & BR_HTTP_OUT) ? EPOLLOUT : 0);
+		ev.data.fd = fds[i].fd;
+		/* MOD re-arms a socket still registered; ENOENT: new, or closed and reopened
+		 * under the same number (the kernel dropped the old registration) */
+		if (epoll_ctl(ps->fd, EPOLL_CTL_MOD, fds[i].fd, &ev) != 0 &&
+		    (errno != ENOENT || epoll_ctl(ps->fd, EPOLL_CTL_ADD, fds[i].fd, &ev) != 0))
+			return -1;
+		ps->reg[ps->nreg++] = fds[i];
+	}
+	return 0;
+#else
+	(void)ps;
+	(void)fds;
+	(void)n;
+	return -1;
+#endif
+}
+
+void br_http_pollset_free(br_http_pollset *ps)
+{
+	if (!ps)
+		return;
+#ifdef __linux__
+	close(ps->fd);
+#endif
+	free(ps->reg);
+	free(ps);
 }
 
 br_http_multi *br_http_multi_new(void)

@@ -165,6 +165,18 @@ size_t br_http_multi_fds(const br_http_multi *m, const br_http_fd **fds);
  * when memory is short. Lets one wait cover the sockets of several multis. */
 int br_http_poll(const br_http_fd *fds, size_t n, long timeout_ms);
 
+/* A pollset: one file descriptor that is readable when any of a set of sockets is ready
+ * for what it waits for (an epoll instance on Linux), for hosts whose loop takes one fd
+ * per source (cqueues' pollable protocol). br_http_pollset_new returns NULL when memory
+ * is short or the system has no epoll. */
+typedef struct br_http_pollset br_http_pollset;
+br_http_pollset *br_http_pollset_new(void);
+int br_http_pollset_fd(const br_http_pollset *ps);
+/* Makes the set exactly fds (a socket closed and reopened under the same number is
+ * registered again). 0, or -1 when the kernel refused a registration (errno set). */
+int br_http_pollset_sync(br_http_pollset *ps, const br_http_fd *fds, size_t n);
+void br_http_pollset_free(br_http_pollset *ps);
+
 /* Connections opened by finished or closed transfers of m (sum of CURLINFO_NUM_CONNECTS)
  * and transfers started on m. */
 void br_http_multi_stats(const br_http_multi *m, uint64_t *connections, uint64_t *transfers);

@@ -283,32 +283,28 @@ static int l_multi_fds(lua_State *L)
 	return 1;
 }
 
-/* core.http_poll({m1, m2, ...}, timeout_ms) -> number of ready sockets: one wait over
- * the sockets of several multis (closed ones are skipped); nil, msg, code on failure */
-static int l_http_poll(lua_State *L)
+/* The sockets of the multis in the array at idx (closed multis skipped), in one malloc'd
+ * array (*out, NULL when there are none); returns the count, or (size_t)-1 when memory
+ * is short. Raises on an element that is not a multi. */
+static size_t gather_fds(lua_State *L, int idx, br_http_fd **out)
 {
-	lua_Number t = luaL_optnumber(L, 2, 0);
 	size_t nm, i, n = 0, cap = 0;
 	br_http_fd *all = NULL;
-	int r;
 
-	luaL_checktype(L, 1, LUA_TTABLE);
-	if (!(t >= 0))
-		t = 0;
-	if (t > 86400000)
-		t = 86400000;
-	nm = (size_t)lua_rawlen(L, 1);
+	luaL_checktype(L, idx, LUA_TTABLE);
+	nm = (size_t)lua_rawlen(L, idx);
 	for (i = 1; i <= nm; i++) {
 		l_multi *u;
 		const br_http_fd *fds;
 		size_t k;
 
-		lua_rawgeti(L, 1, (lua_Integer)i);
+		lua_rawgeti(L, idx, (lua_Integer)i);
 		u = luaL_testudata(L, -1, MULTI_MT);
 		lua_pop(L, 1);
 		if (!u) {
 			free(all);
-			return luaL_argerror(L, 1, "must be an array of bedrock.HttpMulti");
+			luaL_argerror(L, idx, "must be an array of bedrock.HttpMulti");
+			return 0;
 		}
 		if (!u->m)
 			continue;
@@ -321,7 +317,7 @@ static int l_http_poll(lua_State *L)
 
 			if (!g) {
 				free(all);
-				return br_lua_failf(L, BR_NOMEM, "out of memory");
+				return (size_t)-1;
 			}
 			all = g;
 			cap = nc;
@@ -329,6 +325,26 @@ static int l_http_poll(lua_State *L)
 		memcpy(all + n, fds, k * sizeof *fds);
 		n += k;
 	}
+	*out = all;
+	return n;
+}
+
+/* core.http_poll({m1, m2, ...}, timeout_ms) -> number of ready sockets: one wait over
+ * the sockets of several multis (closed ones are skipped); nil, msg, code on failure */
+static int l_http_poll(lua_State *L)
+{
+	lua_Number t = luaL_optnumber(L, 2, 0);
+	br_http_fd *all = NULL;
+	size_t n;
+	int r;
+
+	if (!(t >= 0))
+		t = 0;
+	if (t > 86400000)
+		t = 86400000;
+	n = gather_fds(L, 1, &all);
+	if (n == (size_t)-1)
+		return br_lua_failf(L, BR_NOMEM, "out of memory");
 	r = br_http_poll(all, n, (long)t);
 	free(all);
 	if (r < 0)
@@ -336,6 +352,83 @@ static int l_http_poll(lua_State *L)
 	lua_pushinteger(L, r);
 	return 1;
 }
+
+/* ---- pollset: one fd for hosts that wait on one fd per source ----------------------- */
+
+#define POLLSET_MT "bedrock.HttpPollset"
+
+typedef struct {
+	br_http_pollset *ps;
+} l_pollset;
+
+/* core.http_pollset() -> pollset | nil, msg, code (no epoll on this system) */
+static int l_http_pollset(lua_State *L)
+{
+	l_pollset *u = lua_newuserdatauv(L, sizeof *u, 0);
+
+	u->ps = NULL;
+	luaL_setmetatable(L, POLLSET_MT);
+	u->ps = br_http_pollset_new();
+	if (!u->ps)
+		return br_lua_failf(L, BR_HTTP_INIT, "no pollset on this system (epoll) or out of memory");
+	return 1;
+}
+
+static l_pollset *check_pollset(lua_State *L)
+{
+	l_pollset *u = luaL_checkudata(L, 1, POLLSET_MT);
+
+	if (!u->ps)
+		luaL_argerror(L, 1, "pollset is closed");
+	return u;
+}
+
+/* ps:fd() -> the descriptor that is readable when a socket of the set is ready */
+static int l_pollset_fd(lua_State *L)
+{
+	lua_pushinteger(L, br_http_pollset_fd(check_pollset(L)->ps));
+	return 1;
+}
+
+/* ps:sync({m1, m2, ...}) -> true | nil, msg, code: the set becomes those multis' sockets */
+static int l_pollset_sync(lua_State *L)
+{
+	l_pollset *u = check_pollset(L);
+	br_http_fd *all = NULL;
+	size_t n = gather_fds(L, 2, &all);
+	int r;
+
+	if (n == (size_t)-1)
+		return br_lua_failf(L, BR_NOMEM, "out of memory");
+	r = br_http_pollset_sync(u->ps, all, n);
+	free(all);
+	if (r != 0)
+		return br_lua_failf(L, BR_HTTP_FAILED, "could not register a socket with the pollset");
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
+static int l_pollset_close(lua_State *L)
+{
+	l_pollset *u = luaL_checkudata(L, 1, POLLSET_MT);
+
+	br_http_pollset_free(u->ps);
+	u->ps = NULL;
+	return 0;
+}
+
+static const luaL_Reg pollset_methods[] = {
+	{"fd", l_pollset_fd},
+	{"sync", l_pollset_sync},
+	{"close", l_pollset_close},
+	{NULL, NULL}
+};
+
+static const luaL_Reg pollset_meta[] = {
+	{"__gc", l_pollset_close},
+	{"__close", l_pollset_close},
+	{NULL, NULL}
+};
 
 static int l_multi_stats(lua_State *L)
 {
@@ -753,10 +846,13 @@ void br_lua_open_http(lua_State *L)
 {
 	br_lua_newclass(L, MULTI_MT, multi_methods, multi_meta);
 	br_lua_newclass(L, XFER_MT, xfer_methods, xfer_meta);
+	br_lua_newclass(L, POLLSET_MT, pollset_methods, pollset_meta);
 	lua_pushcfunction(L, l_http_multi);
 	lua_setfield(L, -2, "http_multi");
 	lua_pushcfunction(L, l_http_poll);
 	lua_setfield(L, -2, "http_poll");
+	lua_pushcfunction(L, l_http_pollset);
+	lua_setfield(L, -2, "http_pollset");
 	lua_pushinteger(L, (lua_Integer)BR_HTTP_BUFFER_CAP);
 	lua_setfield(L, -2, "http_buffer_cap");
 }

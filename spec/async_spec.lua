@@ -142,6 +142,33 @@ describe("bedrock.async", function()
 		assert.same({}, async.fds())
 	end)
 
+	it("pollfd/events/timeout: one descriptor a host loop can wait on (cqueues' protocol)", function()
+		local has_uv, uv = pcall(require, "luv")
+		local fd = assert(async.pollfd())
+		assert.is_number(fd)
+		assert.equal("r", async.events())
+		if not has_uv then return pending("the wait itself needs lua-luv") end
+		control("POST", "pacing?ms=50")
+		local c = client()
+		local n, steps = 0, 0
+		async.spawn(function()
+			for _ in assert(c:converse_stream{ modelId = MODEL, messages = user("a b c") }) do n = n + 1 end
+		end)
+		local p, timer = uv.new_poll(fd), uv.new_timer()
+		local function wake_up()
+			steps = steps + 1
+			if async.step(0) == 0 then p:close(); timer:close(); return end
+			timer:stop()
+			local t = async.timeout()
+			if t then timer:start(math.ceil(t * 1000), 0, wake_up) end
+		end
+		p:start("r", wake_up)
+		wake_up()
+		uv.run()
+		assert.equal(9, n)
+		assert.is_true(steps < 100, "steps: " .. steps) -- woken by the fd, not spinning
+	end)
+
 	it("cancel closes the task's transfer and its await raises Cancelled; others go on", function()
 		control("POST", "pacing?ms=150")
 		local c = client()

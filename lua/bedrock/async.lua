@@ -15,6 +15,8 @@
 --   async.fds()                 -- { {fd, "r"|"w"|"rw"}, ... } that the scheduler waits on
 --   async.timeout()             -- seconds until a step is due without fd activity, or nil
 --   async.wrap(fn)              -- coroutine.wrap that lets library waits inside it yield
+--   async.pollfd(), async.events() -- cqueues' pollable protocol: one fd (an epoll set of
+--                               -- the sockets) readable when a step is due, "r"
 --
 -- Every wait decides per call (the transport's wait, the retry backoff's sleep): inside
 -- a task it yields to the scheduler, outside it blocks as before. Nothing yields across
@@ -336,6 +338,12 @@ local function multis()
 	return list, n
 end
 
+local pollset -- core.http_pollset(), made by the first async.pollfd()
+
+local function sync_pollset()
+	if pollset then pollset:sync((multis())) end
+end
+
 local function drive()
 	for tr in pairs(drivers) do
 		local m = tr.multi
@@ -424,6 +432,7 @@ tick = function(wait_ms, watch)
 	end)
 	running_step = false
 	if not ok then error(res, 0) end
+	if pollset then sync_pollset() end
 	return res
 end
 
@@ -453,6 +462,22 @@ function M.fds()
 	end
 	return out
 end
+
+-- cqueues' pollable protocol (`cqueues.poll(async)`, or any loop that takes one fd per
+-- source): pollfd() is a descriptor that is readable when one of the scheduler's sockets
+-- is ready (Linux epoll; it follows the sockets after every step), events() is "r", and
+-- timeout() below is the third method. nil, err where the system has no epoll.
+function M.pollfd()
+	if not pollset then
+		local ps, msg = core.http_pollset()
+		if not ps then return nil, errors.new{ code = "NotSupported", message = msg } end
+		pollset = ps
+	end
+	sync_pollset()
+	return pollset:fd()
+end
+
+function M.events() return "r" end
 
 -- Seconds until async.step should run even without socket activity (0: now; nil: no
 -- timer pending, wait for the sockets alone).
