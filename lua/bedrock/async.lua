@@ -26,8 +26,9 @@
 -- else fails with a clear error, and a library wait that runs in a coroutine of the
 -- caller's own (not a task, not made by async.wrap) blocks instead of yielding into it.
 --
--- The waiting is behind `backend` (current, wait_io, sleep, track): another environment
--- (OpenResty's ngx.thread) can provide those four and keep the transports unchanged.
+-- The waiting is behind `backend` (current, wait_io, sleep, track, spawn): another
+-- environment (OpenResty's ngx.thread) can provide those five and keep the transports,
+-- the retry backoff and the tool loop unchanged.
 local core = require "bedrock.core"
 local errors = require "bedrock.errors"
 
@@ -307,12 +308,14 @@ end
 
 ------------------------------------------------------------------------------ backend
 
--- Waits of the library. `wait_io(transport, progress)`: the running task waits until
--- `progress()` is true (checked after each step of the transports), or for the next
--- pass when progress is nil. `track(x)`: x (with :close()) belongs to the running task
--- and is closed when it is cancelled.
+-- Waits of the library. `current()`: the running task or nil (nil: block as usual).
+-- `wait_io(transport, progress)`: the running task waits until `progress()` is true
+-- (checked after each step of the transports), or for the next pass when progress is
+-- nil. `sleep(seconds)`. `track(x)`: x (with :close()) belongs to the running task and is
+-- closed when it is cancelled. `spawn(fn, ...)`: a task with :await() and :cancel().
 M.backend = {
 	current = current,
+	spawn = M.spawn,
 	wait_io = function(transport, progress) return suspend("io", transport, progress) end,
 	sleep = M.sleep,
 	track = function(x)

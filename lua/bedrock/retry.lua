@@ -130,8 +130,8 @@ end
 -- retry = { sleep = ... } instead.
 function _M.default_sleep(seconds)
 	if seconds <= 0 then return end
-	local async = require "bedrock.async"
-	if async.current() then return async.sleep(seconds) end
+	local backend = require("bedrock.async").backend
+	if backend.current() then return backend.sleep(seconds) end
 	require("bedrock.core").sleep(seconds)
 end
 

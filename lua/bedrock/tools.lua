@@ -13,7 +13,7 @@
 -- send an error result with blocks of your own). ctx = { client, toolUseId, name, turn,
 -- messages } (messages: the history so far, ending with the assistant message that
 -- asked for the tool).
-local async = require "bedrock.async"
+local backend = require("bedrock.async").backend
 local errors = require "bedrock.errors"
 local json = require "bedrock.json"
 
@@ -126,7 +126,7 @@ function _M.results(client, tools, msg, ctx, opts)
 	if opts.parallel and #uses > 1 then
 		local tasks = {}
 		for i, tu in ipairs(uses) do
-			tasks[i] = async.spawn(run_one, client, tools, tu, ctx, opts.approve)
+			tasks[i] = backend.spawn(run_one, client, tools, tu, ctx, opts.approve)
 		end
 		for i, t in ipairs(tasks) do
 			local ok, r = pcall(t.await, t)
