@@ -95,7 +95,7 @@ describe("bedrock.async", function()
 	end)
 
 	it("step(0) never blocks while transfers are in flight", function()
-		control("POST", "pacing?ms=300")
+		control("POST", "pacing?ms=600")
 		local c = client()
 		local seen = 0
 		for _ = 1, 5 do
@@ -106,8 +106,9 @@ describe("bedrock.async", function()
 		async.step(0) -- starts the tasks (builds and signs the requests)
 		local longest = pump(30)
 		assert.equal(5 * 8, seen)
-		-- a blocking step would take a whole pacing delay (300 ms)
-		assert.is_true(longest < 0.15, ("longest step %.3f s"):format(longest))
+		-- a blocking step would take a whole pacing delay (600 ms); a loaded machine may
+		-- deschedule the process for a while, hence the margin
+		assert.is_true(longest < 0.4, ("longest step %.3f s"):format(longest))
 	end)
 
 	it("step(ms) waits at most ms and reports the live tasks", function()
