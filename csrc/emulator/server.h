@@ -218,9 +218,10 @@ void srv_faults_cleanup(void);
 /* Counts an accepted connection; returns its id (1, 2, ...). Thread-safe, like every
  * srv_stats_* function. */
 unsigned long srv_stats_connection(int http2_hint);
-/* Records one non-admin request; first = 1 for the first one on its connection. */
+/* Records one non-admin request; first = 1 for the first one on its connection;
+ * content_type is the request's Content-Type header (NULL when it had none). */
 void srv_stats_request(unsigned long conn, int first, const char *method, const char *path,
-		       int status, int http2);
+		       int status, int http2, const char *content_type);
 /* Appends {"connections":…,"requests":…,"log":[…]} to b. */
 void srv_stats_json(br_buf *b);
 /* Zeroes the counters and empties the log; cleanup is the same, at exit. */

@@ -148,7 +148,13 @@ static void record(srv_request *rq, srv_reply *r)
 		*rq->conn_used = 1;
 		first = 1;
 	}
-	srv_stats_request(rq->conn_id, first, rq->method, rq->path, r->rs.status, rq->http2);
+	const char *ct = NULL;
+	for (size_t i = 0; i < rq->nheaders; i++)
+		if (strcmp(rq->headers[i].name, "content-type") == 0) {
+			ct = rq->headers[i].value;
+			break;
+		}
+	srv_stats_request(rq->conn_id, first, rq->method, rq->path, r->rs.status, rq->http2, ct);
 	if (srv_cfg.verbose)
 		fprintf(stderr, "bedrock-emulator: conn %lu %s %s %s -> %d\n", rq->conn_id,
 			rq->http2 ? "h2" : "h1", rq->method, rq->path, r->rs.status);

@@ -1,0 +1,96 @@
+-- What a newcomer meets first, against the real emulator where traffic is involved: the
+-- headers a call really sends, mistakes in how the client is called, and error objects
+-- used the way Lua code uses strings.
+local helper = require "spec.helper"
+local bedrock = require "bedrock"
+local json = bedrock.json
+
+local MODEL = "anthropic.claude-3-haiku-20240307-v1:0"
+local KEY, SECRET = "AKIDUSABILITY", "usability-secret"
+
+local have_emulator = helper.exists(helper.emulator_bin)
+local have_transport = pcall(require, "bedrock.transport.curl")
+
+local function user(text)
+	return { { role = "user", content = { { text = text } } } }
+end
+
+local anthropic_body = { anthropic_version = "bedrock-2023-05-31", max_tokens = 16,
+	messages = { { role = "user", content = "Hi" } } }
+
+if not (have_emulator and have_transport) then
+	describe("client usability against the emulator", function()
+		pending("needs build/bin/bedrock-emulator and bedrock.transport.curl (make all)")
+	end)
+	return
+end
+
+local T = require "bedrock.transport.curl"
+
+describe("client usability against the emulator", function()
+	local em, admin
+
+	local function client(extra)
+		local o = { region = "us-east-1", endpoint = em.url,
+			credentials = { access_key_id = KEY, secret_access_key = SECRET },
+			getenv = function() return nil end }
+		for k, v in pairs(extra or {}) do o[k] = v end
+		return assert(bedrock.client(o))
+	end
+
+	local function control(method, what)
+		local res = assert(admin:request{ method = method, url = em.url .. "/_emulator/" .. what,
+			headers = { { "x-emulator-admin", "1" } }, body = method == "POST" and "" or nil })
+		assert.equal(200, res.status, res.body)
+		return json.decode(res.body)
+	end
+
+	-- the emulator's record of the last request it served
+	local function last_request()
+		local log = control("GET", "requests").log
+		return log[#log]
+	end
+
+	setup(function()
+		em = helper.emulator({ "--key", KEY .. ":" .. SECRET })
+		admin = T.new{}
+	end)
+	teardown(function()
+		if admin then admin:close() end
+		if em then em.stop() end
+	end)
+	before_each(function() control("POST", "reset") end)
+
+	describe("Content-Type", function()
+		it("InvokeModel without contentType sends none (as botocore), with it sends it", function()
+			local c = client()
+			local res, err = c:invoke_model{ modelId = MODEL, body = anthropic_body }
+			assert(res, tostring(err))
+			local r = last_request()
+			assert.matches("/invoke$", r.path)
+			assert.equal(json.null, r.content_type)
+			res, err = c:invoke_model{ modelId = MODEL, body = json.encode(anthropic_body),
+				contentType = "application/json" }
+			assert(res, tostring(err))
+			assert.equal("application/json", last_request().content_type)
+			c:close()
+		end)
+
+		it("InvokeModelWithResponseStream without contentType sends none", function()
+			local c = client()
+			local s = assert(c:invoke_model_with_response_stream{ modelId = MODEL, body = anthropic_body })
+			for _ in s do end
+			local r = last_request()
+			assert.matches("/invoke%-with%-response%-stream$", r.path)
+			assert.equal(json.null, r.content_type)
+			c:close()
+		end)
+
+		it("Converse still sends application/json", function()
+			local c = client()
+			assert(c:converse{ modelId = MODEL, messages = user("hi") })
+			assert.equal("application/json", last_request().content_type)
+			c:close()
+		end)
+	end)
+end)
