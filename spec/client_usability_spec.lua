@@ -94,3 +94,49 @@ describe("client usability against the emulator", function()
 		end)
 	end)
 end)
+
+describe("per-call options", function()
+	local function offline()
+		return assert(bedrock.client{ region = "us-east-1", endpoint = "http://127.0.0.1:9",
+			credentials = { access_key_id = "AKID", secret_access_key = "secret" },
+			getenv = function() return nil end })
+	end
+	local req = { modelId = MODEL, messages = user("hi") }
+
+	it("a typo is the same ConfigError as the same typo as a client option", function()
+		local _, cerr = bedrock.client{ region = "us-east-1", timeout = 10 }
+		assert.is_true(bedrock.is_error(cerr, "ConfigError"))
+		assert.equal("timeout", cerr.field)
+		local c = offline()
+		local res, err = c:converse(req, { timeout = 10 })
+		assert.is_nil(res)
+		assert.is_true(bedrock.is_error(err, "ConfigError"), tostring(err))
+		assert.equal("timeout", err.field)
+		assert.matches("unknown per%-call option 'timeout'", err.message)
+		assert.matches("timeouts", err.message)
+	end)
+
+	it("is checked for every kind of operation, before any traffic", function()
+		local c = offline()
+		local calls = {
+			function() return c:converse_stream(req, { retries = 1 }) end,
+			function() return c:invoke_model({ modelId = MODEL, body = "{}" }, { retries = 1 }) end,
+			function() return c:invoke_model_with_bidirectional_stream({ modelId = "amazon.nova-sonic-v1:0" }, { retries = 1 }) end,
+			function() return c:list_async_invokes({}, { retries = 1 }) end,
+			function() return c:_build("converse", req, { retries = 1 }) end,
+		}
+		for i, f in ipairs(calls) do
+			local res, err = f()
+			assert.is_nil(res, "call " .. i)
+			assert.is_true(bedrock.is_error(err, "ConfigError"), "call " .. i .. ": " .. tostring(err))
+			assert.equal("retries", err.field)
+		end
+	end)
+
+	it("the known ones still pass", function()
+		local c = offline()
+		local r = assert(c:converse(req, { dry_run = true, validate = true, time = 1440938160,
+			decode = false, timeouts = { total = 1000 } }))
+		assert.equal("POST", r.method)
+	end)
+end)

@@ -4,6 +4,7 @@
 --   bidi.open(client, plan, req, opts) -> BidiStream | nil, err
 --   s:send(event), s:close_input(), for ev in s do ... end
 local call = require "bedrock.call"
+local config = require "bedrock.config"
 local errors = require "bedrock.errors"
 local request = require "bedrock.request"
 local response = require "bedrock.response"
@@ -77,6 +78,8 @@ end
 
 function _M.open(self, plan, req, opts)
 	opts = opts or {}
+	local ok, oerr = config.check_call_options(opts)
+	if not ok then return nil, oerr end
 	local check = opts.validate
 	if check == nil then check = self.config.validate end
 	if type(req) ~= "table" then return verr(nil, "request must be a table") end

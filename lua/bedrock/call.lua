@@ -2,6 +2,7 @@
 -- backoff, the request/response hooks). `self` is the client.
 --
 --   call.run(client, plan, req, opts) -> result, meta | stream | nil, err
+local config = require "bedrock.config"
 local errors = require "bedrock.errors"
 local request = require "bedrock.request"
 local response = require "bedrock.response"
@@ -10,8 +11,9 @@ local stream = require "bedrock.stream"
 
 local _M = {}
 
-local type, tostring, tonumber, error, getmetatable, setmetatable =
-	type, tostring, tonumber, error, getmetatable, setmetatable
+local type, tostring, tonumber, error, getmetatable, setmetatable, next =
+	type, tostring, tonumber, error, getmetatable, setmetatable, next
+local check_call_options = config.check_call_options
 local format = string.format
 local ATTEMPT1, USER_AGENT, uuid4 = request.ATTEMPT1, request.USER_AGENT, request.uuid4
 local EMPTY = setmetatable({}, { __newindex = function() error("read-only", 2) end })
@@ -136,6 +138,10 @@ end
 function _M.run(self, plan, req, opts)
 	opts = opts or EMPTY
 	if type(opts) ~= "table" then error("options must be a table", 3) end
+	if opts ~= EMPTY and next(opts) ~= nil then
+		local ok, oerr = check_call_options(opts)
+		if not ok then return nil, oerr end
+	end
 	if opts.dry_run then return self:_build(plan.name, req, opts) end
 	local check = opts.validate
 	if check == nil then check = self.config.validate end

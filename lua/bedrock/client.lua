@@ -117,6 +117,8 @@ Client._sign = request.sign
 -- opts: validate, time (UNIX seconds for the signature), credentials override.
 function Client:_build(op, req, opts)
 	opts = opts or {}
+	local ok, oerr = config.check_call_options(opts)
+	if not ok then return nil, oerr end
 	local plan = resolve_plan(op)
 	local check = opts.validate
 	if check == nil then check = self.config.validate end
