@@ -140,3 +140,42 @@ describe("per-call options", function()
 		assert.equal("POST", r.method)
 	end)
 end)
+
+describe("mistakes in calling the client", function()
+	local function offline()
+		return assert(bedrock.client{ region = "us-east-1", endpoint = "http://127.0.0.1:9",
+			credentials = { access_key_id = "AKID", secret_access_key = "secret" },
+			getenv = function() return nil end })
+	end
+
+	it("client.method{...} (a dot for a colon) says to use a colon, for every method", function()
+		local c = offline()
+		local names = {}
+		for name, f in pairs(require("bedrock.client").Client) do
+			-- public methods (parse takes no client state: client.parse is fine)
+			if type(f) == "function" and not name:find("^_") and name ~= "parse" then
+				names[#names + 1] = name
+			end
+		end
+		table.sort(names)
+		assert.is_true(#names >= 12)
+		for _, name in ipairs(names) do
+			local ok, err = pcall(function() local r = c[name]({ modelId = MODEL, messages = user("hi") }); return r end)
+			assert.is_false(ok, name)
+			assert.matches(name .. " must be called as a method: use client:" .. name:gsub("%p", "%%%0") ..
+				"%(...%) %(with a colon", tostring(err), 1)
+			-- reported at the caller's line, not inside the library
+			assert.matches("client_usability_spec%.lua", tostring(err))
+		end
+		-- and a method still works with a colon
+		assert(c:converse({ modelId = MODEL, messages = user("hi") }, { dry_run = true }))
+	end)
+
+	it("error objects concatenate with strings on either side", function()
+		local err = bedrock.errors.make("ValidationError", "bad thing", { field = "modelId" })
+		assert.equal("failed: ValidationError: modelId: bad thing", "failed: " .. err)
+		assert.equal("ValidationError: modelId: bad thing (giving up)", err .. " (giving up)")
+		assert.equal("a " .. tostring(err) .. " b", "a " .. err .. " b")
+		assert.equal(tostring(err) .. tostring(err), err .. err)
+	end)
+end)

@@ -19,8 +19,8 @@ local retry = require "bedrock.retry"
 
 local _M = { _VERSION = request.VERSION }
 
-local type, pairs, tostring, setmetatable, pcall, error =
-	type, pairs, tostring, setmetatable, pcall, error
+local type, pairs, tostring, setmetatable, getmetatable, pcall, error =
+	type, pairs, tostring, setmetatable, getmetatable, pcall, error
 local format = string.format
 local plans, by_method = operations.plans, operations.by_method
 
@@ -47,6 +47,16 @@ Client.__tostring = function(c)
 	return format("bedrock.Client(%s, %s, %s)", c.config.region, c.config.endpoint.url, c.auth.scheme)
 end
 _M.Client = Client
+
+-- `client.converse{...}` (a dot for a colon) passes the request as `self`: say so, naming
+-- the method, at the caller's line. Every public method starts with this check.
+local function check_self(self, method, level)
+	if getmetatable(self) ~= Client then
+		error(format("%s must be called as a method: use client:%s(...) (with a colon, not a dot)",
+			method, method), level + 1)
+	end
+end
+_M.check_self = check_self
 
 function _M.new(opts)
 	local cfg, err = config.resolve(opts)
@@ -98,6 +108,7 @@ end
 
 -- Closes the transport (connections) and the signer.
 function Client:close()
+	check_self(self, "close", 2)
 	if self.transport and self.transport.close then self.transport:close() end
 	self.transport = nil
 	if self.signer then self.signer:close() end
@@ -116,6 +127,7 @@ Client._sign = request.sign
 -- Build and sign without sending (tests, debugging, the botocore differential).
 -- opts: validate, time (UNIX seconds for the signature), credentials override.
 function Client:_build(op, req, opts)
+	check_self(self, "_build", 2)
 	opts = opts or {}
 	local ok, oerr = config.check_call_options(opts)
 	if not ok then return nil, oerr end
@@ -140,12 +152,15 @@ end
 
 -- One method per operation, from the plans.
 for name, plan in pairs(plans) do
+	local mname = plan.method_name
 	if name == "InvokeModelWithBidirectionalStream" then
-		Client[plan.method_name] = function(self, req, opts)
+		Client[mname] = function(self, req, opts)
+			if getmetatable(self) ~= Client then check_self(self, mname, 2) end
 			return bidi.open(self, plan, req, opts)
 		end
 	else
-		Client[plan.method_name] = function(self, req, opts)
+		Client[mname] = function(self, req, opts)
+			if getmetatable(self) ~= Client then check_self(self, mname, 2) end
 			return call.run(self, plan, req, opts)
 		end
 	end
@@ -155,6 +170,7 @@ end
 -- Each page is a ListAsyncInvokes response; the iterator follows nextToken until it is
 -- absent. A failure is raised (like stream iterators), never a silent end.
 function Client:list_async_invokes_pages(req, opts)
+	check_self(self, "list_async_invokes_pages", 2)
 	local plan = plans.ListAsyncInvokes
 	local pg = plan.paginator
 	local r = {}

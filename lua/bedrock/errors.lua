@@ -32,6 +32,11 @@ function Error.__tostring(e)
 	return concat(parts)
 end
 
+-- "failed: " .. err and err .. "!" work as with the string errors of lua-resty code.
+function Error.__concat(a, b)
+	return tostring(a) .. tostring(b)
+end
+
 -- new{code=, message=, status=, request_id=, retryable=, field=, ...} -> error object.
 function _M.new(t)
 	if type(t) ~= "table" then error("errors.new expects a table", 2) end
