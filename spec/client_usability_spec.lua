@@ -61,6 +61,17 @@ describe("client usability against the emulator", function()
 	end)
 	before_each(function() control("POST", "reset") end)
 
+	it("count_tokens counts a table body as it counts the same body as JSON text", function()
+		local c = client()
+		local a, err = c:count_tokens{ modelId = MODEL, input = { invokeModel = { body = anthropic_body } } }
+		assert(a, tostring(err))
+		local b = assert(c:count_tokens{ modelId = MODEL,
+			input = { invokeModel = { body = json.encode(anthropic_body) } } })
+		assert.is_true(a.inputTokens > 0)
+		assert.equal(b.inputTokens, a.inputTokens)
+		c:close()
+	end)
+
 	describe("Content-Type", function()
 		it("InvokeModel without contentType sends none (as botocore), with it sends it", function()
 			local c = client()
@@ -177,5 +188,30 @@ describe("mistakes in calling the client", function()
 		assert.equal("ValidationError: modelId: bad thing (giving up)", err .. " (giving up)")
 		assert.equal("a " .. tostring(err) .. " b", "a " .. err .. " b")
 		assert.equal(tostring(err) .. tostring(err), err .. err)
+	end)
+end)
+
+describe("count_tokens' invokeModel.body", function()
+	local function offline()
+		return assert(bedrock.client{ region = "us-east-1", endpoint = "http://127.0.0.1:9",
+			credentials = { access_key_id = "AKID", secret_access_key = "secret" },
+			getenv = function() return nil end })
+	end
+
+	it("takes a Lua table exactly as invoke_model does (the JSON text, base64 on the wire)", function()
+		local c = offline()
+		local im = assert(c:_build("invoke_model", { modelId = MODEL, body = anthropic_body }))
+		local ct = assert(c:_build("count_tokens", { modelId = MODEL,
+			input = { invokeModel = { body = anthropic_body } } }))
+		local sent = json.decode(ct.body).input.invokeModel.body
+		assert.equal(im.body, json.b64decode(sent))
+		-- a string is still sent as its bytes
+		ct = assert(c:_build("count_tokens", { modelId = MODEL,
+			input = { invokeModel = { body = im.body } } }))
+		assert.equal(im.body, json.b64decode(json.decode(ct.body).input.invokeModel.body))
+		-- anything else is still refused
+		local _, err = c:_build("count_tokens", { modelId = MODEL, input = { invokeModel = { body = 42 } } })
+		assert.is_true(bedrock.is_error(err, "ValidationError"))
+		assert.equal("input.invokeModel.body", err.field)
 	end)
 end)
