@@ -215,3 +215,61 @@ describe("count_tokens' invokeModel.body", function()
 		assert.equal("input.invokeModel.body", err.field)
 	end)
 end)
+
+describe("a transport passed in", function()
+	local T = require "bedrock.transport.curl"
+	local base = { region = "us-east-1", endpoint = "http://127.0.0.1:9",
+		credentials = { access_key_id = "AKID", secret_access_key = "secret" },
+		getenv = function() return nil end }
+	local function with(extra)
+		local o = {}
+		for k, v in pairs(base) do o[k] = v end
+		for k, v in pairs(extra) do o[k] = v end
+		return o
+	end
+
+	it("refuses the client's transport options instead of silently losing them", function()
+		local t = T.new{}
+		for _, k in ipairs{ "timeouts", "http2", "verify", "cainfo", "capath" } do
+			local v = ({ timeouts = { connect = 1000 }, http2 = true, verify = false,
+				cainfo = "/etc/ssl/certs/ca-certificates.crt", capath = "/etc/ssl/certs" })[k]
+			local c, err = bedrock.client(with{ transport = t, [k] = v })
+			assert.is_nil(c, k)
+			assert.is_true(bedrock.is_error(err, "ConfigError"), tostring(err))
+			assert.equal(k, err.field)
+			assert.matches("transport passed in keeps its own settings", err.message)
+		end
+		local _, err = bedrock.client(with{ transport = t, http2 = true, timeouts = {} })
+		assert.same({ "timeouts", "http2" }, err.fields)
+		assert.matches("timeouts, http2", err.message)
+		t:close()
+	end)
+
+	it("refuses something that is not a transport", function()
+		local _, err = bedrock.client(with{ transport = "curl" })
+		assert.is_true(bedrock.is_error(err, "ConfigError"))
+		assert.equal("transport", err.field)
+		_, err = bedrock.client(with{ transport = {} })
+		assert.is_true(bedrock.is_error(err, "ConfigError"))
+	end)
+
+	it("keeps its own settings (its timeouts apply)", function()
+		if not have_emulator then pending("needs the emulator") return end
+		local em = helper.emulator({ "--key", KEY .. ":" .. SECRET })
+		local admin = T.new{}
+		local res = assert(admin:request{ method = "POST", url = em.url .. "/_emulator/faults?kind=stall&ms=3000",
+			headers = { { "x-emulator-admin", "1" } }, body = "" })
+		assert.equal(200, res.status)
+		local t = T.new{ timeouts = { first_byte = 300 } }
+		local c = assert(bedrock.client(with{ transport = t, endpoint = em.url,
+			credentials = { access_key_id = KEY, secret_access_key = SECRET },
+			retry = { max_attempts = 1 } }))
+		local out, err = c:converse{ modelId = MODEL, messages = user("hi") }
+		c:close()
+		admin:close()
+		em.stop()
+		assert.is_nil(out)
+		assert.is_true(bedrock.is_error(err, "Timeout"), tostring(err))
+		assert.equal("first_byte", err.which)
+	end)
+end)

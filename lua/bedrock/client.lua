@@ -19,8 +19,8 @@ local retry = require "bedrock.retry"
 
 local _M = { _VERSION = request.VERSION }
 
-local type, pairs, tostring, setmetatable, getmetatable, pcall, error =
-	type, pairs, tostring, setmetatable, getmetatable, pcall, error
+local type, pairs, ipairs, tostring, setmetatable, getmetatable, pcall, error =
+	type, pairs, ipairs, tostring, setmetatable, getmetatable, pcall, error
 local format = string.format
 local plans, by_method = operations.plans, operations.by_method
 
@@ -58,7 +58,36 @@ local function check_self(self, method, level)
 end
 _M.check_self = check_self
 
+-- Options that configure the client's own transport. A transport passed in keeps its own
+-- settings: giving these as well would silently lose them, so it is refused.
+local TRANSPORT_OPTIONS = { "timeouts", "http2", "verify", "cainfo", "capath" }
+
+local function check_transport(opts)
+	local t = opts.transport
+	local tt = type(t)
+	if tt ~= "userdata" and (tt ~= "table" or
+		(type(t.request) ~= "function" and type(t.open) ~= "function")) then
+		return nil, errors.make("ConfigError", "transport must be an object with request/open " ..
+			"methods (e.g. bedrock.transport.curl.new{...})", { field = "transport" })
+	end
+	local clash = {}
+	for _, k in ipairs(TRANSPORT_OPTIONS) do
+		if opts[k] ~= nil then clash[#clash + 1] = k end
+	end
+	if #clash > 0 then
+		return nil, errors.make("ConfigError", "the client options " .. table.concat(clash, ", ") ..
+			" configure the client's own transport; a transport passed in keeps its own " ..
+			"settings: give them to it instead (T.new{ " .. table.concat(clash, " = ..., ") ..
+			" = ... })", { field = clash[1], fields = clash })
+	end
+	return true
+end
+
 function _M.new(opts)
+	if type(opts) == "table" and opts.transport ~= nil then
+		local ok, terr = check_transport(opts)
+		if not ok then return nil, terr end
+	end
 	local cfg, err = config.resolve(opts)
 	if not cfg then return nil, err end
 	local auth
