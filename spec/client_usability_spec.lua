@@ -72,6 +72,36 @@ describe("client usability against the emulator", function()
 		c:close()
 	end)
 
+	it("the hooks and the logger get real timing and the HTTP version for streams", function()
+		control("POST", "pacing?ms=150")
+		local resps, lines = {}, {}
+		local c = client{ on_response = function(i) resps[#resps + 1] = i end,
+			logger = function(line) lines[#lines + 1] = line end }
+		local s = assert(c:converse_stream{ modelId = MODEL, messages = user("timing") })
+		-- reported once the first event is in (time to first token), before the rest
+		assert.equal(1, #resps)
+		local i = resps[1]
+		assert.equal(200, i.status)
+		assert.is_true(i.stream)
+		assert.equal("1.1", i.http_version)
+		local tm = i.timing
+		assert.is_number(tm.first_byte)
+		assert.is_number(tm.headers)
+		assert.is_number(tm.first_event)
+		assert.is_true(tm.first_byte <= tm.headers)
+		-- pacing holds every event back, the first included, not the headers
+		assert.is_true(tm.first_event >= 0.14, "first_event " .. tm.first_event)
+		assert.is_true(tm.first_event >= tm.headers)
+		for _ in s do end
+		assert.equal(2, #lines)
+		assert.matches("<%- POST .* 200 HTTP/1%.1 headers in %d+%.%d%d%ds, first event in %d+%.%d%d%ds %(stream%)", lines[2])
+		assert.not_matches("first event in 0%.0", lines[2])
+		-- a non-streaming call still logs its total time and version
+		assert(c:converse{ modelId = MODEL, messages = user("timing") })
+		assert.matches("<%- POST .* 200 HTTP/1%.1 in %d+%.%d%d%ds %(attempt 1%)", lines[4])
+		c:close()
+	end)
+
 	describe("Content-Type", function()
 		it("InvokeModel without contentType sends none (as botocore), with it sends it", function()
 			local c = client()

@@ -169,6 +169,7 @@ function Bidi:_response()
 	local info = self.info
 	if info then
 		info.status, info.response_headers = status, rh
+		call.stream_timing(info, s)
 		call.emit_response(self.client, info)
 	end
 	if status < 200 or status >= 300 then
