@@ -57,6 +57,7 @@ build = {
       ["bedrock.credentials"] = "lua/bedrock/credentials.lua",
       ["bedrock.errors"] = "lua/bedrock/errors.lua",
       ["bedrock"] = "lua/bedrock/init.lua",
+      ["bedrock.inspect"] = "lua/bedrock/inspect.lua",
       ["bedrock.json"] = "lua/bedrock/json.lua",
       ["bedrock.model"] = "lua/bedrock/model.lua",
       ["bedrock.operations"] = "lua/bedrock/operations.lua",
