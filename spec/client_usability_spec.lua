@@ -247,7 +247,6 @@ describe("count_tokens' invokeModel.body", function()
 end)
 
 describe("a transport passed in", function()
-	local T = require "bedrock.transport.curl"
 	local base = { region = "us-east-1", endpoint = "http://127.0.0.1:9",
 		credentials = { access_key_id = "AKID", secret_access_key = "secret" },
 		getenv = function() return nil end }

@@ -78,8 +78,8 @@ end
 
 function _M.open(self, plan, req, opts)
 	opts = opts or {}
-	local ok, oerr = config.check_call_options(opts)
-	if not ok then return nil, oerr end
+	local opts_ok, oerr = config.check_call_options(opts)
+	if not opts_ok then return nil, oerr end
 	local check = opts.validate
 	if check == nil then check = self.config.validate end
 	if type(req) ~= "table" then return verr(nil, "request must be a table") end
