@@ -137,7 +137,7 @@ void srv_dispatch(srv_request *rq, srv_reply *r);
 void srv_error(srv_reply *r, int status, const char *type, const char *suffix,
 	       int cap_message, const char *msg);
 /* Sets r->rs to the answer of a kind=error fault: the status of f->exception in the
- * service's error table (reference §13; f->status overrides, unknown names 400), the
+ * service's error table (f->status overrides, unknown names 400), the
  * Bedrock x-amzn-ErrorType, and a JSON body with message and the exception's modeled
  * extra members. model: the request's model id (resourceName's default). */
 void srv_error_fault(const srv_fault *f, const char *model, srv_reply *r);

@@ -23,7 +23,7 @@ void srv_error(srv_reply *r, int status, const char *type, const char *suffix,
 	br_buf_append_str(&r->rs.body, "\"}");
 }
 
-/* The service's exceptions (reference §13): HTTP status and a default message. */
+/* The service's exceptions: HTTP status and a default message. */
 static const struct {
 	const char *name;
 	int status;

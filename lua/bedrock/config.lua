@@ -1,5 +1,5 @@
 -- Client configuration: options + environment, resolved once per client the way the
--- AWS SDKs resolve them, and the endpoint rule set of bedrock-runtime (reference §2).
+-- AWS SDKs resolve them, and the endpoint rule set of bedrock-runtime.
 --
 -- resolve(opts, getenv) -> cfg | nil, err (ConfigError). getenv defaults to os.getenv;
 -- specs pass a table-backed function.
@@ -60,7 +60,7 @@ function _M.partition(region)
 	return partitions[1]
 end
 
--- Endpoint rules (reference §2). Returns url | nil, err.
+-- Endpoint rules (botocore's endpoint rule set for bedrock-runtime). Returns url | nil, err.
 function _M.endpoint(p)
 	if p.endpoint then
 		if p.use_fips then return cfg_error("Invalid Configuration: FIPS and custom endpoint are not supported") end
