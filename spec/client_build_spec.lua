@@ -138,6 +138,40 @@ describe("request building", function()
 		assert.equal("contentType", err.field)
 	end)
 
+	it("sends requestMetadata as the X-Amzn-Bedrock-Request-Metadata header, verbatim and signed", function()
+		local md = '{"team": "orchestrator", "environment": "preview-test", "note": "é"}'
+		for _, op in ipairs{ "invoke_model", "invoke_model_with_response_stream" } do
+			local r = assert(mk():_build(op, { modelId = "m", body = "{}", requestMetadata = md }, { time = TIME }))
+			local h = hmap(r.headers)
+			assert.equal(md, h["x-amzn-bedrock-request-metadata"])
+			assert.truthy(h.authorization:find("x-amzn-bedrock-request-metadata", 1, true), h.authorization)
+		end
+		local _, err = mk():_build("invoke_model", { modelId = "m", body = "{}", requestMetadata = { team = "x" } })
+		assert.equal("requestMetadata", err.field)
+		assert.matches("string", err.message)
+		_, err = mk():_build("invoke_model", { modelId = "m", body = "{}", requestMetadata = ('"x"'):rep(2834) })
+		assert.equal("requestMetadata", err.field)
+		assert.matches("at most 8500", err.message)
+		assert.truthy(mk():_build("invoke_model", { modelId = "m", body = "{}", requestMetadata = ("x"):rep(8500) }))
+		_, err = mk():_build("invoke_model_with_response_stream", { modelId = "m", body = "{}",
+			requestMetadata = '{"a":"b"}\r\nX-Evil: 1' }, { validate = false })
+		assert.equal("requestMetadata", err.field)
+		assert.matches("control characters", err.message)
+	end)
+
+	it("builds InvokeGuardrailChecks from its plan: POST /guardrail-checks/invoke, JSON body", function()
+		local req = { messages = { { role = "user", content = { { text = "call 555-010-9999" } } } },
+			checks = { sensitiveInformation = { entities = { { type = "PHONE" } } } } }
+		local r = assert(mk():_build("invoke_guardrail_checks", req, { time = TIME }))
+		assert.equal("POST", r.method)
+		assert.equal("/guardrail-checks/invoke", r.path)
+		assert.equal("application/json", hmap(r.headers)["content-type"])
+		assert.same(req, json.decode(r.body))
+		assert.equal("function", type(mk().invoke_guardrail_checks))
+		local _, err = mk():_build("InvokeGuardrailChecks", { messages = req.messages })
+		assert.equal("checks", err.field)
+	end)
+
 	it("never makes a request for bad input (fake transport)", function()
 		local calls = 0
 		local c = mk{ transport = { request = function() calls = calls + 1 end, open = function() calls = calls + 1 end } }

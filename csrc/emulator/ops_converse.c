@@ -70,6 +70,10 @@ static size_t block_tokens(const json *b)
 		const json *t = json_get(json_get(x, "reasoningText"), "text");
 		if (t && t->type == JSON_STRING) n += ops_tokens(t->str, t->len);
 	}
+	if ((x = json_get(b, "toolAddition")) || (x = json_get(b, "toolRemoval"))) {
+		const char *name = json_get_str(json_get(x, "tool"), "name");
+		if (name) n += ops_tokens(name, strlen(name));
+	}
 	return n;
 }
 
@@ -91,7 +95,12 @@ size_t ops_converse_input_tokens(const json *req)
 	return n;
 }
 
-/* The message-structure rules the service applies after shape validation. */
+/* The documented values of outputConfig.effort (the model only bounds its length). */
+static const char *const effort_values[] = {"low", "medium", "high", "xhigh", "max", NULL};
+
+/* The message-structure rules the service applies after shape validation. Messages with
+ * the role "system" stand outside the user/assistant alternation: they may come anywhere
+ * and are skipped when the order of the others is checked. */
 static int check_messages(const json *body, emu_response *rs)
 {
 	const json *msgs = json_get(body, "messages");
@@ -105,17 +114,34 @@ static int check_messages(const json *body, emu_response *rs)
 			"1 validation error detected: Value '[]' at 'messages' failed to satisfy constraint: Member must have length greater than or equal to 1");
 		return -1;
 	}
+	const char *effort = json_get_str(json_get(body, "outputConfig"), "effort");
+	if (effort) {
+		size_t k = 0;
+		while (effort_values[k] && strcmp(effort, effort_values[k])) k++;
+		if (!effort_values[k]) {
+			emu_response_error(rs, 400, "ValidationException",
+				"1 validation error detected: Value '%s' at 'outputConfig.effort' failed to satisfy constraint: Member must satisfy enum value set: [low, medium, high, xhigh, max]", effort);
+			return -1;
+		}
+	}
 	int have_tools = json_get(body, "toolConfig") != NULL;
+	for (size_t i = 0; i < msgs->len && !have_tools; i++) {
+		const json *content = json_get(&msgs->items[i], "content");
+		for (size_t k = 0; content && k < content->len; k++)
+			if (json_get(&content->items[k], "toolAddition")) have_tools = 1;
+	}
+	const json *prev = NULL; /* the previous user or assistant message */
 	for (size_t i = 0; i < msgs->len; i++) {
 		const json *m = &msgs->items[i];
 		const char *role = json_get_str(m, "role");
 		const json *content = json_get(m, "content");
-		if (i == 0 && strcmp(role, "user")) {
+		int is_system = !strcmp(role, "system");
+		if (!is_system && !prev && strcmp(role, "user")) {
 			emu_response_error(rs, 400, "ValidationException",
 				"A conversation must start with a user message. Try again with a conversation that starts with a user message.");
 			return -1;
 		}
-		if (i > 0 && !strcmp(role, json_get_str(&msgs->items[i - 1], "role"))) {
+		if (!is_system && prev && !strcmp(role, json_get_str(prev, "role"))) {
 			emu_response_error(rs, 400, "ValidationException",
 				"A conversation must alternate between user and assistant roles. Make sure the conversation alternates between user and assistant roles and try again.");
 			return -1;
@@ -128,6 +154,11 @@ static int check_messages(const json *body, emu_response *rs)
 		for (size_t k = 0; k < content->len; k++) {
 			const json *b = &content->items[k];
 			const json *tu = json_get(b, "toolUse"), *tr = json_get(b, "toolResult");
+			if (!is_system && (json_get(b, "toolAddition") || json_get(b, "toolRemoval"))) {
+				emu_response_error(rs, 400, "ValidationException",
+					"messages.%zu.content.%zu: toolAddition and toolRemoval blocks may only appear in system messages.", i, k);
+				return -1;
+			}
 			if ((tu || tr) && !have_tools) {
 				emu_response_error(rs, 400, "ValidationException",
 					"The toolConfig field must be defined when using toolUse and toolResult content blocks.");
@@ -141,9 +172,9 @@ static int check_messages(const json *body, emu_response *rs)
 			if (!tr) continue;
 			const char *id = json_get_str(tr, "toolUseId");
 			int found = 0;
-			const json *prev = i ? json_get(&msgs->items[i - 1], "content") : NULL;
-			for (size_t j = 0; prev && j < prev->len && !found; j++) {
-				const char *pid = json_get_str(json_get(&prev->items[j], "toolUse"), "toolUseId");
+			const json *pc = prev ? json_get(prev, "content") : NULL;
+			for (size_t j = 0; pc && j < pc->len && !found; j++) {
+				const char *pid = json_get_str(json_get(&pc->items[j], "toolUse"), "toolUseId");
 				found = pid && !strcmp(pid, id);
 			}
 			if (!found || strcmp(role, "user")) {
@@ -152,6 +183,12 @@ static int check_messages(const json *body, emu_response *rs)
 				return -1;
 			}
 		}
+		if (!is_system) prev = m;
+	}
+	if (!prev) {
+		emu_response_error(rs, 400, "ValidationException",
+			"A conversation must start with a user message. Try again with a conversation that starts with a user message.");
+		return -1;
 	}
 	return 0;
 }
@@ -205,6 +242,48 @@ static const json *find_tool(const json *tools, const char *name)
 		if (n && !strcmp(n, name)) return spec;
 	}
 	return NULL;
+}
+
+/* The tools the reply may call: toolConfig's tools, then, message by message, each
+ * system message's toolRemoval (drops the named tool) and toolAddition (adds it back
+ * with its toolConfig spec, or, when toolConfig does not define it, as a tool whose
+ * input is {}: spec NULL). Returns the count; *out is malloc'd (the caller frees it). */
+typedef struct { const char *name; const json *spec; } avail_tool;
+
+static size_t tool_set(const json *tools, const json *msgs, avail_tool **out)
+{
+	size_t cap = (tools ? tools->len : 0) + 1, n = 0;
+	for (size_t i = 0; i < msgs->len; i++) {
+		const json *c = json_get(&msgs->items[i], "content");
+		cap += c ? c->len : 0;
+	}
+	avail_tool *a = malloc(cap * sizeof *a);
+	*out = a;
+	if (!a) return 0;
+	for (size_t i = 0; tools && i < tools->len; i++) {
+		const json *spec = json_get(&tools->items[i], "toolSpec");
+		const char *name = json_get_str(spec, "name");
+		if (name) a[n++] = (avail_tool){name, spec};
+	}
+	for (size_t i = 0; i < msgs->len; i++) {
+		if (strcmp(json_get_str(&msgs->items[i], "role"), "system")) continue;
+		const json *c = json_get(&msgs->items[i], "content");
+		for (size_t k = 0; c && k < c->len; k++) {
+			const json *add = json_get(&c->items[k], "toolAddition");
+			const json *rem = json_get(&c->items[k], "toolRemoval");
+			const char *name = json_get_str(json_get(add ? add : rem, "tool"), "name");
+			if (!name) continue;
+			size_t at = 0;
+			while (at < n && strcmp(a[at].name, name)) at++;
+			if (rem && at < n) {
+				memmove(a + at, a + at + 1, (n - at - 1) * sizeof *a);
+				n--;
+			} else if (add && at == n) {
+				a[n++] = (avail_tool){name, find_tool(tools, name)};
+			}
+		}
+	}
+	return n;
 }
 
 static size_t count_tool_uses(const json *msgs)
@@ -349,21 +428,25 @@ static int build_reply(reply *r, const json *body, emu_response *rs)
 				return -1;
 			}
 		}
-		for (size_t i = 0; !spec && tools && i < tools->len; i++) {
-			const json *s = json_get(&tools->items[i], "toolSpec");
-			const char *n = json_get_str(s, "name");
-			if (n && strstr(text, n)) spec = s;
-		}
-		if (!spec && json_get(choice, "any")) {
-			for (size_t i = 0; !spec && tools && i < tools->len; i++) spec = json_get(&tools->items[i], "toolSpec");
-		}
-		if (spec) {
+		const char *call = forced;
+		avail_tool *avail = NULL;
+		size_t navail = tool_set(tools, msgs, &avail);
+		for (size_t i = 0; !call && i < navail; i++)
+			if (strstr(text, avail[i].name)) { call = avail[i].name; spec = avail[i].spec; }
+		if (!call && navail && json_get(choice, "any")) { call = avail[0].name; spec = avail[0].spec; }
+		free(avail);
+		if (call) {
 			r->tool = 1;
-			r->tool_name = json_get_str(spec, "name");
+			r->tool_name = call;
 			snprintf(r->tool_id, sizeof r->tool_id, "tooluse_%zu", count_tool_uses(msgs) + 1);
 			json_writer w;
 			jw_init(&w, &r->tool_input);
-			fill_schema(&w, json_get(json_get(spec, "inputSchema"), "json"), text, 0);
+			if (spec) {
+				fill_schema(&w, json_get(json_get(spec, "inputSchema"), "json"), text, 0);
+			} else {
+				jw_obj(&w);
+				jw_obj_end(&w);
+			}
 			br_buf_append_str(&r->text, "Calling tool ");
 			br_buf_append_str(&r->text, r->tool_name);
 			br_buf_append_str(&r->text, ".");

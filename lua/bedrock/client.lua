@@ -44,7 +44,9 @@ local Client = {}
 Client.__index = Client
 Client.__name = "bedrock.Client"
 Client.__tostring = function(c)
-	return format("bedrock.Client(%s, %s, %s)", c.config.region, c.config.endpoint.url, c.auth.scheme)
+	local cfg = c.config
+	return format("bedrock.Client(%s, %s, %s)", tostring(cfg.region or "region not resolved yet"),
+		cfg.endpoint and cfg.endpoint.url or "endpoint not resolved yet", c.auth.scheme)
 end
 _M.Client = Client
 
@@ -100,7 +102,30 @@ function _M.new(opts)
 		transport = opts and opts.transport,
 		decode = opts and opts.decode,
 	}, Client)
+	-- the credential providers' HTTP goes through this client's transport
+	cfg.http = credentials.http_from(function() return self:_transport() end)
 	return self
+end
+
+-- Completes the configuration from the shared files (once, on the first request).
+function Client:_ready()
+	local cfg = self.config
+	local ok, err = config.load(cfg)
+	if not ok then return nil, err end
+	if not cfg.endpoint then return nil, cfg.no_region end
+	self.policy = retry.new(cfg.retry)
+	self.ready = true
+	return true
+end
+
+-- Resolves the credentials now (the chain runs on the first request otherwise):
+-- creds | nil, err. creds.source names the provider that answered ("env",
+-- "shared-credentials-file", "assume-role", …); secrets print as <redacted>.
+function Client:credentials()
+	check_self(self, "credentials", 2)
+	local ok, err = config.load(self.config)
+	if not ok then return nil, err end
+	return self.auth.get()
 end
 
 function Client:_transport()

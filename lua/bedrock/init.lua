@@ -17,6 +17,13 @@ function _M.client(opts)
 	return client.new(opts)
 end
 
+-- bedrock.api_key{ region =, expires_in = } -> key, expires_at | nil, err: a short-term
+-- Bedrock API key (bearer token) made from the current AWS credentials. See
+-- docs/credentials.md.
+function _M.api_key(opts)
+	return require("bedrock.api_key").new(opts)
+end
+
 -- JSON document helpers (tool input schemas, tool inputs, additionalModelRequestFields).
 _M.array = json.array             -- mark a table as a JSON array (also when empty)
 _M.empty_array = json.empty_array -- a shared, read-only empty JSON array

@@ -112,6 +112,10 @@ local build_path, prepare_rest
 -- Builds the unsigned request for one operation: method, path, query, header list and
 -- body, with validation (one walk). Returns prepared | nil, err.
 function _M.prepare(self, plan, req, check)
+	if not self.ready then
+		local ok, lerr = self:_ready()
+		if not ok then return nil, lerr end
+	end
 	if type(req) ~= "table" then
 		if req == nil and not plan.input.required then req = {}
 		else return verr(nil, "request must be a table") end
