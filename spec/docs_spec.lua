@@ -119,11 +119,14 @@ describe("documentation snippets", function()
 			"AWS_ENDPOINT_URL_BEDROCK_RUNTIME=" .. em.url,
 			"AWS_ACCESS_KEY_ID=" .. KEY, "AWS_SECRET_ACCESS_KEY=" .. SECRET,
 			"AWS_REGION=us-east-1",
+			-- nothing from this machine's ~/.aws or instance metadata
+			"AWS_CONFIG_FILE=/nonexistent/config", "AWS_SHARED_CREDENTIALS_FILE=/nonexistent/credentials",
+			"AWS_EC2_METADATA_DISABLED=true",
 			"LUA_PATH=" .. helper.shell_quote("./lua/?.lua;./lua/?/init.lua;;"),
 			"LUA_CPATH=" .. helper.shell_quote("./" .. helper.build .. "/?.so;;"),
 		}
 		local cmd = "unset AWS_SESSION_TOKEN AWS_BEARER_TOKEN_BEDROCK AWS_PROFILE AWS_DEFAULT_REGION " ..
-			"AWS_ENDPOINT_URL AWS_CONFIG_FILE AWS_SHARED_CREDENTIALS_FILE; " ..
+			"AWS_ENDPOINT_URL AWS_DEFAULT_PROFILE; " ..
 			"env " .. table.concat(env, " ") .. " timeout 120 " .. helper.lua_cmd .. " " ..
 			helper.shell_quote(file) .. " </dev/null 2>&1; echo \"rc=$?\""
 		local p = assert(io.popen(cmd))
