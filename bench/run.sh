@@ -141,6 +141,10 @@ run() {
 		for lua in lua5.4 luajit; do
 			run $lua bench_client.lua "$EMU_URL" "$KEY_ID" "$SECRET" "$CALLS" "$PASSES_LUA" "$WORDS" "$RSS_WORDS"
 		done
+		# last: it sets the emulator's pacing (and resets it when done)
+		for lua in lua5.4 luajit; do
+			run $lua bench_async.lua "$EMU_URL" "$KEY_ID" "$SECRET" 100 "$PASSES_LUA"
+		done
 		stop_emulator
 	else
 		echo "client NOT MEASURED: bedrock-emulator not built or did not start ($EMU_BIN)"

@@ -25,6 +25,16 @@ static int l_sleep(lua_State *L)
 	return 0;
 }
 
+/* core.monotonic() -> seconds of a monotonic clock (for schedulers' deadlines). */
+static int l_monotonic(lua_State *L)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	lua_pushnumber(L, (lua_Number)ts.tv_sec + (lua_Number)ts.tv_nsec / 1e9);
+	return 1;
+}
+
 /* core.b64encode(s) -> base64 text (padded). */
 static int l_b64encode(lua_State *L)
 {
@@ -63,6 +73,8 @@ int luaopen_bedrock_core(lua_State *L)
 	lua_setfield(L, -2, "_VERSION");
 	lua_pushcfunction(L, l_sleep);
 	lua_setfield(L, -2, "sleep");
+	lua_pushcfunction(L, l_monotonic);
+	lua_setfield(L, -2, "monotonic");
 	lua_pushcfunction(L, l_b64encode);
 	lua_setfield(L, -2, "b64encode");
 	lua_pushcfunction(L, l_b64decode);

@@ -55,6 +55,7 @@ build = {
       -- @lua-modules (kept in step with lua/ by spec/rockspec_spec.lua)
       ["bedrock"] = "lua/bedrock/init.lua",
       ["bedrock.api_key"] = "lua/bedrock/api_key.lua",
+      ["bedrock.async"] = "lua/bedrock/async.lua",
       ["bedrock.bidi"] = "lua/bedrock/bidi.lua",
       ["bedrock.call"] = "lua/bedrock/call.lua",
       ["bedrock.client"] = "lua/bedrock/client.lua",
@@ -83,6 +84,7 @@ build = {
       ["bedrock.retry"] = "lua/bedrock/retry.lua",
       ["bedrock.shapes"] = "lua/bedrock/shapes.lua",
       ["bedrock.stream"] = "lua/bedrock/stream.lua",
+      ["bedrock.tools"] = "lua/bedrock/tools.lua",
       ["bedrock.transport.curl"] = "lua/bedrock/transport/curl.lua",
    },
 }

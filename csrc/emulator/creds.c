@@ -586,7 +586,9 @@ static void signin_token(srv_request *rq, srv_reply *r)
 	} else {
 		issued c;
 		long ttl = srv_cfg.cred_ttl < 900 ? srv_cfg.cred_ttl : 900;
-		if (issue(ttl, "login", &c) != 0) {
+		char ident[80];
+		snprintf(ident, sizeof ident, "signin\n%.60s", refresh);
+		if (issue(ttl, ident, &c) != 0) {
 			signin_error(r, 500, "InternalServerException", "server_error", "out of memory");
 		} else {
 			/* The next refresh token follows from this one: same request, same answer. */

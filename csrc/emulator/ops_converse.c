@@ -9,6 +9,8 @@
 #include <string.h>
 
 #define STREAM_WORDS_MAX 2000000L
+#define PLAN_CALLS_MAX 16      /* toolUse blocks in one planned turn */
+#define TOOL_PLAN "__tool_plan "
 #define LATENCY_MS 100
 
 /* Fixed token costs of non-text blocks. */
@@ -18,11 +20,16 @@
 #define TOK_AUDIO 100
 
 typedef struct {
+	const char *name;        /* borrowed from the request (or its tool plan) */
+	char id[32];
+	br_buf input;            /* JSON text of the tool input */
+} tool_call;
+
+typedef struct {
 	br_buf text;             /* text block 0 ("" when none) */
-	int tool;                /* 1: a toolUse block follows the text */
-	const char *tool_name;   /* borrowed from the request */
-	char tool_id[32];
-	br_buf tool_input;       /* JSON text of the tool input */
+	int tool;                /* number of toolUse blocks that follow the text */
+	tool_call calls[PLAN_CALLS_MAX];
+	json *plan;              /* the parsed __tool_plan, owning the planned names */
 	const char *stop;
 	size_t in_tok, out_tok;
 	const json *gcfg;        /* guardrailConfig, or NULL */
@@ -338,6 +345,62 @@ static void apply_limits(reply *r, const json *body)
 	}
 }
 
+/* The tool plan: the first user message's first text block starts with
+ * "__tool_plan " and a JSON array of turns, each an array of {"name", "input"} calls.
+ * Turn k (k = assistant messages so far) asks for its calls; after the last turn the
+ * plan is done and the ordinary rules answer (the toolResult echo). Returns 1 when r got
+ * the calls of a turn, 0 when no plan applies, -1 after writing a ValidationException. */
+static int plan_turn(reply *r, const json *msgs, emu_response *rs)
+{
+	const json *first = &msgs->items[0];
+	const json *c = json_get(first, "content");
+	const json *t = c && c->len ? json_get(&c->items[0], "text") : NULL;
+	size_t turn = 0, n = strlen(TOOL_PLAN);
+	char err[120];
+
+	if (!t || t->type != JSON_STRING || t->len < n || memcmp(t->str, TOOL_PLAN, n))
+		return 0;
+	r->plan = json_parse(t->str + n, t->len - n, err, sizeof err);
+	if (!r->plan || r->plan->type != JSON_ARRAY) {
+		emu_response_error(rs, 400, "ValidationException",
+			"__tool_plan: expected a JSON array of turns: %s", r->plan ? "not an array" : err);
+		return -1;
+	}
+	for (size_t i = 0; i < msgs->len; i++)
+		if (!strcmp(json_get_str(&msgs->items[i], "role"), "assistant")) turn++;
+	if (turn >= r->plan->len) return 0;
+	const json *calls = &r->plan->items[turn];
+	if (calls->type != JSON_ARRAY || calls->len == 0 || calls->len > PLAN_CALLS_MAX) {
+		emu_response_error(rs, 400, "ValidationException",
+			"__tool_plan: turn %zu must be an array of 1 to %d calls", turn + 1, PLAN_CALLS_MAX);
+		return -1;
+	}
+	size_t base = count_tool_uses(msgs);
+	br_buf_append_str(&r->text, "Calling");
+	for (size_t i = 0; i < calls->len; i++) {
+		const json *call = &calls->items[i];
+		const char *name = json_get_str(call, "name");
+		const json *input = json_get(call, "input");
+		if (!name || (input && input->type != JSON_OBJECT)) {
+			emu_response_error(rs, 400, "ValidationException",
+				"__tool_plan: turn %zu call %zu needs a string name and an object input", turn + 1, i + 1);
+			return -1;
+		}
+		tool_call *tc = &r->calls[r->tool++];
+		tc->name = name;
+		snprintf(tc->id, sizeof tc->id, "tooluse_%zu", base + i + 1);
+		json_writer w;
+		jw_init(&w, &tc->input);
+		if (input) jw_value(&w, input);
+		else br_buf_append_str(&tc->input, "{}");
+		br_buf_append_str(&r->text, i ? ", " : " ");
+		br_buf_append_str(&r->text, name);
+	}
+	br_buf_append_str(&r->text, ".");
+	r->stop = "tool_use";
+	return 1;
+}
+
 static int build_reply(reply *r, const json *body, emu_response *rs)
 {
 	const json *msgs = json_get(body, "messages");
@@ -390,7 +453,18 @@ static int build_reply(reply *r, const json *body, emu_response *rs)
 	const json *tc = json_get(body, "toolConfig");
 	const json *tools = json_get(tc, "tools");
 	const json *oc = json_get(json_get(json_get(json_get(body, "outputConfig"), "textFormat"), "structure"), "jsonSchema");
-	if (tresult) {
+	int planned = plan_turn(r, msgs, rs);
+	if (planned < 0) {
+		br_buf_free(&utext);
+		return -1;
+	}
+	if (planned) {
+		/* r->tool calls of the plan's current turn */
+	} else if (tresult) {
+		for (size_t ci = 0; content && ci < content->len; ci++) {
+		tresult = json_get(&content->items[ci], "toolResult");
+		if (!tresult) continue;
+		if (r->text.len) br_buf_append_str(&r->text, " ");
 		const char *id = json_get_str(tresult, "toolUseId"), *name = "unknown";
 		for (size_t i = 0; i < msgs->len; i++) {
 			const json *c = json_get(&msgs->items[i], "content");
@@ -405,6 +479,7 @@ static int build_reply(reply *r, const json *body, emu_response *rs)
 		br_buf_append_str(&r->text, name);
 		br_buf_append_str(&r->text, st && !strcmp(st, "error") ? " failed: " : " returned: ");
 		result_text(&r->text, tresult);
+		}
 	} else if (!strncmp(text, "__stream_words ", 15)) {
 		long n = strtol(text + 15, NULL, 10);
 		if (n < 1) n = 1;
@@ -437,10 +512,10 @@ static int build_reply(reply *r, const json *body, emu_response *rs)
 		free(avail);
 		if (call) {
 			r->tool = 1;
-			r->tool_name = call;
-			snprintf(r->tool_id, sizeof r->tool_id, "tooluse_%zu", count_tool_uses(msgs) + 1);
+			r->calls[0].name = call;
+			snprintf(r->calls[0].id, sizeof r->calls[0].id, "tooluse_%zu", count_tool_uses(msgs) + 1);
 			json_writer w;
-			jw_init(&w, &r->tool_input);
+			jw_init(&w, &r->calls[0].input);
 			if (spec) {
 				fill_schema(&w, json_get(json_get(spec, "inputSchema"), "json"), text, 0);
 			} else {
@@ -448,7 +523,7 @@ static int build_reply(reply *r, const json *body, emu_response *rs)
 				jw_obj_end(&w);
 			}
 			br_buf_append_str(&r->text, "Calling tool ");
-			br_buf_append_str(&r->text, r->tool_name);
+			br_buf_append_str(&r->text, r->calls[0].name);
 			br_buf_append_str(&r->text, ".");
 			r->stop = "tool_use";
 		} else if (oc) {
@@ -532,14 +607,15 @@ static void write_json(const reply *r, const json *body, const emu_request *rq, 
 		jw_strn(&w, r->text.data ? (const char *)r->text.data : "", r->text.len);
 		jw_obj_end(&w);
 	}
-	if (r->tool) {
+	for (int t = 0; t < r->tool; t++) {
+		const tool_call *tc = &r->calls[t];
 		jw_obj(&w);
 		jw_key(&w, "toolUse");
 		jw_obj(&w);
 		jw_key(&w, "input");
-		jw_raw(&w, (const char *)r->tool_input.data, r->tool_input.len);
-		jw_kstr(&w, "name", r->tool_name);
-		jw_kstr(&w, "toolUseId", r->tool_id);
+		jw_raw(&w, (const char *)tc->input.data, tc->input.len);
+		jw_kstr(&w, "name", tc->name);
+		jw_kstr(&w, "toolUseId", tc->id);
 		jw_obj_end(&w);
 		jw_obj_end(&w);
 	}
@@ -611,29 +687,30 @@ static void write_stream(const reply *r, const json *body, const emu_request *rq
 		emit(&s, "contentBlockStop");
 		idx = 1;
 	}
-	if (r->tool) {
+	for (int t = 0; t < r->tool; t++, idx++) {
+		const tool_call *tc = &r->calls[t];
 		jw_init(&w, &s.payload);
 		jw_obj(&w);
 		jw_kint(&w, "contentBlockIndex", idx);
 		ops_padding(&w, s.seq);
 		jw_key(&w, "start"); jw_obj(&w); jw_key(&w, "toolUse"); jw_obj(&w);
-		jw_kstr(&w, "name", r->tool_name);
-		jw_kstr(&w, "toolUseId", r->tool_id);
+		jw_kstr(&w, "name", tc->name);
+		jw_kstr(&w, "toolUseId", tc->id);
 		jw_obj_end(&w); jw_obj_end(&w);
 		jw_obj_end(&w);
 		emit(&s, "contentBlockStart");
 		/* the input JSON in pieces of about 8 bytes, the first one empty as the service does */
-		size_t i = 0, n = r->tool_input.len;
+		size_t i = 0, n = tc->input.len;
 		int first = 1;
 		while ((first || i < n) && !s.failed) {
 			size_t j = first ? 0 : (i + 8 < n ? i + 8 : n);
-			while (j < n && (r->tool_input.data[j] & 0xc0) == 0x80) j++;
+			while (j < n && (tc->input.data[j] & 0xc0) == 0x80) j++;
 			if (first) j = i;
 			jw_init(&w, &s.payload);
 			jw_obj(&w);
 			jw_kint(&w, "contentBlockIndex", idx);
 			jw_key(&w, "delta"); jw_obj(&w); jw_key(&w, "toolUse"); jw_obj(&w); jw_key(&w, "input");
-			jw_strn(&w, (const char *)r->tool_input.data + i, j - i);
+			jw_strn(&w, (const char *)tc->input.data + i, j - i);
 			jw_obj_end(&w); jw_obj_end(&w);
 			ops_padding(&w, s.seq);
 			jw_obj_end(&w);
@@ -685,13 +762,15 @@ void ops_converse(const emu_request *rq, emu_response *rs, const char *model_id,
 	emu_guard_init(&r.g);
 	if (build_reply(&r, body, rs) == 0) {
 		r.in_tok = ops_converse_input_tokens(body);
-		r.out_tok = ops_tokens((const char *)r.text.data, r.text.len) +
-			(r.tool ? ops_tokens((const char *)r.tool_input.data, r.tool_input.len) : 0);
+		r.out_tok = ops_tokens((const char *)r.text.data, r.text.len);
+		for (int t = 0; t < r.tool; t++)
+			r.out_tok += ops_tokens((const char *)r.calls[t].input.data, r.calls[t].input.len);
 		if (stream) write_stream(&r, body, rq, rs);
 		else write_json(&r, body, rq, rs);
 	}
 	br_buf_free(&r.text);
-	br_buf_free(&r.tool_input);
+	for (int t = 0; t < r.tool; t++) br_buf_free(&r.calls[t].input);
+	json_free(r.plan);
 	emu_guard_free(&r.g);
 	json_free(body);
 }

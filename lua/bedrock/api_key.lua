@@ -63,8 +63,9 @@ local function creds_from(opts)
 	end
 	local config = require "bedrock.config"
 	local credentials = require "bedrock.credentials"
+	local now = opts.now
 	local cfg, err = config.resolve{ region = opts.region, profile = opts.profile, getenv = opts.getenv,
-		auth_scheme_preference = "sigv4" }
+		auth_scheme_preference = "sigv4", clock = now and function() return now end }
 	if not cfg then return nil, err end
 	local auth
 	auth, err = credentials.resolve(opts.credentials, cfg)

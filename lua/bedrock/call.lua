@@ -205,7 +205,9 @@ function _M.run(self, plan, req, opts)
 					headers = rh, attempts = attempt }
 			end
 			out.attempts = attempt
-			return out
+			-- `for ev in client:converse_stream(req) do` gets the stream as the loop's
+			-- fourth (to-be-closed) value too: under Lua 5.4 a break releases it at once
+			return out, nil, nil, out
 		end
 		if type(e) ~= "table" then e = errors.make("ConnectionError", tostring(e)) end
 		local again, delay, cost = policy:decide(e, attempt, hint_ms(rh))

@@ -220,6 +220,12 @@ for name, plan in pairs(plans) do
 	end
 end
 
+-- client:converse_with_tools(req) -> the final Converse response + messages, usage,
+-- turns | nil, err: the tool-calling loop (lua/bedrock/tools.lua).
+function Client:converse_with_tools(req)
+	return require("bedrock.tools").loop(self, req)
+end
+
 -- for page in client:list_async_invokes_pages(req) do ... end
 -- Each page is a ListAsyncInvokes response; the iterator follows nextToken until it is
 -- absent. A failure is raised (like stream iterators), never a silent end.

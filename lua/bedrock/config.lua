@@ -297,6 +297,8 @@ function _M.endpoint_for(service_id, ctx, region)
 				" endpoint: set region in the profile or AWS_REGION")
 		elseif service_id == "sso" then
 			url = "https://portal.sso." .. region .. "." .. _M.partition(region).dns
+		elseif service_id == "sso_oidc" then
+			url = "https://oidc." .. region .. "." .. _M.partition(region).dns
 		elseif service_id == "signin" then
 			-- botocore's signin endpoint rules, per partition
 			local pid = _M.partition(region).id

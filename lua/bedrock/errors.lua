@@ -20,6 +20,8 @@ _M.codes = {
 	CredentialsError = true, -- no credentials, or a provider failed
 	ConfigError = true,      -- bad client options or environment
 	NotSupported = true,     -- a feature this client/transport does not offer (yet)
+	Cancelled = true,        -- a bedrock.async task was cancelled (task:cancel())
+	MaxTurnsExceeded = true, -- converse_with_tools: the model still asked for tools
 }
 
 function Error.__tostring(e)

@@ -124,10 +124,14 @@ function Policy:success(last_cost)
 	self.tokens = min(self.capacity, self.tokens + refund)
 end
 
--- Default sleep: blocks the thread (core.sleep, nanosleep). Hosts with their own clock
--- (coroutine schedulers, OpenResty) pass retry = { sleep = ... } instead.
+-- Default sleep, decided per call: inside a bedrock.async task it yields to the
+-- scheduler (other tasks run during the backoff); outside it blocks the thread
+-- (core.sleep, nanosleep). Hosts with their own clock (OpenResty) pass
+-- retry = { sleep = ... } instead.
 function _M.default_sleep(seconds)
 	if seconds <= 0 then return end
+	local backend = require("bedrock.async").backend
+	if backend.current() then return backend.sleep(seconds) end
 	require("bedrock.core").sleep(seconds)
 end
 

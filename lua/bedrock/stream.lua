@@ -12,8 +12,8 @@ local json = require "bedrock.json"
 
 local _M = { _VERSION = "0.1.0" }
 
-local type, setmetatable, error, pairs, tostring, next, pcall, ipairs =
-	type, setmetatable, error, pairs, tostring, next, pcall, ipairs
+local type, setmetatable, error, pairs, tostring, pcall, ipairs =
+	type, setmetatable, error, pairs, tostring, pcall, ipairs
 local concat, sort = table.concat, table.sort
 local decode_raw, decode_doc = json.decode_raw, json.decode
 
@@ -29,10 +29,13 @@ local function stream_error(msg, code, extra)
 end
 _M.stream_error = stream_error
 
+local new_assembler -- forward (collect)
+
 -- new{ plan =, node = (eventstream node), source =, decoder =, meta = {...},
 --      on_close = fn(stream, clean) }
 function _M.new(o)
 	local s = setmetatable({
+		acc = new_assembler(o.plan),
 		node = o.node, source = o.source, decoder = o.decoder, on_close = o.on_close,
 		plan = o.plan, eof = false, done = false, events_seen = 0, messages_seen = 0,
 		request_id = o.request_id, status = o.status, headers = o.headers,
@@ -135,6 +138,7 @@ function Stream:next()
 				end
 				v = m.node.read(v)
 				self.events_seen = self.events_seen + 1
+				self.acc:add(et, v)
 				return { [et] = v }
 			end
 			-- unknown event type: skipped
@@ -148,9 +152,15 @@ end
 
 Stream.__call = function(self) return self:next() end
 
+-- for ev in stream:events() do ... end. Under Lua 5.4 the loop closes the stream when it
+-- is left early (break, error): the fourth value is the stream, a to-be-closed value.
 function Stream:events()
-	return function() return self:next() end
+	return function() return self:next() end, nil, nil, self
 end
+
+-- Lua 5.4 `local s <close> = ...` and the generic for's closing value: releases the
+-- connection at once. (LuaJIT: call s:close() after a break.)
+Stream.__close = function(self) self:close() end
 
 -- Closes the underlying transfer (idempotent). `clean` is true at the normal end.
 function Stream:close(clean)
@@ -196,98 +206,121 @@ local function finish_block(b)
 	b.finished = true
 end
 
--- Collects the rest of a ConverseStream into Converse's response shape:
--- { output = { message = { role, content = {...} } }, stopReason, usage, metrics,
---   additionalModelResponseFields, trace, performanceConfig, serviceTier }
--- For InvokeModelWithResponseStream: { body = <all chunk bytes joined>, contentType, ... }.
--- Raises like next() on failure.
-function Stream:collect()
-	local plan = self.plan
+-- The assembler: every event that next() hands out is added here, so that collect()
+-- returns the whole message even when some events were taken before it was called. One
+-- assembler per stream; the tool loop's streamed turns go through the same code.
+local Acc = {}
+Acc.__index = Acc
+
+local ChunkAcc = {}
+ChunkAcc.__index = ChunkAcc
+
+function ChunkAcc:add(k, v)
+	if k == "chunk" then
+		local n = self.n + 1
+		self.n = n
+		self.parts[n] = v.bytes or ""
+	end
+end
+
+function ChunkAcc:result(meta)
+	local out = { body = concat(self.parts, "", 1, self.n) }
+	for k, v in pairs(meta or {}) do out[k] = v end
+	return out
+end
+
+new_assembler = function(plan)
 	if plan and plan.name ~= "ConverseStream" then
-		local parts, n = {}, 0
-		for ev in self:events() do
-			if ev.chunk then n = n + 1; parts[n] = ev.chunk.bytes or "" end
-		end
-		local out = { body = concat(parts, "", 1, n) }
-		for k, v in pairs(self.meta_fields or {}) do out[k] = v end
-		return out
+		return setmetatable({ parts = {}, n = 0 }, ChunkAcc)
 	end
-	local blocks = {}
-	local out = { output = { message = { role = "assistant", content = json.array{} } } }
-	local function block(i)
-		local b = blocks[i]
-		if not b then
-			b = { block = {}, index = i }
-			blocks[i] = b
-		end
-		return b
+	return setmetatable({ blocks = {},
+		out = { output = { message = { role = "assistant", content = json.array{} } } } }, Acc)
+end
+_M.assembler = new_assembler
+
+function Acc:block(i)
+	local b = self.blocks[i]
+	if not b then
+		b = { block = {}, index = i }
+		self.blocks[i] = b
 	end
-	for ev in self:events() do
-		local k, v = next(ev)
-		if k == "messageStart" then
-			out.output.message.role = v.role or "assistant"
-		elseif k == "contentBlockStart" then
-			local b = block(v.contentBlockIndex or 0)
-			local st = v.start or {}
-			if st.toolUse then
-				b.block.toolUse = { toolUseId = st.toolUse.toolUseId, name = st.toolUse.name,
-					type = st.toolUse.type }
-				b.input_parts = {}
-			elseif st.toolResult then
-				b.block.toolResult = { toolUseId = st.toolResult.toolUseId, status = st.toolResult.status,
-					type = st.toolResult.type, content = json.array{} }
-			elseif st.image then
-				b.block.image = { format = st.image.format }
+	return b
+end
+
+-- Adds one ConverseStream event (type k, value v).
+function Acc:add(k, v)
+	local out = self.out
+	if k == "contentBlockDelta" then
+		local b = self:block(v.contentBlockIndex or 0)
+		local d = v.delta or {}
+		if d.text then
+			local tp = b.text_parts
+			if not tp then tp = {}; b.text_parts = tp end
+			tp[#tp + 1] = d.text
+		elseif d.toolUse then
+			b.input_parts = b.input_parts or {}
+			if not b.block.toolUse then b.block.toolUse = {} end
+			b.input_parts[#b.input_parts + 1] = d.toolUse.input or ""
+		elseif d.reasoningContent then
+			local r = d.reasoningContent
+			b.block.reasoningContent = b.block.reasoningContent or {}
+			local rc = b.block.reasoningContent
+			if r.text then
+				b.reasoning_parts = b.reasoning_parts or {}
+				b.reasoning_parts[#b.reasoning_parts + 1] = r.text
 			end
-		elseif k == "contentBlockDelta" then
-			local b = block(v.contentBlockIndex or 0)
-			local d = v.delta or {}
-			if d.text then
-				b.text_parts = b.text_parts or {}
-				b.text_parts[#b.text_parts + 1] = d.text
-			elseif d.toolUse then
-				b.input_parts = b.input_parts or {}
-				if not b.block.toolUse then b.block.toolUse = {} end
-				b.input_parts[#b.input_parts + 1] = d.toolUse.input or ""
-			elseif d.reasoningContent then
-				local r = d.reasoningContent
-				b.block.reasoningContent = b.block.reasoningContent or {}
-				local rc = b.block.reasoningContent
-				if r.text then
-					b.reasoning_parts = b.reasoning_parts or {}
-					b.reasoning_parts[#b.reasoning_parts + 1] = r.text
-				end
-				if r.signature then
-					rc.reasoningText = rc.reasoningText or {}
-					rc.reasoningText.signature = (rc.reasoningText.signature or "") .. r.signature
-				end
-				if r.redactedContent then
-					rc.redactedContent = (rc.redactedContent or "") .. r.redactedContent
-				end
-			elseif d.citation then
-				b.citations = b.citations or {}
-				b.citations[#b.citations + 1] = d.citation
-				b.text_parts = b.text_parts or {}
-			elseif d.toolResult then
-				b.block.toolResult = b.block.toolResult or { content = json.array{} }
-				local c = b.block.toolResult.content
-				for _, part in ipairs(d.toolResult) do c[#c + 1] = part end
-			elseif d.image then
-				b.block.image = b.block.image or {}
-				if d.image.source then b.block.image.source = d.image.source end
-				if d.image.error then b.block.image.error = d.image.error end
+			if r.signature then
+				rc.reasoningText = rc.reasoningText or {}
+				rc.reasoningText.signature = (rc.reasoningText.signature or "") .. r.signature
 			end
-		elseif k == "contentBlockStop" then
-			local b = blocks[v.contentBlockIndex or 0]
-			if b then finish_block(b) end
-		elseif k == "messageStop" then
-			out.stopReason = v.stopReason
-			out.additionalModelResponseFields = v.additionalModelResponseFields
-		elseif k == "metadata" then
-			out.usage, out.metrics, out.trace = v.usage, v.metrics, v.trace
-			out.performanceConfig, out.serviceTier = v.performanceConfig, v.serviceTier
+			if r.redactedContent then
+				rc.redactedContent = (rc.redactedContent or "") .. r.redactedContent
+			end
+		elseif d.citation then
+			b.citations = b.citations or {}
+			b.citations[#b.citations + 1] = d.citation
+			b.text_parts = b.text_parts or {}
+		elseif d.toolResult then
+			b.block.toolResult = b.block.toolResult or { content = json.array{} }
+			local c = b.block.toolResult.content
+			for _, part in ipairs(d.toolResult) do c[#c + 1] = part end
+		elseif d.image then
+			b.block.image = b.block.image or {}
+			if d.image.source then b.block.image.source = d.image.source end
+			if d.image.error then b.block.image.error = d.image.error end
 		end
+	elseif k == "messageStart" then
+		out.output.message.role = v.role or "assistant"
+	elseif k == "contentBlockStart" then
+		local b = self:block(v.contentBlockIndex or 0)
+		local st = v.start or {}
+		if st.toolUse then
+			b.block.toolUse = { toolUseId = st.toolUse.toolUseId, name = st.toolUse.name,
+				type = st.toolUse.type }
+			b.input_parts = {}
+		elseif st.toolResult then
+			b.block.toolResult = { toolUseId = st.toolResult.toolUseId, status = st.toolResult.status,
+				type = st.toolResult.type, content = json.array{} }
+		elseif st.image then
+			b.block.image = { format = st.image.format }
+		end
+	elseif k == "contentBlockStop" then
+		local b = self.blocks[v.contentBlockIndex or 0]
+		if b then finish_block(b) end
+	elseif k == "messageStop" then
+		out.stopReason = v.stopReason
+		out.additionalModelResponseFields = v.additionalModelResponseFields
+	elseif k == "metadata" then
+		out.usage, out.metrics, out.trace = v.usage, v.metrics, v.trace
+		out.performanceConfig, out.serviceTier = v.performanceConfig, v.serviceTier
 	end
+end
+
+-- Converse's response shape from what was added (idempotent).
+function Acc:result()
+	if self.done then return self.out end
+	self.done = true
+	local out, blocks = self.out, self.blocks
 	local idx = {}
 	for i, b in pairs(blocks) do
 		if not b.finished then finish_block(b) end
@@ -297,6 +330,17 @@ function Stream:collect()
 	local content = out.output.message.content
 	for _, i in ipairs(idx) do content[#content + 1] = blocks[i].block end
 	return out
+end
+
+-- Collects the stream into Converse's response shape, the events already taken
+-- included: { output = { message = { role, content = {...} } }, stopReason, usage,
+-- metrics, additionalModelResponseFields, trace, performanceConfig, serviceTier }.
+-- For InvokeModelWithResponseStream: { body = <all chunk bytes joined>, contentType, ... }.
+-- Raises like next() on failure.
+function Stream:collect()
+	local nxt = self.next
+	while nxt(self) do end
+	return self.acc:result(self.meta_fields)
 end
 
 return _M

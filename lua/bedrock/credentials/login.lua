@@ -111,11 +111,9 @@ function P.dpop_proof(der, url, iat, jti)
 end
 
 local function signin_url(ctx, region)
-	local host
-	if region:find("^cn%-") then host = "https://" .. region .. ".signin.amazonaws.cn"
-	elseif region:find("^us%-gov%-") then host = "https://" .. region .. ".signin.amazonaws-us-gov.com"
-	else host = "https://" .. region .. ".signin.aws.amazon.com" end
-	return S.endpoint(ctx, "SIGNIN", "signin", host) .. "/v1/token"
+	local base, err = S.endpoint(ctx, "signin", region)
+	if not base then return nil, err end
+	return base .. "/v1/token"
 end
 
 local function region_of(ctx)
@@ -147,7 +145,8 @@ local function refresh(ctx, token, pname, file)
 		return nil, S.err(NAME, pname, "no region for the sign-in service: set `region` in the profile " ..
 			"or AWS_REGION", file)
 	end
-	local url = signin_url(ctx, region)
+	local url, uerr = signin_url(ctx, region)
+	if not url then return nil, uerr end
 	-- iat is the wall clock, as botocore's (the server checks it against its own clock);
 	-- ctx.now only decides when to refresh.
 	local proof, perr = P.dpop_proof(der, url, os.time())

@@ -110,8 +110,9 @@ end
 -- SSO-OIDC CreateToken with the cached refresh token. Returns the new cache table or
 -- nil, reason.
 local function refresh_token(ctx, cfg, token)
-	local url = S.endpoint(ctx, "SSO_OIDC", "sso_oidc",
-		"https://oidc." .. cfg.sso_region .. ".amazonaws.com") .. "/token"
+	local base, eerr = S.endpoint(ctx, "sso_oidc", cfg.sso_region)
+	if not base then return nil, eerr end
+	local url = base .. "/token"
 	local body = json.encode{ clientId = token.clientId, clientSecret = token.clientSecret,
 		grantType = "refresh_token", refreshToken = token.refreshToken }
 	local res, doc = http_json(ctx, { method = "POST", url = url,
@@ -172,7 +173,7 @@ local function access_token(self, ctx, cfg, pname)
 				end
 				token, expires = new, shapes.parse_time(new.expiresAt)
 			else
-				why = "the refresh failed: " .. rerr
+				why = "the refresh failed: " .. tostring(type(rerr) == "table" and rerr.message or rerr)
 			end
 		end
 	end
@@ -192,7 +193,9 @@ function P:get(ctx)
 	tok, err = access_token(self, ctx, cfg, pname)
 	if not tok then return nil, err end
 
-	local url = S.endpoint(ctx, "SSO", "sso", "https://portal.sso." .. cfg.sso_region .. ".amazonaws.com") ..
+	local base, eerr = S.endpoint(ctx, "sso", cfg.sso_region)
+	if not base then return nil, eerr end
+	local url = base ..
 		"/federation/credentials?role_name=" .. S.qs(cfg.sso_role_name) ..
 		"&account_id=" .. S.qs(cfg.sso_account_id)
 	local res, doc = http_json(ctx, { method = "GET", url = url,

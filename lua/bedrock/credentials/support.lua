@@ -67,42 +67,13 @@ function _M.mkdir_p(dir)
 	return core.mkdir_p(dir)
 end
 
--- The profile's `services` section, when it names one.
-local function services_section(ctx)
-	local name = ctx.profile and ctx.profile.services
-	local cfg = ctx.files and ctx.files.config
-	if type(name) ~= "string" or type(cfg) ~= "table" or type(cfg.services) ~= "table" then return nil end
-	local s = cfg.services[name]
-	if type(s) ~= "table" then return nil end
-	return s
-end
-
-local function truthy(v)
-	return type(v) == "string" and v:lower() == "true"
-end
-
--- endpoint(ctx, env_suffix, services_key, default) -> base URL without a trailing '/'.
--- botocore's configured-endpoint order: AWS_ENDPOINT_URL_<SERVICE>, then the service's
--- `endpoint_url` in the profile's `services` section, then AWS_ENDPOINT_URL, then the
--- profile's `endpoint_url`; none of them when AWS_IGNORE_CONFIGURED_ENDPOINT_URLS or the
--- profile's ignore_configured_endpoint_urls is true.
-function _M.endpoint(ctx, env_suffix, services_key, default)
-	local getenv = ctx.getenv or os.getenv
-	local profile = ctx.profile or {}
-	local ignore = getenv("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
-	if ignore == nil then ignore = profile.ignore_configured_endpoint_urls end
-	local url
-	if not truthy(ignore) then
-		url = getenv("AWS_ENDPOINT_URL_" .. env_suffix)
-		if not url or url == "" then
-			local s = services_section(ctx)
-			local sub = s and s[services_key]
-			url = type(sub) == "table" and sub.endpoint_url or nil
-		end
-		if not url or url == "" then url = getenv("AWS_ENDPOINT_URL") end
-		if not url or url == "" then url = profile.endpoint_url end
-	end
-	if type(url) ~= "string" or url == "" then url = default end
+-- endpoint(ctx, service_id, region) -> base URL without a trailing '/' | nil, err: the
+-- provider's own service endpoint, configured as botocore configures it
+-- (config.endpoint_for: AWS_ENDPOINT_URL_<ID>, AWS_ENDPOINT_URL, the profile's services
+-- section, its endpoint_url, then the service's default host for the region).
+function _M.endpoint(ctx, service_id, region)
+	local url, err = require("bedrock.config").endpoint_for(service_id, ctx, region)
+	if not url then return nil, err end
 	return (url:gsub("/+$", ""))
 end
 

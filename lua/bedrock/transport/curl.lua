@@ -22,6 +22,7 @@
 -- to C unchecked (C checks it; Lua looks only when C refuses).
 local core = require "bedrock.core"
 local errors = require "bedrock.errors"
+local backend = require("bedrock.async").backend
 
 local _M = { _VERSION = "0.1.0" }
 
@@ -138,11 +139,18 @@ function Transport:timeout()
 	return self.multi and self.multi:timeout() or nil
 end
 
--- One wait while `x` has nothing for us. Blocking: one step in C. With a wait hook: a
--- non-blocking step, then the hook (which may yield) if that brought nothing new.
+-- One wait while `x` has nothing for us, decided per call. Inside a bedrock.async task:
+-- yield to its scheduler, which steps this multi with every other and resumes the task
+-- once progress() holds. With a wait hook: a non-blocking step, then the hook (which
+-- may yield) if that brought nothing new. Otherwise: one blocking step in C.
 function Transport:_wait(progress)
 	local m = self.multi
 	if not m then return nil, errors.new{ code = "ConnectionError", message = "transport is closed" } end
+	if not self.wait and backend.current() then
+		backend.wait_io(self, progress)
+		if not self.multi then return nil, errors.new{ code = "ConnectionError", message = "transport is closed" } end
+		return true
+	end
 	if not self.wait then
 		local n, msg = m:step(WAIT_SLICE_MS)
 		if not n then return nil, errors.new{ code = "ConnectionError", message = msg } end
@@ -304,6 +312,7 @@ function Transport:_start(o)
 		return nil, verr("request", msg)
 	end
 	self.requests = self.requests + 1
+	backend.track(x)
 	return x
 end
 
@@ -375,7 +384,7 @@ function Transport:request(req)
 				n = n + 1
 				parts[n] = d
 			end
-		elseif not self.wait then
+		elseif not self.wait and not backend.current() then
 			local r, smsg = m:step(WAIT_SLICE_MS)
 			if not r then
 				x:close()
@@ -384,7 +393,7 @@ function Transport:request(req)
 		else
 			progress = progress or function()
 				local st = x:state()
-				return x:buffered() > 0 or (st ~= "pending" and st ~= "body")
+				return st ~= "pending" and st ~= "body" or x:buffered() > 0
 			end
 			local ok, e = self:_wait(progress)
 			if not ok then
@@ -429,7 +438,9 @@ function Stream:response()
 	local t = self.transport
 	local ready
 	while x:state() == "pending" do
-		if t.wait then ready = ready or function() return x:state() ~= "pending" end end
+		if not ready and (t.wait or backend.current()) then
+			ready = function() return x:state() ~= "pending" end
+		end
 		local ok, e = t:_wait(ready)
 		if not ok then return nil, e end
 	end
@@ -467,7 +478,7 @@ function Stream:read()
 		end
 		if d == nil then return nil, transfer_error(msg, code, kind, cc) end
 		local progress
-		if t.wait then
+		if t.wait or backend.current() then
 			progress = function()
 				local st = x:state()
 				return x:buffered() > 0 or (st ~= "pending" and st ~= "body")
@@ -497,10 +508,15 @@ function Stream:send(bytes)
 		return nil, errors.new{ code = "ConnectionError", message = msg, core_code = code }
 	end
 	local cap = self.transport.buffer_cap or core.http_buffer_cap
+	local drained
 	while x:pending() > cap do
 		local st = x:state()
 		if st ~= "pending" and st ~= "body" then break end
-		local ok2, e = self.transport:_wait()
+		drained = drained or function()
+			local s2 = x:state()
+			return x:pending() <= cap or (s2 ~= "pending" and s2 ~= "body")
+		end
+		local ok2, e = self.transport:_wait(drained)
 		if not ok2 then return nil, e end
 	end
 	return true
