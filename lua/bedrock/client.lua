@@ -223,6 +223,7 @@ end
 -- client:converse_with_tools(req) -> the final Converse response + messages, usage,
 -- turns | nil, err: the tool-calling loop (lua/bedrock/tools.lua).
 function Client:converse_with_tools(req)
+	check_self(self, "converse_with_tools", 2)
 	return require("bedrock.tools").loop(self, req)
 end
 
