@@ -7,29 +7,21 @@
 --
 -- Environment: AWS_ENDPOINT_URL_BEDROCK_RUNTIME (the emulator's URL), AWS_REGION, and
 -- credentials the emulator accepts (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY).
--- BEDROCK_DEMO_STREAMS (default 4) streams at once in part 3, BEDROCK_DEMO_EVENTS (default
--- 20000) events in part 4. The emulator's answers are deterministic: it echoes the text
--- ("You said: ...") word by word, calls a tool named in the text, and `__stream_words N`
--- makes it stream N words; with --event-delay it paces events as a model would.
+-- BEDROCK_DEMO_STREAMS (default 4) and BEDROCK_DEMO_MANY (default 50) streams at once in
+-- part 3, BEDROCK_DEMO_EVENTS (default 20000) events in part 4. The emulator's answers are
+-- deterministic: it echoes the text ("You said: ...") word by word, calls a tool named in
+-- the text, and `__stream_words N` makes it stream N words; with --event-delay it paces
+-- events as a model would.
 local bedrock = require "bedrock"
 local core = require "bedrock.core"
 
 local MODEL = os.getenv("BEDROCK_MODEL_ID") or "anthropic.claude-3-haiku-20240307-v1:0"
 local N_STREAMS = tonumber(os.getenv("BEDROCK_DEMO_STREAMS") or "") or 4
 local N_EVENTS = tonumber(os.getenv("BEDROCK_DEMO_EVENTS") or "") or 20000
+local N_MANY = tonumber(os.getenv("BEDROCK_DEMO_MANY") or "") or 50
 
--- A wall clock in seconds: the C core's monotonic clock when it has one, else Linux's
--- /proc/uptime (10 ms steps), else os.time.
+-- seconds of the C core's monotonic clock
 local now = core.monotonic
-if not now then
-	now = function()
-		local f = io.open("/proc/uptime", "r")
-		if not f then return os.time() end
-		local t = f:read("*n")
-		f:close()
-		return t
-	end
-end
 
 -- Time to first event of the last stream, from the client's on_response hook.
 local last_timing
@@ -76,96 +68,102 @@ for _, line in ipairs{ "Hello there, who are you?", "Tell me a short story about
 end
 
 ---------------------------------------------------------------- 2. a tool call
-heading("2. A tool answered by a Lua function (Converse + toolUse/toolResult)")
--- the Lua side of the tool
-local function get_weather(input)
-	local table_of = { Lisbon = { celsius = 21, sky = "sunny" }, Oslo = { celsius = 4, sky = "snow" } }
-	local w = table_of[input.city] or { celsius = 15, sky = "unknown" }
-	return { city = input.city, celsius = w.celsius, sky = w.sky }
-end
-local tool_config = { tools = { { toolSpec = {
-	name = "get_weather",
-	description = "Current weather for a city",
-	inputSchema = { json = { type = "object", required = { "city" },
-		properties = { city = { type = "string", enum = { "Lisbon", "Oslo" } } } } },
-} } } }
+heading("2. A tool answered by a Lua function (client:converse_with_tools)")
 local question = "What is the weather in Lisbon? Use get_weather."
 print("you> " .. question)
-local messages = { user(question) }
-local turns = 0
-while true do
-	turns = turns + 1
-	local res = assert(client:converse{ modelId = MODEL, messages = messages, toolConfig = tool_config })
-	local msg = res.output.message
-	messages[#messages + 1] = msg
-	if res.stopReason ~= "tool_use" then
-		print("assistant> " .. msg.content[1].text)
-		break
-	end
-	local results = {}
-	for _, block in ipairs(msg.content) do
-		local use = block.toolUse
-		if use then
-			io.write("   model asks: ", use.name, " ", bedrock.json.encode(use.input), "\n")
-			local out = get_weather(use.input)
-			io.write("   Lua answers: ", bedrock.json.encode(out), "\n")
-			results[#results + 1] = { toolResult = { toolUseId = use.toolUseId,
-				content = { { json = out } } } }
-		end
-	end
-	messages[#messages + 1] = { role = "user", content = results }
-end
-print(string.format("   [%d model calls]", turns))
+io.write("assistant> ")
+local res = assert(client:converse_with_tools{
+	modelId = MODEL,
+	messages = { user(question) },
+	tools = {
+		get_weather = {
+			description = "Current weather for a city",
+			inputSchema = { type = "object", required = { "city" },
+				properties = { city = { type = "string", enum = { "Lisbon", "Oslo" } } } },
+			-- the Lua side of the tool: the loop calls it when the model asks
+			handler = function(input)
+				local w = ({ Lisbon = { celsius = 21, sky = "sunny" }, Oslo = { celsius = 4, sky = "snow" } })[input.city]
+					or { celsius = 15, sky = "unknown" }
+				local out = { city = input.city, celsius = w.celsius, sky = w.sky }
+				io.write("\n   model asks: get_weather ", bedrock.json.encode(input),
+					"\n   Lua answers: ", bedrock.json.encode(out), "\nassistant> ")
+				return out
+			end,
+		},
+	},
+	-- every turn streams: the answer appears as it is generated
+	on_event = function(ev)
+		local d = ev.contentBlockDelta
+		if d and d.delta.text then io.write(d.delta.text); io.flush() end
+	end,
+})
+print(string.format("\n   [%d model calls, %d tokens in all]", res.turns, res.usage.totalTokens))
 
 ---------------------------------------------------------------- 3. several streams at once
-heading(string.format("3. %d streams at once in one Lua state", N_STREAMS))
+heading(string.format("3. %d streams at once in one Lua state (bedrock.async)", N_STREAMS))
+local async = require "bedrock.async"
 local prompts = {}
 for i = 1, N_STREAMS do
 	prompts[i] = "Stream number " .. i .. " says: the quick brown fox jumps over the lazy dog"
+end
+
+-- one stream: its text, its event count and its time to first token
+local function one(prompt)
+	local t0 = now()
+	local text, events, ttft = {}, 0, nil
+	for ev in assert(client:converse_stream{ modelId = MODEL, messages = { user(prompt) } }) do
+		events = events + 1
+		local d = ev.contentBlockDelta
+		if d and d.delta.text then
+			ttft = ttft or now() - t0
+			text[#text + 1] = d.delta.text
+		end
+	end
+	return table.concat(text), events, ttft
 end
 
 -- one after the other, for comparison
 local started = now()
 local seq_events = 0
 for i = 1, N_STREAMS do
-	for _ in assert(client:converse_stream{ modelId = MODEL, messages = { user(prompts[i]) } }) do
-		seq_events = seq_events + 1
-	end
+	local _, n = one(prompts[i])
+	seq_events = seq_events + n
 end
 local sequential = now() - started
 
--- at once: every stream's transfer shares the client's connection pool and progresses
--- whenever any of them waits, so reading them in turn takes about as long as the slowest
+-- at once: each stream is a task; while one waits for its next event the others run
 started = now()
-local streams, counts, texts = {}, {}, {}
-for i = 1, N_STREAMS do
-	streams[i] = assert(client:converse_stream{ modelId = MODEL, messages = { user(prompts[i]) } })
-	counts[i], texts[i] = 0, {}
-end
-local live, par_events = N_STREAMS, 0
-while live > 0 do
-	for i = 1, N_STREAMS do
-		local s = streams[i]
-		if s then
-			local ev = s()
-			if ev == nil then
-				streams[i] = false
-				live = live - 1
-			else
-				counts[i] = counts[i] + 1
-				par_events = par_events + 1
-				local d = ev.contentBlockDelta
-				if d and d.delta.text then texts[i][#texts[i] + 1] = d.delta.text end
-			end
-		end
-	end
-end
+local results = async.run(function()
+	local tasks = {}
+	for i = 1, N_STREAMS do tasks[i] = async.spawn(one, prompts[i]) end
+	local out = {}
+	for i, t in ipairs(tasks) do out[i] = { t:await() } end
+	return out
+end)
 local parallel = now() - started
-for i = 1, N_STREAMS do
-	print(string.format("   stream %d (%d events): %s", i, counts[i], table.concat(texts[i])))
+local par_events = 0
+for i, r in ipairs(results) do
+	par_events = par_events + r[2]
+	print(string.format("   stream %d (%d events, first token after %.3f s): %s", i, r[2], r[3] or 0, r[1]))
 end
 print(string.format("   [one after the other: %d events in %.3f s; at once: %d events in %.3f s, %.1fx faster]",
 	seq_events, sequential, par_events, parallel, sequential / math.max(parallel, 1e-6)))
+
+-- and many more: the same in one Lua state, no threads
+started = now()
+local many = async.run(function()
+	local tasks = {}
+	for i = 1, N_MANY do tasks[i] = async.spawn(one, "Chat " .. i .. " in a crowd of many") end
+	local total = 0
+	for _, t in ipairs(tasks) do
+		local _, n = t:await()
+		total = total + n
+	end
+	return total
+end)
+local took = now() - started
+print(string.format("   [%d streams at once: %d events in %.3f s, %.0f events/s]", N_MANY, many, took,
+	many / math.max(took, 1e-6)))
 
 ---------------------------------------------------------------- 4. throughput
 heading("4. Raw throughput: one long stream, as fast as the emulator sends it")

@@ -27,14 +27,18 @@ describe("make demo (.ci/run-demo)", function()
 		assert.matches('model asks: get_weather {"city":"Lisbon"}', out, 1, true)
 		assert.matches("Lua answers: ", out, 1, true)
 		assert.matches("assistant> The tool get_weather returned: {", out, 1, true)
+		assert.matches("%[2 model calls, %d+ tokens in all%]", out)
 		-- 3. streams at once beat the same streams one after the other
 		local n = 0
-		for _ in out:gmatch("stream %d %(%d+ events%): You said: Stream number") do n = n + 1 end
+		for _ in out:gmatch("stream %d %(%d+ events, first token after %d+%.%d+ s%): You said: Stream number") do n = n + 1 end
 		assert.equal(4, n)
 		local seq, par = out:match("one after the other: %d+ events in (%d+%.%d+) s; at once: %d+ events in (%d+%.%d+) s")
 		assert(seq, out)
 		-- paced at 25 ms an event, 4 x 19 events: about 2 s one after the other, 0.5 s at once
 		assert.is_true(tonumber(par) * 1.3 < tonumber(seq), out)
+		local many, many_events = out:match("%[(%d+) streams at once: (%d+) events in")
+		assert.equal("50", many)
+		assert.is_true(tonumber(many_events) >= 50 * 5, out)
 		-- 4. the long unpaced stream
 		local big = out:match("%[first token after %d+%.%d+ s, (%d+) events in [%d.]+ s %(%d+ events/s%)%]\n\ndemo: done")
 		assert.equal("20004", big)
