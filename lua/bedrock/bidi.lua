@@ -4,6 +4,7 @@
 --   bidi.open(client, plan, req, opts) -> BidiStream | nil, err
 --   s:send(event), s:close_input(), for ev in s do ... end
 local call = require "bedrock.call"
+local config = require "bedrock.config"
 local errors = require "bedrock.errors"
 local request = require "bedrock.request"
 local response = require "bedrock.response"
@@ -77,6 +78,8 @@ end
 
 function _M.open(self, plan, req, opts)
 	opts = opts or {}
+	local opts_ok, oerr = config.check_call_options(opts)
+	if not opts_ok then return nil, oerr end
 	local check = opts.validate
 	if check == nil then check = self.config.validate end
 	if type(req) ~= "table" then return verr(nil, "request must be a table") end
@@ -166,6 +169,7 @@ function Bidi:_response()
 	local info = self.info
 	if info then
 		info.status, info.response_headers = status, rh
+		call.stream_timing(info, s)
 		call.emit_response(self.client, info)
 	end
 	if status < 200 or status >= 300 then

@@ -2,6 +2,7 @@
 -- backoff, the request/response hooks). `self` is the client.
 --
 --   call.run(client, plan, req, opts) -> result, meta | stream | nil, err
+local config = require "bedrock.config"
 local errors = require "bedrock.errors"
 local request = require "bedrock.request"
 local response = require "bedrock.response"
@@ -10,8 +11,9 @@ local stream = require "bedrock.stream"
 
 local _M = {}
 
-local type, tostring, tonumber, error, getmetatable, setmetatable =
-	type, tostring, tonumber, error, getmetatable, setmetatable
+local type, tostring, tonumber, error, getmetatable, setmetatable, next =
+	type, tostring, tonumber, error, getmetatable, setmetatable, next
+local check_call_options = config.check_call_options
 local format = string.format
 local ATTEMPT1, USER_AGENT, uuid4 = request.ATTEMPT1, request.USER_AGENT, request.uuid4
 local EMPTY = setmetatable({}, { __newindex = function() error("read-only", 2) end })
@@ -34,16 +36,50 @@ local function emit_request(self, info)
 end
 _M.emit_request = emit_request
 
+local function secs(v)
+	return v and format("%.3fs", v) or "-"
+end
+
 local function emit_response(self, info)
 	local f = self.on_response
 	if f then f(info) end
 	if self.logger then
-		self.logger(format("bedrock: <- %s %s %s in %.3fs (attempt %d)%s", info.method, info.url,
-			tostring(info.status or "-"), info.timing and info.timing.total or 0, info.attempt,
-			info.error and (" " .. tostring(info.error)) or ""), info)
+		local tm = info.timing
+		local when
+		if not tm then
+			when = ""
+		elseif info.stream then
+			when = format(" headers in %s, first event in %s (stream)", secs(tm.headers),
+				secs(tm.first_event))
+		else
+			when = " in " .. secs(tm.total)
+		end
+		self.logger(format("bedrock: <- %s %s %s%s%s (attempt %d)%s", info.method, info.url,
+			tostring(info.status or "-"), info.http_version and (" HTTP/" .. info.http_version) or "",
+			when, info.attempt, info.error and (" " .. tostring(info.error)) or ""), info)
 	end
 end
 _M.emit_response = emit_response
+
+-- Timing of a streaming response for the hooks, from the transport stream's info() (a
+-- transport without it gives none): connect and first_byte (seconds from the start of
+-- the transfer to the connection and to the first response byte), headers (to when the
+-- client had the response headers); stream_first_event adds first_event (to when the
+-- first event, or the end of the stream, was read).
+local function stream_timing(info, s)
+	local inf = s.info and s:info()
+	info.stream = true
+	info.http_version = s.http_version
+	if type(inf) == "table" then
+		info.timing = { connect = inf.connect, first_byte = inf.first_byte, headers = inf.total }
+	end
+end
+_M.stream_timing = stream_timing
+
+local function stream_first_event(info, s)
+	local inf = s.info and s:info()
+	if type(inf) == "table" and info.timing then info.timing.first_event = inf.total end
+end
 
 local DECODE = { decode = true }
 
@@ -88,9 +124,10 @@ local function attempt_once(self, p, attempt, max, invocation_id, opts, decode)
 		local status, rh = s.status, s.headers or {}
 		if info then
 			info.status, info.response_headers = status, rh
-			emit_response(self, info)
+			stream_timing(info, s)
 		end
 		if status < 200 or status >= 300 then
+			if info then emit_response(self, info) end
 			local body = response.drain(s)
 			s:close()
 			local _, perr = response.parse(plan, status, rh, body)
@@ -99,6 +136,12 @@ local function attempt_once(self, p, attempt, max, invocation_id, opts, decode)
 		local st = response.stream(plan, s, status, rh)
 		local ok
 		ok, err = st:_prime()
+		if info then
+			-- after the first event: the hooks see the time to the first token
+			stream_first_event(info, s)
+			if not ok then info.error = err end
+			emit_response(self, info)
+		end
 		if not ok then
 			err.retryable = self.policy.classify(err) ~= nil
 			return nil, err, rh
@@ -136,6 +179,10 @@ end
 function _M.run(self, plan, req, opts)
 	opts = opts or EMPTY
 	if type(opts) ~= "table" then error("options must be a table", 3) end
+	if opts ~= EMPTY and next(opts) ~= nil then
+		local ok, oerr = check_call_options(opts)
+		if not ok then return nil, oerr end
+	end
 	if opts.dry_run then return self:_build(plan.name, req, opts) end
 	local check = opts.validate
 	if check == nil then check = self.config.validate end

@@ -64,7 +64,7 @@ function _M.partition(region)
 	return partitions[1]
 end
 
--- Endpoint rules (reference §2). Returns url | nil, err.
+-- Endpoint rules (botocore's endpoint rule set for bedrock-runtime). Returns url | nil, err.
 function _M.endpoint(p)
 	if p.endpoint then
 		if p.use_fips then return cfg_error("Invalid Configuration: FIPS and custom endpoint are not supported") end
@@ -145,6 +145,27 @@ local known_options = {
 	transport = true, getenv = true, clock = true, user_agent = true, decode = true,
 }
 _M.known_options = known_options
+
+-- The per-call options (client:<operation>(req, opts)), refused the same way when unknown.
+local known_call_options = {
+	validate = true, timeouts = true, decode = true, time = true, dry_run = true, clock = true,
+}
+_M.known_call_options = known_call_options
+
+-- check_call_options(opts) -> true | nil, ConfigError naming the first unknown option.
+function _M.check_call_options(opts)
+	if type(opts) ~= "table" then return cfg_error("per-call options must be a table") end
+	for k in pairs(opts) do
+		if not known_call_options[k] then
+			local names = {}
+			for n in pairs(known_call_options) do names[#names + 1] = n end
+			table.sort(names)
+			return cfg_error("unknown per-call option '" .. tostring(k) .. "' (known: " ..
+				table.concat(names, ", ") .. ")", { field = tostring(k) })
+		end
+	end
+	return true
+end
 
 ---------------------------------------------------------------------------- files
 

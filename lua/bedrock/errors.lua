@@ -1,4 +1,4 @@
--- One error type for every failure the library reports (DESIGN.md "Errors and retries").
+-- One error type for every failure the library reports.
 -- Fields: code (AWS exception name or a local code), message, status, request_id,
 -- retryable, field (validation path), and for timeouts `which`. Functions return
 -- nil, err; stream iterators raise err itself.
@@ -34,6 +34,11 @@ function Error.__tostring(e)
 	return concat(parts)
 end
 
+-- "failed: " .. err and err .. "!" work as with the string errors of lua-resty code.
+function Error.__concat(a, b)
+	return tostring(a) .. tostring(b)
+end
+
 -- new{code=, message=, status=, request_id=, retryable=, field=, ...} -> error object.
 function _M.new(t)
 	if type(t) ~= "table" then error("errors.new expects a table", 2) end
@@ -54,7 +59,7 @@ function _M.is(v, code)
 end
 
 ---------------------------------------------------------------------------- parsing
--- Response and event-stream errors (reference §13, §9.1). These need JSON, loaded lazily
+-- Response and event-stream errors. These need JSON, loaded lazily
 -- so that errors.lua stays usable on its own.
 
 local reasons = {

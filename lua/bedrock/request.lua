@@ -302,10 +302,8 @@ function prepare_rest(plan, req, check, path, members, input)
 					return verr(plan.payload, format("body must be at most %d bytes (got %d)", node.max, #body))
 				end
 			end
-			local has_ct = false
-			for i = 1, #headers do if headers[i][1] == "content-type" then has_ct = true break end end
-			-- curl would otherwise send application/x-www-form-urlencoded for a POST body
-			if not has_ct then content_type = "application/json" end
+			-- no contentType member, no Content-Type (as botocore): the transport keeps
+			-- libcurl from adding its form type to a POST body
 		elseif plan.payload_kind == "eventstream" then
 			content_type = "application/vnd.amazon.eventstream"
 		end

@@ -1,4 +1,4 @@
--- Retry policy: the SDKs' "standard" mode (reference §14.2), plus botocore's "legacy".
+-- Retry policy: the SDKs' "standard" mode, plus botocore's "legacy".
 --
 -- standard:
 --   * max attempts 3 (AWS_MAX_ATTEMPTS / retry.max_attempts count attempts, not retries)
