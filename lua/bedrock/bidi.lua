@@ -120,8 +120,10 @@ function _M.open(self, plan, req, opts)
 		call.emit_request(self, info)
 	end
 	local s
+	local max_error_body = opts.max_error_body
+	if max_error_body == nil then max_error_body = self.config.max_error_body end
 	s, err = t:open{ method = p.method, url = url, headers = hdrs, body_stream = true, http2 = true,
-		timeouts = opts.timeouts }
+		timeouts = opts.timeouts, max_error_body = max_error_body }
 	if not s then
 		if info then info.error = err; call.emit_response(self, info) end
 		return nil, err
@@ -135,6 +137,7 @@ function _M.open(self, plan, req, opts)
 	b.sign_params = { access_key = creds.access_key_id, secret_key = creds.secret_access_key,
 		session_token = creds.session_token, region = self.config.region, service = "bedrock" }
 	b.attempts = 1
+	b.max_error_body = max_error_body
 	b.client, b.info = self, info
 	-- The body is written before the response headers are awaited (a server may answer
 	-- only after the first input): the initial events go out first, then the headers are
@@ -173,9 +176,10 @@ function Bidi:_response()
 		-- Content-Length, but a chunked one only completes once the request body ended
 		self.input_closed = true
 		s:close_input()
-		local body = response.drain(s)
+		local body, derr = response.drain(s, self.max_error_body, status, rh)
 		self:close()
-		local _, perr = response.parse(self.plan, status, rh, body)
+		local perr = derr
+		if body ~= nil then perr = select(2, response.parse(self.plan, status, rh, body)) end
 		self.failed = perr
 		return nil, perr
 	end

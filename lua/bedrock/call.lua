@@ -77,10 +77,13 @@ local function attempt_once(self, p, attempt, max, invocation_id, opts, decode)
 		emit_request(self, info)
 	end
 	local timeouts = opts.timeouts
+	local max_body, max_error_body = opts.max_body, opts.max_error_body
+	if max_body == nil then max_body = cfg.max_body end
+	if max_error_body == nil then max_error_body = cfg.max_error_body end
 	if plan.output_stream then
 		local s
 		s, err = t:open{ method = p.method, url = url, headers = hdrs, body = p.body,
-			timeouts = timeouts }
+			timeouts = timeouts, max_body = max_body, max_error_body = max_error_body }
 		if not s then
 			if info then info.error = err; emit_response(self, info) end
 			return nil, err
@@ -91,8 +94,9 @@ local function attempt_once(self, p, attempt, max, invocation_id, opts, decode)
 			emit_response(self, info)
 		end
 		if status < 200 or status >= 300 then
-			local body = response.drain(s)
+			local body, derr = response.drain(s, max_error_body, status, rh)
 			s:close()
+			if body == nil then return nil, derr, rh end
 			local _, perr = response.parse(plan, status, rh, body)
 			return nil, perr, rh
 		end
@@ -111,11 +115,12 @@ local function attempt_once(self, p, attempt, max, invocation_id, opts, decode)
 		-- reads it (a caller's transport gets a table of its own, it may keep it)
 		local tr = self.treq
 		tr.method, tr.url, tr.headers, tr.body, tr.timeouts = p.method, url, hdrs, p.body, timeouts
+		tr.max_body, tr.max_error_body = max_body, max_error_body
 		res, err = t:request(tr)
 		tr.headers, tr.body, tr.timeouts = nil, nil, nil
 	else
 		res, err = t:request{ method = p.method, url = url, headers = hdrs, body = p.body,
-			timeouts = timeouts }
+			timeouts = timeouts, max_body = max_body, max_error_body = max_error_body }
 	end
 	if not res then
 		if info then info.error = err; emit_response(self, info) end

@@ -74,7 +74,8 @@ function Client:_transport()
 	local cfg = self.config
 	local terr
 	ok, t, terr = pcall(T.new, { http2 = cfg.http2 or false, verify = cfg.verify,
-		cainfo = cfg.cainfo, capath = cfg.capath, timeouts = cfg.timeouts })
+		cainfo = cfg.cainfo, capath = cfg.capath, timeouts = cfg.timeouts,
+		max_body = cfg.max_body, max_error_body = cfg.max_error_body })
 	if not ok then
 		if not errors.is(t) then t = errors.make("ConfigError", tostring(t)) end
 		return nil, t

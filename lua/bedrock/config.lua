@@ -130,8 +130,10 @@ end
 local retry_modes = { standard = true, legacy = true, adaptive = true }
 
 -- Default timeouts in milliseconds. first_byte is long because a non-streaming call's
--- first byte only comes when the model has finished generating.
-_M.default_timeouts = { connect = 10000, first_byte = 300000, idle = 60000, total = nil }
+-- first byte only comes when the model has finished generating; idle is the SDKs' 60 s
+-- read timeout; total (one hour, the longest inference the service runs) ends a body
+-- that trickles a byte now and then, which no idle timeout catches.
+_M.default_timeouts = { connect = 10000, first_byte = 300000, idle = 60000, total = 3600000 }
 
 local known_options = {
 	region = true, endpoint = true, credentials = true, profile = true, timeouts = true,
@@ -139,6 +141,7 @@ local known_options = {
 	use_dualstack_endpoint = true, cainfo = true, capath = true, verify = true,
 	on_request = true, on_response = true, logger = true, auth_scheme_preference = true,
 	transport = true, getenv = true, clock = true, user_agent = true, decode = true,
+	max_body = true, max_error_body = true,
 }
 _M.known_options = known_options
 
@@ -286,6 +289,14 @@ function _M.resolve(opts, getenv)
 		cfg[k] = opts[k]
 	end
 	cfg.user_agent = opts.user_agent
+	-- response body limits (bytes, or false for none); nil: the transport's defaults
+	for _, k in ipairs{ "max_body", "max_error_body" } do
+		local v = opts[k]
+		if v ~= nil and v ~= false and (type(v) ~= "number" or v ~= v or v < 0 or v == math.huge) then
+			return cfg_error(k .. " must be a number of bytes, or false for no limit", { field = k })
+		end
+		cfg[k] = v
+	end
 	return cfg
 end
 

@@ -20,6 +20,7 @@ _M.codes = {
 	CredentialsError = true, -- no credentials, or a provider failed
 	ConfigError = true,      -- bad client options or environment
 	NotSupported = true,     -- a feature this client/transport does not offer (yet)
+	ResponseTooLarge = true, -- a response body passed max_body / max_error_body
 }
 
 function Error.__tostring(e)
@@ -149,6 +150,20 @@ function _M.from_event(h, payload)
 	end
 	return _M.new{ code = h[":error-code"] or "StreamError",
 		message = h[":error-message"] or "unmodeled stream error", in_stream = true }
+end
+
+-- too_large(option, limit, status, headers [, announced]) -> the ResponseTooLarge error of
+-- a response body that passed `option` ("max_body" or "max_error_body") = `limit` bytes;
+-- `announced` is the Content-Length when that alone passed it.
+function _M.too_large(option, limit, status, headers, announced)
+	local what = status and (status < 200 or status >= 300) and headers
+		and clean_code(headers["x-amzn-errortype"])
+	return _M.new{ code = "ResponseTooLarge", status = status, limit = limit, option = option,
+		request_id = _M.request_id(headers),
+		message = (announced and ("response body of " .. tostring(announced) ..
+			" bytes (Content-Length) is larger than ") or "response body is larger than ") ..
+			option .. " (" .. tostring(limit) .. " bytes)" .. (what and (" in a " .. what ..
+			" answer") or "") }
 end
 
 _M.Error = Error

@@ -4,7 +4,7 @@
 --   response.parse(plan, status, headers, body [, opts]) -> result | nil, err
 --   response.stream(plan, source, status, headers) -> Stream
 --   response.stream_from_body(plan, status, headers, body [, slice]) -> Stream | nil, err
---   response.drain(source) -> body [, err]
+--   response.drain(source [, limit, status, headers]) -> body [, err] | nil, err
 local errors = require "bedrock.errors"
 local json = require "bedrock.json"
 local retry = require "bedrock.retry"
@@ -114,16 +114,28 @@ function _M.stream_from_body(plan, status, headers, body, slice)
 	return _M.stream(plan, src, status, headers)
 end
 
--- Reads a whole (error) response body from an opened transfer.
-local function drain(s)
-	local parts = {}
+-- Reads a whole (error) response body from an opened transfer: body [, err]. With a
+-- limit (bytes; max_error_body) a body that passes it stops the reading: nil,
+-- ResponseTooLarge (the caller closes the transfer), so a body that never ends costs at
+-- most the limit plus one transport buffer of memory.
+local DRAIN_LIMIT = 1024 * 1024
+_M.DRAIN_LIMIT = DRAIN_LIMIT
+local function drain(s, limit, status, headers)
+	local parts, n = {}, 0
+	if limit == nil then limit = DRAIN_LIMIT end
 	while true do
 		local data, err = s:read()
 		if data == nil or data == false then
 			if err then return concat(parts), err end
 			break
 		end
-		if data ~= true then parts[#parts + 1] = data end
+		if data ~= true then
+			parts[#parts + 1] = data
+			n = n + #data
+			if limit and n > limit then
+				return nil, errors.too_large("max_error_body", limit, status, headers)
+			end
+		end
 	end
 	return concat(parts)
 end
