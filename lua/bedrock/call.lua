@@ -47,12 +47,22 @@ _M.emit_response = emit_response
 
 local DECODE = { decode = true }
 
--- One attempt. Returns result | nil, err, response headers.
-local function attempt_once(self, p, attempt, max, invocation_id, opts, decode)
-	local creds, err = self.auth.get()
-	if not creds then return nil, err end
-	local hdrs
-	hdrs, err = request.sign(self, p, creds, opts.time)
+-- A function that redacts the credential values of creds from an error (in place): every
+-- error a call returns or a stream raises goes through it, since a service may echo what
+-- it received (an InvalidSignatureException carries the canonical request, session token
+-- included). The values stay in the closure, in no table.
+local function redactor(creds)
+	local sk, st, tok = creds.secret_access_key, creds.session_token, creds.token
+	return function(e)
+		if type(e) == "table" then errors.redact(e, { sk, st, tok }, 3) end
+		return e
+	end
+end
+_M.redactor = redactor
+
+-- One attempt with these credentials. Returns result | nil, err, response headers.
+local function attempt_signed(self, p, creds, attempt, max, invocation_id, opts, decode)
+	local hdrs, err = request.sign(self, p, creds, opts.time)
 	if not hdrs then return nil, err end
 	hdrs[#hdrs + 1] = { "amz-sdk-invocation-id", invocation_id }
 	hdrs[#hdrs + 1] = attempt == 1 and ATTEMPT1 or
@@ -135,6 +145,20 @@ local function attempt_once(self, p, attempt, max, invocation_id, opts, decode)
 	out, err = response.parse(plan, res.status, res.headers, res.body, decode and DECODE or nil)
 	if not out then return nil, err, res.headers end
 	return out, nil, res.headers, res.status
+end
+
+-- One attempt. Returns result | nil, err, response headers; the error redacted, and a
+-- stream made to redact the errors it raises later.
+local function attempt_once(self, p, attempt, max, invocation_id, opts, decode)
+	local creds, err = self.auth.get()
+	if not creds then return nil, err end
+	local out, e, rh, status = attempt_signed(self, p, creds, attempt, max, invocation_id, opts, decode)
+	if out == nil then
+		redactor(creds)(e)
+	elseif getmetatable(out) == stream.Stream then
+		out.redact = redactor(creds)
+	end
+	return out, e, rh, status
 end
 
 -- The generic call: validate + build once, then attempts with retries.

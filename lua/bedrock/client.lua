@@ -154,6 +154,11 @@ end
 -- Each page is a ListAsyncInvokes response; the iterator follows nextToken until it is
 -- absent. A failure is raised (like stream iterators), never a silent end.
 function Client:list_async_invokes_pages(req, opts)
+	if req ~= nil and type(req) ~= "table" then
+		error(errors.new{ code = "ValidationError", message = "request must be a table (got " ..
+			type(req) .. ")" }, 2)
+	end
+	if opts ~= nil and type(opts) ~= "table" then error("options must be a table", 2) end
 	local plan = plans.ListAsyncInvokes
 	local pg = plan.paginator
 	local r = {}

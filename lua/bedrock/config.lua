@@ -129,6 +129,9 @@ end
 
 local retry_modes = { standard = true, legacy = true, adaptive = true }
 
+-- The largest retry.max_attempts / AWS_MAX_ATTEMPTS accepted.
+_M.MAX_ATTEMPTS = 100
+
 -- Default timeouts in milliseconds. first_byte is long because a non-streaming call's
 -- first byte only comes when the model has finished generating; idle is the SDKs' 60 s
 -- read timeout; total (one hour, the longest inference the service runs) ends a body
@@ -234,8 +237,10 @@ function _M.resolve(opts, getenv)
 			if not max then return cfg_error("AWS_MAX_ATTEMPTS must be an integer (got " .. e .. ")") end
 		end
 	end
-	if max ~= nil and (type(max) ~= "number" or max < 1 or max ~= floor(max)) then
-		return cfg_error("max_attempts must be an integer >= 1", { field = "retry.max_attempts" })
+	-- bounded: an infinite or absurd count would retry a throttled call for ever
+	if max ~= nil and (type(max) ~= "number" or max < 1 or max > _M.MAX_ATTEMPTS or max ~= floor(max)) then
+		return cfg_error("max_attempts must be an integer from 1 to " .. _M.MAX_ATTEMPTS ..
+			" (got " .. tostring(max) .. ")", { field = "retry.max_attempts" })
 	end
 	cfg.retry = { mode = mode, max_attempts = max, sleep = r.sleep, random = r.random,
 		clock = r.clock }

@@ -12,7 +12,7 @@ local stream = require "bedrock.stream"
 
 local _M = {}
 
-local type, ipairs, tonumber, tostring = type, ipairs, tonumber, tostring
+local type, ipairs, tonumber, tostring, pcall = type, ipairs, tonumber, tostring, pcall
 local find, sub = string.find, string.sub
 local concat = table.concat
 local tointeger = math.tointeger
@@ -66,7 +66,13 @@ function _M.parse(plan, status, headers, body, opts)
 					message = "response body is not a JSON object: " .. tostring(err or type(v)),
 					request_id = errors.request_id(headers) }
 			end
-			out = plan.output.read(v)
+			local ok
+			ok, out = pcall(plan.output.read, v)
+			if not ok then
+				if not errors.is(out) then out = errors.make("SerializationError", tostring(out)) end
+				out.status, out.request_id = status, errors.request_id(headers)
+				return nil, out
+			end
 		end
 	end
 	local oh = plan.output_headers
