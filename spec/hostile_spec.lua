@@ -455,6 +455,23 @@ describe("hostile servers: credentials in error texts", function()
 	end)
 end)
 
+describe("errors.redact", function()
+	it("replaces raw and percent-encoded values, in nested fields, longest first", function()
+		local errors = bedrock.errors
+		local enc = core.uri_encode(TOKEN)
+		assert.are_not.equal(TOKEN, enc)
+		local e = errors.make("X", "a " .. TOKEN .. " b " .. enc .. "\nc", { detail = { deep = SECRET } })
+		errors.redact(e, { SECRET, TOKEN, nil }, 3)
+		assert.equal("a <redacted> b <redacted>\nc", e.message)
+		assert.equal("<redacted>", e.detail.deep)
+		assert.equal("X: a <redacted> b <redacted> c", tostring(e))
+		-- short values would match ordinary words: not searched
+		e = errors.make("X", "the key")
+		errors.redact(e, { "key" })
+		assert.equal("the key", e.message)
+	end)
+end)
+
 local have_emulator = helper.exists(helper.emulator_bin)
 
 describe("hostile servers: secrets against the emulator", function()
