@@ -85,7 +85,7 @@ describe("hostile servers: response body limits", function()
 	it("refuses a Content-Length past the limit before reading the body", function()
 		against({ head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 900000000\r\n\r\n{",
 			tail = "trickle:1000" }, function(srv)
-			local c = client(srv.url)
+			local c = client(srv.url, { timeouts = { total = 20000 } })
 			local t0 = now()
 			local res, err = c:converse(CONVERSE)
 			c:close()
