@@ -83,12 +83,22 @@ end
 
 local DECODE = { decode = true }
 
--- One attempt. Returns result | nil, err, response headers.
-local function attempt_once(self, p, attempt, max, invocation_id, opts, decode)
-	local creds, err = self.auth.get()
-	if not creds then return nil, err end
-	local hdrs
-	hdrs, err = request.sign(self, p, creds, opts.time)
+-- A function that redacts the credential values of creds from an error (in place): every
+-- error a call returns or a stream raises goes through it, since a service may echo what
+-- it received (an InvalidSignatureException carries the canonical request, session token
+-- included). The values stay in the closure, in no table.
+local function redactor(creds)
+	local sk, st, tok = creds.secret_access_key, creds.session_token, creds.token
+	return function(e)
+		if type(e) == "table" then errors.redact(e, { sk, st, tok }, 3) end
+		return e
+	end
+end
+_M.redactor = redactor
+
+-- One attempt with these credentials. Returns result | nil, err, response headers.
+local function attempt_signed(self, p, creds, attempt, max, invocation_id, opts, decode)
+	local hdrs, err = request.sign(self, p, creds, opts.time)
 	if not hdrs then return nil, err end
 	hdrs[#hdrs + 1] = { "amz-sdk-invocation-id", invocation_id }
 	hdrs[#hdrs + 1] = attempt == 1 and ATTEMPT1 or
@@ -113,10 +123,13 @@ local function attempt_once(self, p, attempt, max, invocation_id, opts, decode)
 		emit_request(self, info)
 	end
 	local timeouts = opts.timeouts
+	local max_body, max_error_body = opts.max_body, opts.max_error_body
+	if max_body == nil then max_body = cfg.max_body end
+	if max_error_body == nil then max_error_body = cfg.max_error_body end
 	if plan.output_stream then
 		local s
 		s, err = t:open{ method = p.method, url = url, headers = hdrs, body = p.body,
-			timeouts = timeouts }
+			timeouts = timeouts, max_body = max_body, max_error_body = max_error_body }
 		if not s then
 			if info then info.error = err; emit_response(self, info) end
 			return nil, err
@@ -128,8 +141,9 @@ local function attempt_once(self, p, attempt, max, invocation_id, opts, decode)
 		end
 		if status < 200 or status >= 300 then
 			if info then emit_response(self, info) end
-			local body = response.drain(s)
+			local body, derr = response.drain(s, max_error_body, status, rh)
 			s:close()
+			if body == nil then return nil, derr, rh end
 			local _, perr = response.parse(plan, status, rh, body)
 			return nil, perr, rh
 		end
@@ -154,11 +168,12 @@ local function attempt_once(self, p, attempt, max, invocation_id, opts, decode)
 		-- reads it (a caller's transport gets a table of its own, it may keep it)
 		local tr = self.treq
 		tr.method, tr.url, tr.headers, tr.body, tr.timeouts = p.method, url, hdrs, p.body, timeouts
+		tr.max_body, tr.max_error_body = max_body, max_error_body
 		res, err = t:request(tr)
 		tr.headers, tr.body, tr.timeouts = nil, nil, nil
 	else
 		res, err = t:request{ method = p.method, url = url, headers = hdrs, body = p.body,
-			timeouts = timeouts }
+			timeouts = timeouts, max_body = max_body, max_error_body = max_error_body }
 	end
 	if not res then
 		if info then info.error = err; emit_response(self, info) end
@@ -173,6 +188,20 @@ local function attempt_once(self, p, attempt, max, invocation_id, opts, decode)
 	out, err = response.parse(plan, res.status, res.headers, res.body, decode and DECODE or nil)
 	if not out then return nil, err, res.headers end
 	return out, nil, res.headers, res.status
+end
+
+-- One attempt. Returns result | nil, err, response headers; the error redacted, and a
+-- stream made to redact the errors it raises later.
+local function attempt_once(self, p, attempt, max, invocation_id, opts, decode)
+	local creds, err = self.auth.get()
+	if not creds then return nil, err end
+	local out, e, rh, status = attempt_signed(self, p, creds, attempt, max, invocation_id, opts, decode)
+	if out == nil then
+		redactor(creds)(e)
+	elseif getmetatable(out) == stream.Stream then
+		out.redact = redactor(creds)
+	end
+	return out, e, rh, status
 end
 
 -- The generic call: validate + build once, then attempts with retries.

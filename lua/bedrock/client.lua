@@ -138,7 +138,8 @@ function Client:_transport()
 	local cfg = self.config
 	local terr
 	ok, t, terr = pcall(T.new, { http2 = cfg.http2 or false, verify = cfg.verify,
-		cainfo = cfg.cainfo, capath = cfg.capath, timeouts = cfg.timeouts })
+		cainfo = cfg.cainfo, capath = cfg.capath, timeouts = cfg.timeouts,
+		max_body = cfg.max_body, max_error_body = cfg.max_error_body })
 	if not ok then
 		if not errors.is(t) then t = errors.make("ConfigError", tostring(t)) end
 		return nil, t
@@ -232,6 +233,11 @@ end
 -- absent. A failure is raised (like stream iterators), never a silent end.
 function Client:list_async_invokes_pages(req, opts)
 	check_self(self, "list_async_invokes_pages", 2)
+	if req ~= nil and type(req) ~= "table" then
+		error(errors.new{ code = "ValidationError", message = "request must be a table (got " ..
+			type(req) .. ")" }, 2)
+	end
+	if opts ~= nil and type(opts) ~= "table" then error("options must be a table", 2) end
 	local plan = plans.ListAsyncInvokes
 	local pg = plan.paginator
 	local r = {}
