@@ -17,6 +17,26 @@ local type, setmetatable, error, pairs, tostring, next, pcall, ipairs =
 local concat, sort = table.concat, table.sort
 local decode_raw, decode_doc = json.decode_raw, json.decode
 
+-- Event types whose shape is one blob member (InvokeModelWithResponseStream's chunk:
+-- PayloadPart.bytes), per eventstream node: { [event type] = member name }. The decoder
+-- base64-decodes such a payload itself when it is plain ({"bytes":"<base64>"}, members
+-- the model does not know being dropped as the reader drops them): dec:next(blobs) then
+-- gives the bytes and the member name, and no payload string is made.
+local blob_events = setmetatable({}, { __mode = "k", __index = function(t, node)
+	local blobs = {}
+	for et, m in pairs(node.members or {}) do
+		local n, key, count = m.node, nil, 0
+		for name, mm in pairs(n.members or {}) do
+			count = count + 1
+			if mm.node.kind == "blob" then key = name end
+		end
+		if n.kind == "structure" and not n.exception and count == 1 and key then blobs[et] = key end
+	end
+	t[node] = blobs
+	return blobs
+end })
+_M.blob_events = blob_events
+
 local Stream = {}
 Stream.__index = Stream
 Stream.__name = "bedrock.Stream"
@@ -37,6 +57,8 @@ function _M.new(o)
 		plan = o.plan, eof = false, done = false, events_seen = 0, messages_seen = 0,
 		request_id = o.request_id, status = o.status, headers = o.headers,
 	}, Stream)
+	local blobs = o.node and blob_events[o.node]
+	if blobs and next(blobs) ~= nil then s.blobs = blobs end
 	if o.meta then for k, v in pairs(o.meta) do s[k] = v end end
 	return s
 end
@@ -49,20 +71,21 @@ local function raise(self, err)
 	error(err, 0)
 end
 
--- Next raw message: headers, payload | nil at the clean end. Raises on framing errors
--- and transport failures.
+-- Next raw message: headers, payload | nil at the clean end; a third value (the member
+-- name) when the decoder gave a blob event's decoded bytes as the payload (see
+-- blob_events). Raises on framing errors and transport failures.
 function Stream:_message()
 	if self.pending_h then
-		local h, p = self.pending_h, self.pending_p
-		self.pending_h, self.pending_p = nil, nil
-		return h, p
+		local h, p, k = self.pending_h, self.pending_p, self.pending_k
+		self.pending_h, self.pending_p, self.pending_k = nil, nil, nil
+		return h, p, k
 	end
-	local dec = self.decoder
+	local dec, blobs = self.decoder, self.blobs
 	while true do
-		local h, p, code = dec:next()
+		local h, p, code = dec:next(blobs)
 		if h then
 			self.messages_seen = self.messages_seen + 1
-			return h, p
+			return h, p, code
 		end
 		if p ~= nil then
 			return raise(self, stream_error("event stream: " .. tostring(p), code))
@@ -94,7 +117,7 @@ end
 -- Pulls messages until the first one; keeps it for next(). Returns an error object (not
 -- raised) when the first message is an exception/error, so the caller may retry.
 function Stream:_prime()
-	local ok, h, p = pcall(self._message, self)
+	local ok, h, p, k = pcall(self._message, self)
 	if not ok then return nil, h end
 	if h == nil then return true end
 	local mt = h[":message-type"]
@@ -105,7 +128,7 @@ function Stream:_prime()
 		self:close()
 		return nil, err
 	end
-	self.pending_h, self.pending_p = h, p
+	self.pending_h, self.pending_p, self.pending_k = h, p, k
 	return true
 end
 
@@ -115,7 +138,7 @@ function Stream:next()
 	local members = self.node.members
 	while true do
 		if self.done and not self.pending_h then return nil end
-		local h, p = self:_message()
+		local h, p, blob_key = self:_message()
 		if h == nil then return nil end
 		local mt = h[":message-type"]
 		if mt == "event" or mt == nil then
@@ -123,8 +146,10 @@ function Stream:next()
 			local m = et and members[et]
 			if m and not m.node.exception then
 				local v
-				if p == "" then
-					v = {}
+				if blob_key then
+					v = { [blob_key] = p }
+				elseif p == "" then
+					v = m.node.read({})
 				else
 					local err
 					v, err = decode_raw(p)
@@ -132,8 +157,8 @@ function Stream:next()
 						return raise(self, errors.make("SerializationError",
 							"event " .. et .. ": invalid JSON payload: " .. tostring(err)))
 					end
+					v = m.node.read(v)
 				end
-				v = m.node.read(v)
 				self.events_seen = self.events_seen + 1
 				return { [et] = v }
 			end
