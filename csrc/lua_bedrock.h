@@ -89,5 +89,6 @@ static inline void br_lua_newclass(lua_State *L, const char *tname,
 void br_lua_open_sigv4(lua_State *L);
 void br_lua_open_eventstream(lua_State *L);
 void br_lua_open_http(lua_State *L);
+void br_lua_open_json(lua_State *L);
 
 #endif

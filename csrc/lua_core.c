@@ -161,5 +161,6 @@ int luaopen_bedrock_core(lua_State *L)
 	br_lua_open_sigv4(L);
 	br_lua_open_eventstream(L);
 	br_lua_open_http(L);
+	br_lua_open_json(L);
 	return 1;
 }

@@ -1,5 +1,11 @@
 -- The hot paths that the C core takes for speed must give exactly what the general path
 -- gives:
+--   * JSON decoding (core.json_decode, tried first by json.decode_raw) against lua-cjson
+--     with json.lua's empty-array rule (json.decode_cjson): the same value, number types
+--     and table shapes included, for every text it accepts, over every capture (the files,
+--     their bodies and every event payload) and random documents; it must accept the
+--     captures' texts (else the fast path would be dead code) and refuse what is not
+--     strict JSON;
 --   * JSON string escaping (core.json_escape / core.json_quote behind json.escape and
 --     json.quote) against the escaping rule written out in Lua, over every byte value
 --     and random strings;
@@ -79,6 +85,145 @@ local function blob_hits(plan, body)
 	end
 	return hits
 end
+
+local math_type = math.type
+-- Same value, number types (Lua 5.4) and signs of zero included.
+local function same_value(a, b)
+	if type(a) ~= type(b) then return false end
+	if type(a) == "number" then
+		if math_type and math_type(a) ~= math_type(b) then return false end
+		return a == b and (a ~= 0 or 1 / a == 1 / b)
+	end
+	if type(a) ~= "table" then return a == b end
+	if getmetatable(a) ~= getmetatable(b) then return false end
+	for k, x in pairs(a) do if not same_value(x, b[k]) then return false end end
+	for k in pairs(b) do if a[k] == nil then return false end end
+	return true
+end
+
+-- Decodes s both ways; the fast path may decline (then decode_raw is cjson's). Returns
+-- whether the fast path took it.
+local function check_decode(s)
+	local fast, ok = core.json_decode(s, json.SENTINEL)
+	local slow, err = json.decode_cjson(s)
+	if ok then
+		assert(slow ~= nil, "fast path accepted what cjson refuses: " .. s:sub(1, 200) .. " (" .. tostring(err) .. ")")
+		assert(same_value(fast, slow), "different values for " .. s:sub(1, 200))
+	end
+	local v, e = json.decode_raw(s)
+	assert(same_value(v, slow) and e == err)
+	return ok == true
+end
+
+describe("JSON decoding in the C core", function()
+	it("gives cjson's value for every JSON text of the captures, and takes nearly all of them", function()
+		local texts, taken = 0, 0
+		local function try(s)
+			if type(s) ~= "string" or s == "" then return end
+			texts = texts + 1
+			if check_decode(s) then taken = taken + 1 end
+		end
+		for _, f in ipairs(helper.ls(DIR)) do
+			if f:match("%.json$") then
+				local text = helper.read(DIR .. "/" .. f)
+				try(text)
+				local cap = json.decode(text)
+				local resp = type(cap) == "table" and cap.response
+				if resp and resp.body_text then try(resp.body_text) end
+				local body = resp and resp.body_b64 and json.b64decode(resp.body_b64)
+				if body and f:match("stream") then
+					local dec = core.decoder()
+					assert(dec:feed(body))
+					while true do
+						local h, p = dec:next()
+						if not h then break end
+						try(p)
+					end
+				elseif body then
+					try(body)
+				end
+				if resp and type(resp.body) == "table" then try(json.encode(resp.body)) end
+			end
+		end
+		assert.is_true(texts > 1500, "texts: " .. texts)
+		assert.is_true(taken >= texts * 0.95, string.format("fast path took %d of %d", taken, texts))
+	end)
+
+	it("crafted texts: cjson's value, or declined", function()
+		local cases = {
+			'{}', '[]', '[[]]', '[ ]', '{"a":[]}', '{"a":[ \n ]}', '"[]"', '{"[]":"[ ]"}', '0', '-0', '-0.0',
+			'1e400', '1E+2', '1e-2', '0.1', '123456789012345678901234567890', '12345678901234567', '-12.5e-3',
+			'true', 'false', 'null', '[null,true,false]', '{"a":null}',
+			[=["\u00e9\ud83d\ude00\/\b\f\n\r\t\"\\"]=], [=["\u0000"]=], [=["\u0001bedrock.empty-array\u0001"]=],
+			[=[["\u0001bedrock.empty-array\u0001"]]=], [=[{"\u0061":1,"a":2}]=],
+			'{"a":1,"a":2}', ' \n\t{ "a" : [ 1 , 2 ] } \r\n', '{"a":{"b":{"c":[1,[2,[3,{}]]]}}}',
+			'"é 💡 raw utf-8"', '"\255\254 invalid utf-8"',
+			-- not strict JSON, or errors: declined, cjson decides
+			'', ' ', '[01]', '[1.]', '[.5]', '[+1]', '[1e]', '["a\1b"]', '["a\tb"]', [=[["\ud800"]]=], [=[["\udc00"]]=],
+			[=[["\ud800\u0041"]]=], [=[["\x"]]=], [=[["\u12"]]=], '[1,]', '{"a":1,}', '{"a" 1}', '{a:1}', '[1 2]', '[1]x',
+			'NaN', 'Infinity', '-Infinity', '[0x10]', 'tru', 'nul', '"abc', '[', '{', '{"a":', '\0[]', '[]\0',
+			string.rep("[", 129) .. string.rep("]", 129), string.rep("[", 128) .. string.rep("]", 128),
+			'[' .. string.rep("1,", 5000) .. '1]', '"' .. string.rep([[\n]], 3000) .. '"',
+			'[1' .. string.rep("0", 70) .. ']',
+		}
+		for _, s in ipairs(cases) do check_decode(s) end
+		local fast, ok = core.json_decode('{"a":[],"b":null,"c":1}', json.SENTINEL)
+		assert.is_true(ok)
+		assert.are.equal(json.SENTINEL, fast.a[1])
+		assert.are.equal(json.null, fast.b)
+		assert.is_nil(select(2, core.json_decode('[01]', json.SENTINEL)))
+		assert.is_nil(select(2, core.json_decode([=[["\ud800"]]=], json.SENTINEL)))
+		assert.is_true(select(2, core.json_decode(string.rep("[", 128) .. string.rep("]", 128), json.SENTINEL)))
+		assert.is_nil(select(2, core.json_decode(string.rep("[", 129) .. string.rep("]", 129), json.SENTINEL)))
+	end)
+
+	it("random documents: cjson's value every time", function()
+		math.randomseed(56)
+		local function str()
+			local t = {}
+			for i = 1, math.random(0, 12) do
+				local r = math.random(1, 12)
+				if r == 1 then t[i] = [[\"]]
+				elseif r == 2 then t[i] = [[\n]]
+				elseif r == 3 then t[i] = string.format([[\u%04x]], math.random(0, 0xd7ff))
+				elseif r == 4 then t[i] = [[\ud83d\ude00]]
+				elseif r == 5 then t[i] = "é"
+				else t[i] = string.char(math.random(32, 126)):gsub('[\\"]', "x") end
+			end
+			return '"' .. table.concat(t) .. '"'
+		end
+		local function num()
+			local r = math.random(1, 5)
+			if r == 1 then return tostring(math.random(-1000, 1000)) end
+			if r == 2 then return string.format("%.17g", (math.random() - 0.5) * 10 ^ math.random(-30, 30)) end
+			if r == 3 then return math.random(0, 9) .. "e" .. math.random(-5, 5) end
+			if r == 4 then return "-0." .. math.random(0, 999) end
+			return "9007199254740993"
+		end
+		local ws = { "", " ", "\n", "\t ", "\r\n" }
+		local function value(depth)
+			local r = math.random(1, depth > 4 and 6 or 9)
+			local w = ws[math.random(#ws)]
+			if r <= 2 then return w .. str() end
+			if r == 3 then return w .. num() end
+			if r == 4 then return ({ "true", "false", "null" })[math.random(3)] end
+			if r <= 6 then return w .. num() .. w end
+			if r <= 7 then
+				local t = {}
+				for i = 1, math.random(0, 4) do t[i] = value(depth + 1) end
+				return "[" .. w .. table.concat(t, "," .. w) .. "]"
+			end
+			local t = {}
+			for i = 1, math.random(0, 4) do t[i] = str() .. w .. ":" .. value(depth + 1) end
+			return "{" .. table.concat(t, ",") .. w .. "}"
+		end
+		local taken = 0
+		for _ = 1, 2000 do
+			if check_decode(value(0)) then taken = taken + 1 end
+		end
+		assert.is_true(taken > 1900, "taken: " .. taken)
+	end)
+end)
 
 describe("JSON escaping in the C core", function()
 	it("escapes every single byte as the rule says", function()

@@ -229,13 +229,23 @@ local function has_empty_array(s)
 end
 
 -- Raw decode: cjson's result with empty arrays as sentinel arrays (shapes.lua and `mark`
--- know them). Returns value | nil, message.
+-- know them). Returns value | nil, message. The C core's core.json_decode builds the same
+-- value for the strict JSON it accepts (most texts) and gives up on anything else, which
+-- then takes cjson's path here: one JSON behaviour, cjson's.
 local decode_fn = cj.decode
-local function decode_raw(s)
+local fast_decode = core.json_decode
+local function decode_cjson(s)
 	if has_empty_array(s) then s = mark_empty_arrays(s) end
 	local ok, v = pcall(decode_fn, s)
 	if not ok then return nil, tostring(v) end
 	return v
+end
+_M.decode_cjson = decode_cjson -- the general path alone (specs compare the two)
+
+local function decode_raw(s)
+	local v, ok = fast_decode(s, SENTINEL)
+	if ok then return v end
+	return decode_cjson(s)
 end
 _M.decode_raw = decode_raw
 
