@@ -2,12 +2,15 @@
  *
  *   dec = core.decoder([max_message])   userdata "bedrock.Decoder"
  *   dec:feed(s)       -> true | nil, msg, CODE   (keeps s alive in the user value)
- *   dec:next([blobs]) -> headers, payload | nil (needs more) | nil, msg, CODE
+ *   dec:next([blobs [, sentinel]]) -> headers, payload | nil (needs more) | nil, msg, CODE
  *                        blobs: { [event type] = member key }: an event of such a type whose
  *                        payload is a JSON object of plain strings holding the key with valid
  *                        base64 gives headers, the decoded bytes, the key (3 values) instead,
  *                        with no payload string made (InvokeModelWithResponseStream chunks);
- *                        any other payload is given as it is
+ *                        sentinel (a string): any other event (":message-type" "event" or
+ *                        absent, an ":event-type") whose payload the JSON fast path takes
+ *                        gives headers, the decoded value (as core.json_decode(payload,
+ *                        sentinel) gives it), true; every other payload is given as it is
  *   dec:next_frame()  -> frame | nil | nil, msg, CODE: the same message with wire detail,
  *                        { headers = { {name, type, value}, ... } (wire order, type 0-9),
  *                          payload, total_length, headers_length, prelude_crc, message_crc }
@@ -217,6 +220,7 @@ static int l_decoder_next(lua_State *L)
 	size_t i;
 	const br_es_header *mt = NULL, *et = NULL;
 	int blobs = lua_type(L, 2) == LUA_TTABLE;
+	int sentinel = lua_type(L, 3) == LUA_TSTRING;
 	int nret = take_message(L, &m);
 
 	if (nret)
@@ -234,6 +238,13 @@ static int l_decoder_next(lua_State *L)
 	}
 	if (blobs && push_blob(L, &m, mt, et))
 		return 3;
+	/* an event's JSON payload decoded straight from the frame (no payload string) */
+	if (sentinel && m.payload_len > 0 && et &&
+	    (!mt || (is_text(mt) && mt->len == 5 && memcmp(mt->str, "event", 5) == 0)) &&
+	    br_lua_json_push(L, (const char *)m.payload, m.payload_len, 3)) {
+		lua_pushboolean(L, 1);
+		return 3;
+	}
 	lua_pushlstring(L, (const char *)m.payload, m.payload_len);
 	return 2;
 }

@@ -18,12 +18,12 @@
 #include "lua_bedrock.h"
 
 #define MAX_DEPTH 128
-#define SENTINEL_ARG 2
 
 typedef struct {
 	lua_State *L;
 	const char *p, *end;
 	int depth;
+	int sentinel; /* stack index of the empty-array sentinel string */
 } jp;
 
 static const char *skip_ws(const char *p, const char *end)
@@ -255,7 +255,7 @@ static int parse_array(jp *j)
 	if (j->p < j->end && *j->p == ']') {
 		/* json.lua's mark for an empty array (cjson alone cannot tell [] from {}) */
 		lua_createtable(L, 1, 0);
-		lua_pushvalue(L, SENTINEL_ARG);
+		lua_pushvalue(L, j->sentinel);
 		lua_rawseti(L, -2, 1);
 		j->p++;
 		j->depth--;
@@ -320,22 +320,32 @@ static int parse_value(jp *j)
 	}
 }
 
-static int l_json_decode(lua_State *L)
+int br_lua_json_push(lua_State *L, const char *s, size_t n, int sentinel)
 {
-	size_t n;
-	const char *s = luaL_checklstring(L, 1, &n);
+	int top = lua_gettop(L);
 	jp j;
 
-	luaL_checktype(L, SENTINEL_ARG, LUA_TSTRING);
-	lua_settop(L, SENTINEL_ARG);
 	j.L = L;
 	j.p = s;
 	j.end = s + n;
 	j.depth = 0;
+	j.sentinel = lua_absindex(L, sentinel);
 	if (!parse_value(&j) || skip_ws(j.p, j.end) != j.end) {
-		lua_settop(L, SENTINEL_ARG);
+		lua_settop(L, top);
 		return 0;
 	}
+	return 1;
+}
+
+static int l_json_decode(lua_State *L)
+{
+	size_t n;
+	const char *s = luaL_checklstring(L, 1, &n);
+
+	luaL_checktype(L, 2, LUA_TSTRING);
+	lua_settop(L, 2);
+	if (!br_lua_json_push(L, s, n, 2))
+		return 0;
 	lua_pushboolean(L, 1);
 	return 2;
 }

@@ -9,10 +9,11 @@
 --   * JSON string escaping (core.json_escape / core.json_quote behind json.escape and
 --     json.quote) against the escaping rule written out in Lua, over every byte value
 --     and random strings;
---   * blob events (InvokeModelWithResponseStream chunks) that the decoder base64-decodes
---     itself (dec:next(blobs)) against the general path (payload string, cjson, the
---     shape's reader), over every capture in spec/fixtures/vectors/captures and over
---     crafted and random payloads, errors included.
+--   * events whose payload the decoder decodes itself (dec:next(blobs, sentinel)): blob
+--     events (InvokeModelWithResponseStream chunks) base64-decoded, JSON payloads decoded
+--     by the fast path straight from the frame, against the general path (payload
+--     string, json.decode_raw, the shape's reader), over every capture in
+--     spec/fixtures/vectors/captures and over crafted and random payloads, errors included.
 local helper = require "spec.helper"
 local json = require "bedrock.json"
 local client = require "bedrock.client"
@@ -46,11 +47,21 @@ local function deep_equal(a, b)
 	return true
 end
 
--- All events of a stream over `body` (or the error it raises), with the decoder's blob
--- path on (the default) or off.
-local function read_all(plan, body, blobs_on, slice)
+-- A decoder that only ever hands out payload strings (dec:next() without arguments): the
+-- general path, for comparison.
+local function plain_decoder(real)
+	return {
+		feed = function(_, data) return real:feed(data) end,
+		next = function() return real:next() end,
+		finish = function() return real:finish() end,
+	}
+end
+
+-- All events of a stream over `body` (or the error it raises), with the decoder's fast
+-- paths (blob events, JSON payloads decoded from the frame) on (the default) or off.
+local function read_all(plan, body, fast_on, slice)
 	local s = assert(client.stream_from_body(plan, 200, {}, body, slice))
-	if not blobs_on then s.blobs = nil end
+	if not fast_on then s.decoder = plain_decoder(s.decoder) end
 	local events = {}
 	local ok, err = pcall(function()
 		for ev in s do events[#events + 1] = ev end
@@ -72,18 +83,19 @@ local function chunk_frame(payload, headers)
 		[":content-type"] = "application/json" }, payload))
 end
 
--- How many messages of body the decoder hands out as decoded blobs.
+-- How many messages of body the decoder hands out as decoded blobs, and how many as
+-- decoded JSON values.
 local function blob_hits(plan, body)
 	local blobs = stream.blob_events[plan.output_stream]
 	local dec = core.decoder()
 	assert(dec:feed(body))
-	local hits = 0
+	local hits, json_hits = 0, 0
 	while true do
-		local h, _, key = dec:next(blobs)
+		local h, _, key = dec:next(blobs, json.SENTINEL)
 		if not h then break end
-		if key then hits = hits + 1 end
+		if key == true then json_hits = json_hits + 1 elseif key then hits = hits + 1 end
 	end
-	return hits
+	return hits, json_hits
 end
 
 local math_type = math.type
@@ -261,7 +273,7 @@ describe("blob events decoded by the decoder", function()
 	end)
 
 	it("every capture's stream gives the same events, or the same error, both ways", function()
-		local files, streams, hits = helper.ls(DIR), 0, 0
+		local files, streams, hits, json_hits = helper.ls(DIR), 0, 0, 0
 		for _, f in ipairs(files) do
 			local name = f:match("^(invoke%-model%-stream)%-%-") or f:match("^(converse%-stream)%-%-")
 			if name then
@@ -272,12 +284,14 @@ describe("blob events decoded by the decoder", function()
 					local plan = name == "converse-stream" and CONVERSE or INVOKE
 					for _, slice in ipairs{ false, 7 } do same_both_ways(plan, body, slice or nil) end
 					streams = streams + 1
-					if plan == INVOKE then hits = hits + blob_hits(plan, body) end
+					local b, j = blob_hits(plan, body)
+					hits, json_hits = hits + b, json_hits + j
 				end
 			end
 		end
 		assert.is_true(streams >= 60, "streams: " .. streams)
 		assert.is_true(hits >= 31, "chunks decoded by the decoder: " .. hits)
+		assert.is_true(json_hits >= 500, "JSON payloads decoded by the decoder: " .. json_hits)
 	end)
 
 	it("crafted payloads: the same result or the same error both ways", function()

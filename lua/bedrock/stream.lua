@@ -16,6 +16,7 @@ local type, setmetatable, error, pairs, tostring, next, pcall, ipairs =
 	type, setmetatable, error, pairs, tostring, next, pcall, ipairs
 local concat, sort = table.concat, table.sort
 local decode_raw, decode_doc = json.decode_raw, json.decode
+local SENTINEL = json.SENTINEL
 
 -- Event types whose shape is one blob member (InvokeModelWithResponseStream's chunk:
 -- PayloadPart.bytes), per eventstream node: { [event type] = member name }. The decoder
@@ -71,9 +72,10 @@ local function raise(self, err)
 	error(err, 0)
 end
 
--- Next raw message: headers, payload | nil at the clean end; a third value (the member
--- name) when the decoder gave a blob event's decoded bytes as the payload (see
--- blob_events). Raises on framing errors and transport failures.
+-- Next raw message: headers, payload | nil at the clean end. A third value says what the
+-- decoder did with an event's payload: a member name when it gave a blob event's decoded
+-- bytes (see blob_events), true when it gave the JSON payload already decoded (as
+-- json.decode_raw decodes it). Raises on framing errors and transport failures.
 function Stream:_message()
 	if self.pending_h then
 		local h, p, k = self.pending_h, self.pending_p, self.pending_k
@@ -82,7 +84,7 @@ function Stream:_message()
 	end
 	local dec, blobs = self.decoder, self.blobs
 	while true do
-		local h, p, code = dec:next(blobs)
+		local h, p, code = dec:next(blobs, SENTINEL)
 		if h then
 			self.messages_seen = self.messages_seen + 1
 			return h, p, code
@@ -138,7 +140,7 @@ function Stream:next()
 	local members = self.node.members
 	while true do
 		if self.done and not self.pending_h then return nil end
-		local h, p, blob_key = self:_message()
+		local h, p, blob_key = self:_message() -- (blob_key: see _message)
 		if h == nil then return nil end
 		local mt = h[":message-type"]
 		if mt == "event" or mt == nil then
@@ -146,7 +148,9 @@ function Stream:next()
 			local m = et and members[et]
 			if m and not m.node.exception then
 				local v
-				if blob_key then
+				if blob_key == true then
+					v = m.node.read(p)
+				elseif blob_key then
 					v = { [blob_key] = p }
 				elseif p == "" then
 					v = m.node.read({})
