@@ -161,8 +161,11 @@ static int parse_number(jp *j)
 	char tok[65];
 	size_t n;
 
+	const char *digits, *int_end;
+
 	if (p < end && *p == '-')
 		p++;
+	digits = p;
 	if (p < end && *p == '0') {
 		p++;
 	} else if (p < end && *p >= '1' && *p <= '9') {
@@ -170,6 +173,7 @@ static int parse_number(jp *j)
 	} else {
 		return 0;
 	}
+	int_end = p;
 	if (p < end && *p == '.') {
 		const char *d = ++p;
 		while (p < end && *p >= '0' && *p <= '9') p++;
@@ -184,6 +188,16 @@ static int parse_number(jp *j)
 		if (p == d) return 0;
 	}
 	n = (size_t)(p - s);
+	if (p - digits <= 15 && int_end == p) {
+		/* an integer below 10^15: exact as a double, the very value strtod gives */
+		double v = 0;
+		const char *d;
+		for (d = digits; d < p; d++)
+			v = v * 10 + (*d - '0');
+		lua_pushnumber(j->L, (lua_Number)(*s == '-' ? -v : v));
+		j->p = p;
+		return 1;
+	}
 	if (n >= sizeof tok)
 		return 0;
 	memcpy(tok, s, n);
