@@ -127,7 +127,7 @@ local function check_decode(s)
 	return ok == true
 end
 
-describe("JSON decoding in the C core", function()
+describe("JSON decoding in the C core #core", function()
 	it("gives cjson's value for every JSON text of the captures, and takes nearly all of them", function()
 		local texts, taken = 0, 0
 		local function try(s)
@@ -237,7 +237,7 @@ describe("JSON decoding in the C core", function()
 	end)
 end)
 
-describe("JSON escaping in the C core", function()
+describe("JSON escaping in the C core #core", function()
 	it("escapes every single byte as the rule says", function()
 		for i = 0, 255 do
 			local c = string.char(i)
@@ -266,7 +266,7 @@ describe("JSON escaping in the C core", function()
 	end)
 end)
 
-describe("blob events decoded by the decoder", function()
+describe("blob events decoded by the decoder #core", function()
 	it("knows InvokeModelWithResponseStream's chunk and nothing of ConverseStream", function()
 		assert.are.same({ chunk = "bytes" }, stream.blob_events[INVOKE.output_stream])
 		assert.are.same({}, stream.blob_events[CONVERSE.output_stream])

@@ -140,7 +140,7 @@ function Stream:next()
 	local members = self.node.members
 	while true do
 		if self.done and not self.pending_h then return nil end
-		local h, p, blob_key = self:_message() -- (blob_key: see _message)
+		local h, p, kind = self:_message() -- kind: what the decoder did with p (see _message)
 		if h == nil then return nil end
 		local mt = h[":message-type"]
 		if mt == "event" or mt == nil then
@@ -148,10 +148,10 @@ function Stream:next()
 			local m = et and members[et]
 			if m and not m.node.exception then
 				local v
-				if blob_key == true then
+				if kind == true then
 					v = m.node.read(p)
-				elseif blob_key then
-					v = { [blob_key] = p }
+				elseif kind then
+					v = { [kind] = p }
 				elseif p == "" then
 					v = m.node.read({})
 				else
