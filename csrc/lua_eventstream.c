@@ -3,14 +3,16 @@
  *   dec = core.decoder([max_message])   userdata "bedrock.Decoder"
  *   dec:feed(s)       -> true | nil, msg, CODE   (keeps s alive in the user value)
  *   dec:next([blobs [, sentinel]]) -> headers, payload | nil (needs more) | nil, msg, CODE
- *                        blobs: { [event type] = member key }: an event of such a type whose
- *                        payload is a JSON object of plain strings holding the key with valid
- *                        base64 gives headers, the decoded bytes, the key (3 values) instead,
- *                        with no payload string made (InvokeModelWithResponseStream chunks);
- *                        sentinel (a string): any other event (":message-type" "event" or
- *                        absent, an ":event-type") whose payload the JSON fast path takes
- *                        gives headers, the decoded value (as core.json_decode(payload,
- *                        sentinel) gives it), true; every other payload is given as it is
+ *                        or, for an event (":message-type" "event" or absent, a string
+ *                        ":event-type") whose payload it decodes itself, straight from the
+ *                        frame: event_type, value, how (3 values; no headers table and no
+ *                        payload string are made):
+ *                        blobs: { [event type] = member key }: a payload that is a JSON
+ *                        object of plain strings holding the key with valid base64 gives
+ *                        the decoded bytes and the key (InvokeModelWithResponseStream chunks);
+ *                        sentinel (a string): a payload the JSON fast path takes gives its
+ *                        value (as core.json_decode(payload, sentinel) gives it) and true.
+ *                        Every other message comes as headers, payload.
  *   dec:next_frame()  -> frame | nil | nil, msg, CODE: the same message with wire detail,
  *                        { headers = { {name, type, value}, ... } (wire order, type 0-9),
  *                          payload, total_length, headers_length, prelude_crc, message_crc }
@@ -172,22 +174,23 @@ static int is_text(const br_es_header *h)
 	return h->type == BR_ES_STRING || h->type == BR_ES_BYTES || h->type == BR_ES_UUID;
 }
 
-/* dec:next(blobs): when message m is an event (":message-type" "event" or absent) whose
- * ":event-type" names a member key in the table at index 2, and its payload is a JSON
- * object of plain strings holding that key with valid base64 (br_json_plain_member),
- * pushes the decoded bytes and the key and returns 1; otherwise pushes nothing, 0. */
-static int push_blob(lua_State *L, const br_es_message *m, const br_es_header *mt,
-		     const br_es_header *et)
+/* Is header h, when present, a text value "event"? */
+static int is_event(const br_es_header *h)
+{
+	return is_text(h) && h->len == 5 && memcmp(h->str, "event", 5) == 0;
+}
+
+/* dec:next(blobs, ...) for an event whose type (a string) is at the top of the stack:
+ * when blobs (index 2) names a member key for that type and the payload is a JSON object
+ * of plain strings holding that key with valid base64 (br_json_plain_member), pushes the
+ * decoded bytes and the key and returns 1; otherwise pushes nothing, 0. */
+static int push_blob(lua_State *L, const br_es_message *m)
 {
 	l_decoder *u = (l_decoder *)lua_touserdata(L, 1);
 	const char *key, *val;
 	size_t key_len, val_len, need, len = 0, bad = 0;
 
-	if (mt && !(is_text(mt) && mt->len == 5 && memcmp(mt->str, "event", 5) == 0))
-		return 0;
-	if (!et || !is_text(et))
-		return 0;
-	lua_pushlstring(L, (const char *)et->str, et->len);
+	lua_pushvalue(L, -1);
 	lua_rawget(L, 2);
 	key = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &key_len) : NULL;
 	if (!key || !br_json_plain_member((const char *)m->payload, m->payload_len, key, key_len,
@@ -225,25 +228,32 @@ static int l_decoder_next(lua_State *L)
 
 	if (nret)
 		return nret;
+	for (i = 0; i < m.nheaders; i++) {
+		const br_es_header *h = &m.headers[i];
+		if (h->name_len == 13 && memcmp(h->name, ":message-type", 13) == 0)
+			mt = h;
+		else if (h->name_len == 11 && memcmp(h->name, ":event-type", 11) == 0)
+			et = h;
+	}
+	/* The fast forms, for an event: its type, its payload decoded straight from the
+	 * frame (no headers table, no payload string), and what was done. */
+	if ((blobs || sentinel) && et && is_text(et) && (!mt || is_event(mt))) {
+		lua_pushlstring(L, (const char *)et->str, et->len);
+		if (blobs && push_blob(L, &m))
+			return 3;
+		if (sentinel && m.payload_len > 0 &&
+		    br_lua_json_push(L, (const char *)m.payload, m.payload_len, 3)) {
+			lua_pushboolean(L, 1);
+			return 3;
+		}
+		lua_pop(L, 1);
+	}
 	lua_createtable(L, 0, (int)m.nheaders);
 	for (i = 0; i < m.nheaders; i++) {
 		const br_es_header *h = &m.headers[i];
 		lua_pushlstring(L, h->name, h->name_len);
 		push_value(L, h);
 		lua_rawset(L, -3);
-		if (h->name_len == 13 && memcmp(h->name, ":message-type", 13) == 0)
-			mt = h;
-		else if (h->name_len == 11 && memcmp(h->name, ":event-type", 11) == 0)
-			et = h;
-	}
-	if (blobs && push_blob(L, &m, mt, et))
-		return 3;
-	/* an event's JSON payload decoded straight from the frame (no payload string) */
-	if (sentinel && m.payload_len > 0 && et &&
-	    (!mt || (is_text(mt) && mt->len == 5 && memcmp(mt->str, "event", 5) == 0)) &&
-	    br_lua_json_push(L, (const char *)m.payload, m.payload_len, 3)) {
-		lua_pushboolean(L, 1);
-		return 3;
 	}
 	lua_pushlstring(L, (const char *)m.payload, m.payload_len);
 	return 2;

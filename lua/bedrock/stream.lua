@@ -72,10 +72,11 @@ local function raise(self, err)
 	error(err, 0)
 end
 
--- Next raw message: headers, payload | nil at the clean end. A third value says what the
--- decoder did with an event's payload: a member name when it gave a blob event's decoded
--- bytes (see blob_events), true when it gave the JSON payload already decoded (as
--- json.decode_raw decodes it). Raises on framing errors and transport failures.
+-- Next raw message: headers, payload | nil at the clean end; or, for an event whose
+-- payload the decoder decoded itself, event type, value, how: how is a member name when
+-- the value is a blob event's decoded bytes (see blob_events), true when it is the JSON
+-- payload decoded (as json.decode_raw decodes it). Raises on framing errors and
+-- transport failures.
 function Stream:_message()
 	if self.pending_h then
 		local h, p, k = self.pending_h, self.pending_p, self.pending_k
@@ -122,7 +123,7 @@ function Stream:_prime()
 	local ok, h, p, k = pcall(self._message, self)
 	if not ok then return nil, h end
 	if h == nil then return true end
-	local mt = h[":message-type"]
+	local mt = k == nil and h[":message-type"]
 	if mt == "exception" or mt == "error" then
 		local err = errors.from_event(h, p)
 		err.request_id = self.request_id
@@ -142,9 +143,9 @@ function Stream:next()
 		if self.done and not self.pending_h then return nil end
 		local h, p, kind = self:_message() -- kind: what the decoder did with p (see _message)
 		if h == nil then return nil end
-		local mt = h[":message-type"]
+		local mt, et
+		if kind == nil then mt, et = h[":message-type"], h[":event-type"] else mt, et = "event", h end
 		if mt == "event" or mt == nil then
-			local et = h[":event-type"]
 			local m = et and members[et]
 			if m and not m.node.exception then
 				local v
