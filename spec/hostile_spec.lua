@@ -347,6 +347,13 @@ describe("hostile servers: collect() on wrongly typed payloads", function()
 			'{"contentBlockIndex":1,"delta":{"reasoningContent":{"signature":{"x":1}}}}') },
 		{ "a string contentBlockIndex", event("contentBlockDelta", '{"contentBlockIndex":"1","delta":{"text":"a"}}') },
 		{ "toolResult as a number", event("contentBlockDelta", '{"contentBlockIndex":1,"delta":{"toolResult":5}}') },
+		-- after text in the same block (a block with text takes further text without acc:add)
+		{ "text as an object after text", event("contentBlockDelta", '{"contentBlockIndex":1,"delta":{"text":"a"}}') ..
+			event("contentBlockDelta", '{"contentBlockIndex":1,"delta":{"text":{"a":1}}}') },
+		{ "delta as a string after text", event("contentBlockDelta", '{"contentBlockIndex":1,"delta":{"text":"a"}}') ..
+			event("contentBlockDelta", '{"contentBlockIndex":1,"delta":"text"}') },
+		{ "delta as a number after text", event("contentBlockDelta", '{"contentBlockIndex":1,"delta":{"text":"a"}}') ..
+			event("contentBlockDelta", '{"contentBlockIndex":1,"delta":5}') },
 	}
 	for _, case in ipairs(cases) do
 		it(case[1] .. ": the error object, the events kept", function()

@@ -159,9 +159,25 @@ function Stream:next()
 		error(stream_error("the stream was closed", "CLOSED"), 0)
 	end
 	local members = self.node.members
+	local dec = self.decoder
 	while true do
-		if self.done and not self.pending_h then return nil end
-		local h, p, kind = self:_message() -- kind: what the decoder did with p (see _message)
+		-- kind: what the decoder did with p (see _message)
+		local h, p, kind
+		if self.pending_h or self.done then
+			if self.done and not self.pending_h then return nil end
+			h, p, kind = self:_message()
+		else
+			-- a message already in the decoder is taken here (_message's first step,
+			-- without the call); for anything else _message reads and feeds
+			h, p, kind = dec:next(self.blobs, SENTINEL)
+			if h then
+				self.messages_seen = self.messages_seen + 1
+			elseif p ~= nil then
+				return raise(self, stream_error("event stream: " .. tostring(p), kind))
+			else
+				h, p, kind = self:_message()
+			end
+		end
 		if h == nil then return nil end
 		local mt, et
 		if kind == nil then mt, et = h[":message-type"], h[":event-type"] else mt, et = "event", h end
@@ -201,8 +217,24 @@ function Stream:next()
 				self.events_seen = self.events_seen + 1
 				-- (an event the assembler cannot take fails collect(), not the iteration)
 				if not self.acc_err then
-					local aok, aerr = pcall(self.acc.add, self.acc, et, v)
-					if not aok then self.acc_err = aerr end
+					local acc = self.acc
+					-- the common event, a text delta to a block that already has text,
+					-- appended here as acc:add would (no call, no pcall); all else goes
+					-- through acc:add
+					local tp, d, t
+					if et == "contentBlockDelta" and acc.blocks then
+						local i = v.contentBlockIndex
+						local b = type(i) == "number" and acc.blocks[i]
+						tp = b and b.text_parts
+						d = tp and v.delta
+						t = type(d) == "table" and d.text
+					end
+					if type(t) == "string" then
+						tp[#tp + 1] = t
+					else
+						local aok, aerr = pcall(acc.add, acc, et, v)
+						if not aok then self.acc_err = aerr end
+					end
 				end
 				return { [et] = v }
 			end
@@ -215,7 +247,8 @@ function Stream:next()
 	end
 end
 
-Stream.__call = function(self) return self:next() end
+-- (the generic for calls it with the stream and the control value: next ignores them)
+Stream.__call = Stream.next
 
 -- for ev in stream:events() do ... end. Under Lua 5.4 the loop closes the stream when it
 -- is left early (break, error): the fourth value is the stream, a to-be-closed value.
