@@ -105,5 +105,9 @@ void br_lua_open_json(lua_State *L);
  * core.json_decode builds it (empty arrays as { <the string at index sentinel> }) and
  * returns 1, or pushes nothing and returns 0 when the text is not one it takes. */
 int br_lua_json_push(lua_State *L, const char *s, size_t n, int sentinel);
+/* The same with the output shape's reader applied (lua_json.c, core.json_read): pushes
+ * the value of the JSON object s[0..n) read by the rules at stack index desc
+ * (shapes.reader_desc), 1; or pushes nothing, 0, for anything it does not take. */
+int br_lua_json_read(lua_State *L, const char *s, size_t n, int sentinel, int desc);
 
 #endif

@@ -2,7 +2,7 @@
  *
  *   dec = core.decoder([max_message])   userdata "bedrock.Decoder"
  *   dec:feed(s)       -> true | nil, msg, CODE   (keeps s alive in the user value)
- *   dec:next([blobs [, sentinel]]) -> headers, payload | nil (needs more) | nil, msg, CODE
+ *   dec:next([blobs [, sentinel [, readers]]]) -> headers, payload | nil (needs more) | nil, msg, CODE
  *                        or, for an event (":message-type" "event" or absent, a string
  *                        ":event-type") whose payload it decodes itself, straight from the
  *                        frame: event_type, value, how (3 values; no headers table and no
@@ -11,7 +11,10 @@
  *                        object of plain strings holding the key with valid base64 gives
  *                        the decoded bytes and the key (InvokeModelWithResponseStream chunks);
  *                        sentinel (a string): a payload the JSON fast path takes gives its
- *                        value (as core.json_decode(payload, sentinel) gives it) and true.
+ *                        value (as core.json_decode(payload, sentinel) gives it) and true;
+ *                        with readers, { [event type] = desc } (shapes.reader_desc), a
+ *                        payload core.json_read(payload, sentinel, desc) takes gives that
+ *                        value, already read by the event's shape, and 2.
  *                        Every other message comes as headers, payload.
  *   dec:next_frame()  -> frame | nil | nil, msg, CODE: the same message with wire detail,
  *                        { headers = { {name, type, value}, ... } (wire order, type 0-9),
@@ -224,6 +227,7 @@ static int l_decoder_next(lua_State *L)
 	const br_es_header *mt = NULL, *et = NULL;
 	int blobs = lua_type(L, 2) == LUA_TTABLE;
 	int sentinel = lua_type(L, 3) == LUA_TSTRING;
+	int readers = lua_type(L, 4) == LUA_TTABLE;
 	int nret = take_message(L, &m);
 
 	if (nret)
@@ -241,6 +245,17 @@ static int l_decoder_next(lua_State *L)
 		lua_pushlstring(L, (const char *)et->str, et->len);
 		if (blobs && push_blob(L, &m))
 			return 3;
+		if (sentinel && readers && m.payload_len > 0) {
+			lua_pushvalue(L, -1);
+			lua_rawget(L, 4);
+			if (lua_type(L, -1) == LUA_TTABLE &&
+			    br_lua_json_read(L, (const char *)m.payload, m.payload_len, 3, -1)) {
+				lua_remove(L, -2);
+				lua_pushinteger(L, 2);
+				return 3;
+			}
+			lua_pop(L, 1);
+		}
 		if (sentinel && m.payload_len > 0 &&
 		    br_lua_json_push(L, (const char *)m.payload, m.payload_len, 3)) {
 			lua_pushboolean(L, 1);

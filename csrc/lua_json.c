@@ -334,6 +334,180 @@ static int parse_value(jp *j)
 	}
 }
 
+/* ------------------------------------------------------------------ reading shapes
+ *
+ * core.json_read(s, sentinel, desc) -> value, true | (nothing)
+ *
+ * The same parse, with the output shape's reader (shapes.lua, node.read) applied while
+ * the tables are built, for a JSON object read as a structure. desc is the reader's rules
+ * for that structure as shapes.reader_desc(node) makes them from the compiled model nodes
+ * (there is no other copy of them here): desc[1] is 1 (structure) or 2 (union), and
+ * desc[member] says what the reader does with a member's value:
+ *   1  keeps it as decoded (read_identity),
+ *   2  an integer member: a number with an integral value becomes an integer (as the
+ *      reader's math.tointeger(x) == x), anything else is kept,
+ *   a table  a structure or union member: the desc of that shape,
+ *   0  any other reader (lists, maps, documents, blobs): not read here.
+ * As the reader does, members the model does not know and null members are dropped
+ * (unknown values are still parsed, so the text accepted is the same). It answers
+ * nothing, and the caller then decodes and reads as before, for every case it does not
+ * take: a member with rule 0 and a value, an unknown member of a union, a structure given
+ * as an array, and everything core.json_decode itself declines. */
+
+/* Skips the value at j->p (parsed as parse_value would, nothing kept): 1, or 0. */
+static int skip_value(jp *j)
+{
+	j->p = skip_ws(j->p, j->end);
+	if (j->p < j->end && *j->p == '"') {
+		const char *p = j->p + 1;
+		size_t run = plain_run(p, j->end);
+		if (p + run < j->end && p[run] == '"') {
+			j->p = p + run + 1;
+			return 1;
+		}
+	}
+	if (!lua_checkstack(j->L, 2) || !parse_value(j))
+		return 0;
+	lua_pop(j->L, 1);
+	return 1;
+}
+
+/* A number at the top of the stack with an integral value in range becomes an integer. */
+static void to_integer(lua_State *L)
+{
+	lua_Number d;
+
+	if (lua_type(L, -1) != LUA_TNUMBER)
+		return;
+	d = lua_tonumber(L, -1);
+	if (d >= -9223372036854775808.0 && d < 9223372036854775808.0) {
+		long long i = (long long)d;
+		if ((lua_Number)i == d) {
+			lua_pop(L, 1);
+			lua_pushinteger(L, (lua_Integer)i);
+		}
+	}
+}
+
+static int read_object(jp *j, int desc)
+{
+	lua_State *L = j->L;
+	int base = lua_gettop(L), n = 0, i, is_union;
+
+	if (++j->depth > MAX_DEPTH || !lua_checkstack(L, 8))
+		return 0;
+	lua_rawgeti(L, desc, 1);
+	is_union = lua_tonumber(L, -1) == 2;
+	lua_pop(L, 1);
+	j->p = skip_ws(j->p + 1, j->end);
+	if (j->p < j->end && *j->p == '}') {
+		lua_newtable(L);
+		j->p++;
+		j->depth--;
+		return 1;
+	}
+	for (;;) {
+		int top;
+		if (!lua_checkstack(L, 6) || j->p >= j->end || *j->p != '"' || !parse_string(j))
+			return 0;
+		j->p = skip_ws(j->p, j->end);
+		if (j->p >= j->end || *j->p != ':')
+			return 0;
+		j->p = skip_ws(j->p + 1, j->end);
+		if (j->p >= j->end)
+			return 0;
+		lua_pushvalue(L, -1);
+		lua_rawget(L, desc);
+		top = lua_gettop(L); /* key at top - 1, its rule at top */
+		if (lua_isnil(L, top)) {
+			/* a member the model does not know: dropped (a union's: not ours) */
+			lua_pop(L, 2);
+			if (is_union && *j->p != 'n')
+				return 0;
+			if (!skip_value(j))
+				return 0;
+		} else if (*j->p == 'n') {
+			/* null: the member is dropped (nil set in text order: a later null of a
+			 * duplicated key removes the earlier value, as the last one wins) */
+			if (!literal(j, "null", 4))
+				return 0;
+			lua_pop(L, 1);
+			lua_pushnil(L);
+			n++;
+		} else if (lua_type(L, top) == LUA_TTABLE) {
+			if (*j->p == '[')
+				return 0;
+			if (*j->p == '{' ? !read_object(j, top) : !parse_value(j))
+				return 0;
+			lua_replace(L, top);
+			n++;
+		} else {
+			int rule = (int)lua_tonumber(L, top);
+			lua_pop(L, 1);
+			if (rule != 1 && rule != 2)
+				return 0;
+			if (!parse_value(j))
+				return 0;
+			if (rule == 2)
+				to_integer(L);
+			n++;
+		}
+		j->p = skip_ws(j->p, j->end);
+		if (j->p >= j->end)
+			return 0;
+		if (*j->p == '}')
+			break;
+		if (*j->p != ',')
+			return 0;
+		j->p = skip_ws(j->p + 1, j->end);
+	}
+	lua_createtable(L, 0, n);
+	for (i = 0; i < n; i++) {
+		lua_pushvalue(L, base + 2 * i + 1);
+		lua_pushvalue(L, base + 2 * i + 2);
+		lua_rawset(L, -3);
+	}
+	if (n > 0) { /* (with every member dropped the table is at base + 1 already) */
+		lua_replace(L, base + 1);
+		lua_settop(L, base + 1);
+	}
+	j->p++;
+	j->depth--;
+	return 1;
+}
+
+int br_lua_json_read(lua_State *L, const char *s, size_t n, int sentinel, int desc)
+{
+	int top = lua_gettop(L);
+	jp j;
+
+	j.L = L;
+	j.p = skip_ws(s, s + n);
+	j.end = s + n;
+	j.depth = 0;
+	j.sentinel = lua_absindex(L, sentinel);
+	if (j.p >= j.end || *j.p != '{' || !read_object(&j, lua_absindex(L, desc)) ||
+	    skip_ws(j.p, j.end) != j.end) {
+		lua_settop(L, top);
+		return 0;
+	}
+	return 1;
+}
+
+static int l_json_read(lua_State *L)
+{
+	size_t n;
+	const char *s = luaL_checklstring(L, 1, &n);
+
+	luaL_checktype(L, 2, LUA_TSTRING);
+	luaL_checktype(L, 3, LUA_TTABLE);
+	lua_settop(L, 3);
+	if (!br_lua_json_read(L, s, n, 2, 3))
+		return 0;
+	lua_pushboolean(L, 1);
+	return 2;
+}
+
 int br_lua_json_push(lua_State *L, const char *s, size_t n, int sentinel)
 {
 	int top = lua_gettop(L);
@@ -368,4 +542,6 @@ void br_lua_open_json(lua_State *L)
 {
 	lua_pushcfunction(L, l_json_decode);
 	lua_setfield(L, -2, "json_decode");
+	lua_pushcfunction(L, l_json_read);
+	lua_setfield(L, -2, "json_read");
 }

@@ -371,3 +371,174 @@ describe("blob events decoded by the decoder #core", function()
 		end
 	end)
 end)
+
+-- Events read by their shape in the C decoder (core.json_read, dec:next's readers): the
+-- reader's rules come from the compiled nodes (shapes.reader_desc); the value must be
+-- what the general path gives (json.decode_raw, then the event node's reader), number
+-- types and metatables included, or the C decoder must decline.
+describe("events read by their shape in the C decoder #core", function()
+	local readers = stream.event_readers[CONVERSE.output_stream]
+	local members = CONVERSE.output_stream.members
+
+	-- json_read against decode_raw + the reader; true when json_read took p.
+	local function check_read(et, p)
+		local v, ok = core.json_read(p, json.SENTINEL, readers[et])
+		if ok then
+			local d = json.decode_raw(p)
+			assert(type(d) == "table", "json_read took what is not a JSON object: " .. p:sub(1, 200))
+			local rok, r = pcall(members[et].node.read, d)
+			assert(rok, "json_read took what the reader refuses: " .. p:sub(1, 200))
+			assert(same_value(v, r), "different values for " .. et .. " " .. p:sub(1, 200))
+		else
+			assert.is_nil(v)
+		end
+		return ok == true
+	end
+
+	local function event_frame(et, payload)
+		return assert(core.encode({ [":message-type"] = "event", [":event-type"] = et,
+			[":content-type"] = "application/json" }, payload))
+	end
+
+	it("has the rules of the compiled nodes", function()
+		local d = readers.contentBlockDelta
+		assert.are.equal(1, d[1])
+		assert.are.equal(math.type and 2 or 1, d.contentBlockIndex)
+		assert.are.equal(2, d.delta[1]) -- a union
+		assert.are.equal(1, d.delta.text)
+		assert.are.equal(0, d.delta.toolResult) -- a list: not read in C
+		assert.are.equal(0, readers.messageStop.additionalModelResponseFields) -- a document
+		assert.is_nil(readers.internalServerException) -- exceptions are not events
+		local s = assert(client.stream_from_body(CONVERSE, 200, {}, ""))
+		assert.are.equal(readers, s.readers)
+	end)
+
+	it("every event payload of the captures: the reader's value, and most are taken", function()
+		local payloads, taken = 0, 0
+		for _, f in ipairs(helper.ls(DIR)) do
+			if f:match("^converse%-stream%-%-") then
+				local cap = assert(json.decode(helper.read(DIR .. "/" .. f)))
+				local body = cap.response.body_b64 and json.b64decode(cap.response.body_b64)
+				if body and cap.response.status < 300 then
+					local dec = core.decoder()
+					assert(dec:feed(body))
+					while true do
+						local h, p = dec:next()
+						if not h then break end
+						local et = h[":event-type"]
+						if readers[et] and p ~= "" then
+							payloads = payloads + 1
+							if check_read(et, p) then taken = taken + 1 end
+						end
+					end
+				end
+			end
+		end
+		assert.is_true(payloads >= 500, "payloads: " .. payloads)
+		assert.is_true(taken >= payloads * 0.9, string.format("json_read took %d of %d", taken, payloads))
+	end)
+
+	it("crafted payloads: the reader's value or declined, and the same stream both ways", function()
+		local cases = {
+			{ "contentBlockDelta", '{"contentBlockIndex":0,"delta":{"text":"Hi"},"p":"abcdef"}' },
+			{ "contentBlockDelta", ' {"contentBlockIndex" : 3 , "delta" : { "text" : "a\\"b\\u00e9" } } ' },
+			{ "contentBlockDelta", '{"contentBlockIndex":1.5,"delta":{"text":"x"}}' },
+			{ "contentBlockDelta", '{"contentBlockIndex":-0.0,"delta":{"text":"x"}}' },
+			{ "contentBlockDelta", '{"contentBlockIndex":1e300,"delta":{"text":"x"}}' },
+			{ "contentBlockDelta", '{"contentBlockIndex":1e999,"delta":{"text":"x"}}' },
+			{ "contentBlockDelta", '{"contentBlockIndex":9007199254740993,"delta":{"text":"x"}}' },
+			{ "contentBlockDelta", '{"contentBlockIndex":-9223372036854775808,"delta":{}}' },
+			{ "contentBlockDelta", '{"contentBlockIndex":9223372036854775808,"delta":{}}' },
+			{ "contentBlockDelta", '{"contentBlockIndex":"1","delta":{"text":"x"}}' },
+			{ "contentBlockDelta", '{"contentBlockIndex":{"a":1},"delta":[]}' },
+			{ "contentBlockDelta", '{"contentBlockIndex":[],"delta":{"text":null}}' },
+			{ "contentBlockDelta", '{"contentBlockIndex":0,"delta":"text"}' },
+			{ "contentBlockDelta", '{"contentBlockIndex":0,"delta":5}' },
+			{ "contentBlockDelta", '{"contentBlockIndex":0,"delta":[{"text":"x"}]}' },
+			{ "contentBlockDelta", '{"contentBlockIndex":0,"delta":{"text":{"a":[]}}}' },
+			{ "contentBlockDelta", '{"contentBlockIndex":0,"delta":{"text":"a","zzz":1}}' },
+			{ "contentBlockDelta", '{"contentBlockIndex":0,"delta":{"zzz":1}}' },
+			{ "contentBlockDelta", '{"contentBlockIndex":0,"delta":{"zzz":null}}' },
+			{ "contentBlockDelta", '{"contentBlockIndex":0,"delta":{"toolUse":{"input":"{\\"a\\":"}}}' },
+			{ "contentBlockDelta", '{"contentBlockIndex":0,"delta":{"toolResult":[{"text":"x"}]}}' },
+			{ "contentBlockDelta", '{"contentBlockIndex":0,"delta":{"toolResult":null}}' },
+			{ "contentBlockDelta", '{"contentBlockIndex":0,"delta":{"reasoningContent":{"redactedContent":"QUJD"}}}' },
+			{ "contentBlockDelta", '{"contentBlockIndex":0,"delta":{"reasoningContent":{"redactedContent":"!!"}}}' },
+			{ "contentBlockDelta", '{"contentBlockIndex":0,"contentBlockIndex":null,"delta":{"text":"x"}}' },
+			{ "contentBlockDelta", '{"contentBlockIndex":null,"contentBlockIndex":2,"delta":{"text":"x"}}' },
+			{ "contentBlockDelta", '{"delta":{"text":"x"},"delta":{"text":"y","text":"z"}}' },
+			{ "contentBlockDelta", '{"p":{"deep":[1,{"x":[]}]},"q":"a\\nb","contentBlockIndex":0}' },
+			{ "contentBlockDelta", '{"c\\u006fntentBlockIndex":4}' },
+			{ "contentBlockDelta", '{}' }, { "contentBlockDelta", '[]' }, { "contentBlockDelta", 'null' },
+			{ "contentBlockDelta", '"x"' }, { "contentBlockDelta", '{"contentBlockIndex":0' },
+			{ "contentBlockDelta", '{"contentBlockIndex":0}x' }, { "contentBlockDelta", '{"contentBlockIndex":01}' },
+			{ "contentBlockDelta", '{"p":"a\tb"}' }, { "contentBlockDelta", '{"p":"\\ud800"}' },
+			{ "contentBlockDelta", '{"p":nul}' }, { "contentBlockDelta", '{"contentBlockIndex":nul}' },
+			{ "contentBlockDelta", '{"p":"x",}' }, { "contentBlockDelta", '{,}' },
+			{ "contentBlockDelta", '{"delta":' .. string.rep('{"toolUse":', 130) .. '1' .. string.rep("}", 131) },
+			{ "messageStart", '{"role":"assistant"}' }, { "messageStart", '{"role":null}' },
+			{ "messageStop", '{"stopReason":"end_turn"}' },
+			{ "messageStop", '{"stopReason":"end_turn","additionalModelResponseFields":{"a":[1]}}' },
+			{ "messageStop", '{"stopReason":"end_turn","additionalModelResponseFields":null}' },
+			{ "contentBlockStart", '{"contentBlockIndex":1,"start":{"toolUse":{"toolUseId":"t","name":"n"}}}' },
+			{ "contentBlockStart", '{"contentBlockIndex":1,"start":{"other":{}}}' },
+			{ "contentBlockStop", '{"contentBlockIndex":1}' },
+			{ "metadata", '{"usage":{"inputTokens":10,"outputTokens":2.0,"totalTokens":12},"metrics":{"latencyMs":345}}' },
+			{ "metadata", '{"usage":{"inputTokens":10.25,"outputTokens":-0,"totalTokens":1e2},"metrics":{"latencyMs":null}}' },
+			{ "metadata", '{"usage":{"inputTokens":1},"trace":{"guardrail":{"modelOutput":["a"]}}}' },
+		}
+		local taken = 0
+		for _, c in ipairs(cases) do
+			if check_read(c[1], c[2]) then taken = taken + 1 end
+			same_both_ways(CONVERSE, event_frame(c[1], c[2]))
+			same_both_ways(CONVERSE, event_frame(c[1], c[2]) .. event_frame("messageStop", '{"stopReason":"x"}'))
+		end
+		assert.is_true(taken >= 25, "taken: " .. taken)
+		-- integers as integers (Lua 5.4), unknown and null members dropped, last key wins
+		local v = core.json_read('{"contentBlockIndex":2,"delta":{"text":"z","text":"y"},"p":"x"}', json.SENTINEL,
+			readers.contentBlockDelta)
+		assert.are.same({ contentBlockIndex = 2, delta = { text = "y" } }, v)
+		if math.type then assert.are.equal("integer", math.type(v.contentBlockIndex)) end
+		-- not a structure, or a union with an unknown member: declined
+		assert.is_nil(core.json_read('[]', json.SENTINEL, readers.contentBlockDelta))
+		assert.is_nil(core.json_read('{"delta":{"zzz":1}}', json.SENTINEL, readers.contentBlockDelta))
+		assert.is_nil(core.json_read('{"delta":{"toolResult":[]}}', json.SENTINEL, readers.contentBlockDelta))
+	end)
+
+	it("random payloads from the shapes' members: the reader's value every time", function()
+		math.randomseed(78)
+		local keys = { "contentBlockIndex", "delta", "text", "toolUse", "input", "p", "usage", "inputTokens",
+			"outputTokens", "totalTokens", "metrics", "latencyMs", "role", "stopReason", "start", "toolUseId",
+			"name", "reasoningContent", "signature", "redactedContent", "toolResult", "zz", "c\\u006fntentBlockIndex" }
+		local ets = { "contentBlockDelta", "contentBlockDelta", "contentBlockDelta", "metadata", "messageStart",
+			"messageStop", "contentBlockStart", "contentBlockStop" }
+		local nums = { "0", "-0", "7", "-3", "1.5", "2.0", "1e2", "1e300", "-0.0", "9007199254740993", "1E-3" }
+		local ws = { "", " ", "\n\t" }
+		local function value(depth)
+			local r = math.random(1, depth > 3 and 6 or 9)
+			if r == 1 then return nums[math.random(#nums)] end
+			if r == 2 then return ({ '"x"', '"a\\"b"', '"QUJD"', '""', '"é\\u00e9"' })[math.random(5)] end
+			if r == 3 then return ({ "null", "true", "false" })[math.random(3)] end
+			if r <= 6 then return nums[math.random(#nums)] end
+			if r == 7 then
+				local t = {}
+				for i = 1, math.random(0, 3) do t[i] = value(depth + 1) end
+				return "[" .. table.concat(t, ",") .. "]"
+			end
+			local t = {}
+			for i = 1, math.random(0, 4) do
+				t[i] = ws[math.random(#ws)] .. '"' .. keys[math.random(#keys)] .. '"' .. ws[math.random(#ws)] .. ":" ..
+					value(depth + 1)
+			end
+			return "{" .. table.concat(t, ",") .. "}"
+		end
+		local taken = 0
+		for _ = 1, 3000 do
+			local t = {}
+			for i = 1, math.random(0, 4) do t[i] = '"' .. keys[math.random(#keys)] .. '":' .. value(0) end
+			local p = "{" .. table.concat(t, ",") .. "}"
+			if check_read(ets[math.random(#ets)], p) then taken = taken + 1 end
+		end
+		assert.is_true(taken >= 300, "taken: " .. taken)
+	end)
+end)

@@ -9,6 +9,7 @@
 -- for loop silently.
 local errors = require "bedrock.errors"
 local json = require "bedrock.json"
+local shapes = require "bedrock.shapes"
 
 local _M = { _VERSION = "0.1.0" }
 
@@ -37,6 +38,19 @@ local blob_events = setmetatable({}, { __mode = "k", __index = function(t, node)
 	return blobs
 end })
 _M.blob_events = blob_events
+
+-- The readers of the event types the C decoder may read itself, per eventstream node:
+-- { [event type] = shapes.reader_desc(event node) }: dec:next then gives the event's
+-- value already read (as pcall(node.read, json) gives it) and 2.
+local event_readers = setmetatable({}, { __mode = "k", __index = function(t, node)
+	local readers = {}
+	for et, m in pairs(node.members or {}) do
+		if not m.node.exception then readers[et] = shapes.reader_desc(m.node) end
+	end
+	t[node] = readers
+	return readers
+end })
+_M.event_readers = event_readers
 
 local Stream = {}
 Stream.__index = Stream
@@ -70,6 +84,7 @@ function _M.new(o)
 	}, Stream)
 	local blobs = o.node and blob_events[o.node]
 	if blobs and next(blobs) ~= nil then s.blobs = blobs end
+	if o.node and o.node.members then s.readers = event_readers[o.node] end
 	if o.meta then for k, v in pairs(o.meta) do s[k] = v end end
 	return s
 end
@@ -96,7 +111,7 @@ function Stream:_message()
 	end
 	local dec, blobs = self.decoder, self.blobs
 	while true do
-		local h, p, code = dec:next(blobs, SENTINEL)
+		local h, p, code = dec:next(blobs, SENTINEL, self.readers)
 		if h then
 			self.messages_seen = self.messages_seen + 1
 			return h, p, code
@@ -169,7 +184,7 @@ function Stream:next()
 		else
 			-- a message already in the decoder is taken here (_message's first step,
 			-- without the call); for anything else _message reads and feeds
-			h, p, kind = dec:next(self.blobs, SENTINEL)
+			h, p, kind = dec:next(self.blobs, SENTINEL, self.readers)
 			if h then
 				self.messages_seen = self.messages_seen + 1
 			elseif p ~= nil then
@@ -185,7 +200,9 @@ function Stream:next()
 			local m = et and members[et]
 			if m and not m.node.exception then
 				local v
-				if kind and kind ~= true then
+				if kind == 2 then
+					v = p -- the decoder decoded and read it (event_readers)
+				elseif kind and kind ~= true then
 					v = { [kind] = p } -- a one-blob event the decoder decoded itself
 				else
 					local d = p -- kind == true: the decoder already decoded the JSON
