@@ -15,6 +15,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 #include "lua_bedrock.h"
 
 #define MAX_DEPTH 128
@@ -34,11 +37,26 @@ static const char *skip_ws(const char *p, const char *end)
 }
 
 /* Length of the run of ordinary string bytes at p (no '"', '\\' nor byte below 0x20),
- * eight bytes at a time. */
+ * sixteen bytes at a time with SSE2 (every x86-64), then eight at a time. */
 static size_t plain_run(const char *p, const char *end)
 {
 	const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
 	const char *s = p;
+#if defined(__SSE2__)
+	const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\'),
+		      ctl = _mm_set1_epi8(0x1f);
+
+	while (end - s >= 16) {
+		__m128i w = _mm_loadu_si128((const __m128i *)(const void *)s);
+		/* a byte below 0x20 (unsigned) is its own minimum with 0x1f */
+		__m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(w, quote), _mm_cmpeq_epi8(w, bslash)),
+					   _mm_cmpeq_epi8(_mm_min_epu8(w, ctl), w));
+		unsigned mask = (unsigned)_mm_movemask_epi8(hit);
+		if (mask)
+			return (size_t)(s - p) + (size_t)__builtin_ctz(mask);
+		s += 16;
+	}
+#endif
 
 	while (end - s >= 8) {
 		uint64_t w, q, b;
