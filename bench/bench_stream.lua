@@ -60,6 +60,8 @@ end
 
 local function converse_events(slices)
 	local s = stream_of(operations.plans.ConverseStream, slices)
+	-- the corpus is a run of text deltas, no messageStop: not a truncated answer here
+	s.final_event = nil
 	local n, chars = 0, 0
 	for ev in s do
 		n = n + 1

@@ -364,13 +364,15 @@ static int parse_value(jp *j)
  *   1  keeps it as decoded (read_identity),
  *   2  an integer member: a number with an integral value becomes an integer (as the
  *      reader's math.tointeger(x) == x), anything else is kept,
- *   a table  a structure or union member: the desc of that shape,
- *   0  any other reader (lists, maps, documents, blobs): not read here.
+ *   a table  a structure, union or list member: the desc of that shape (a list's is
+ *      { 3, rule of its elements, the array metatable }),
+ *   0  any other reader (maps, documents, blobs): not read here.
  * As the reader does, members the model does not know and null members are dropped
  * (unknown values are still parsed, so the text accepted is the same). It answers
  * nothing, and the caller then decodes and reads as before, for every case it does not
  * take: a member with rule 0 and a value, an unknown member of a union, a structure given
- * as an array, and everything core.json_decode itself declines. */
+ * as an array or a list given an object, and everything core.json_decode itself
+ * declines. */
 
 /* Skips the value at j->p (parsed as parse_value would, nothing kept): 1, or 0. */
 static int skip_value(jp *j)
@@ -405,6 +407,87 @@ static void to_integer(lua_State *L)
 			lua_pushinteger(L, (lua_Integer)i);
 		}
 	}
+}
+
+static int read_object(jp *j, int desc);
+static int read_array(jp *j, int desc);
+
+/* The value at j->p (not null) by its rule at stack index rule: pushed, 1; or 0. */
+static int read_value(jp *j, int rule)
+{
+	lua_State *L = j->L;
+
+	if (lua_type(L, rule) == LUA_TTABLE) {
+		int kind;
+		lua_rawgeti(L, rule, 1);
+		kind = (int)lua_tonumber(L, -1);
+		lua_pop(L, 1);
+		if (*j->p == (kind == 3 ? '{' : '['))
+			return 0; /* a list given an object, a structure given an array */
+		if (*j->p == '{')
+			return read_object(j, rule);
+		if (*j->p == '[')
+			return read_array(j, rule);
+		return parse_value(j);
+	} else {
+		int r = (int)lua_tonumber(L, rule);
+		if (r != 1 && r != 2)
+			return 0;
+		if (!parse_value(j))
+			return 0;
+		if (r == 2)
+			to_integer(L);
+		return 1;
+	}
+}
+
+/* A JSON array read as a list: elements by the rule desc[2] (nulls kept, as the list
+ * reader keeps them), the table given the array metatable desc[3]. */
+static int read_array(jp *j, int desc)
+{
+	lua_State *L = j->L;
+	int base = lua_gettop(L), n = 0, i, rule = base + 1;
+
+	if (++j->depth > MAX_DEPTH || !lua_checkstack(L, 4))
+		return 0;
+	lua_rawgeti(L, desc, 2);
+	j->p = skip_ws(j->p + 1, j->end);
+	if (j->p < j->end && *j->p == ']') {
+		j->p++;
+	} else {
+		for (;;) {
+			if (!lua_checkstack(L, 3))
+				return 0;
+			j->p = skip_ws(j->p, j->end);
+			if (j->p >= j->end)
+				return 0;
+			if (*j->p == 'n' ? !parse_value(j) : !read_value(j, rule))
+				return 0;
+			n++;
+			j->p = skip_ws(j->p, j->end);
+			if (j->p >= j->end)
+				return 0;
+			if (*j->p == ']')
+				break;
+			if (*j->p != ',')
+				return 0;
+			j->p++;
+		}
+		j->p++;
+	}
+	lua_createtable(L, n, 0);
+	for (i = 1; i <= n; i++) {
+		lua_pushvalue(L, rule + i);
+		lua_rawseti(L, -2, i);
+	}
+	lua_rawgeti(L, desc, 3);
+	if (!lua_istable(L, -1))
+		return 0;
+	lua_setmetatable(L, -2);
+	lua_replace(L, base + 1);
+	lua_settop(L, base + 1);
+	j->depth--;
+	return 1;
 }
 
 static int read_object(jp *j, int desc)
@@ -452,22 +535,10 @@ static int read_object(jp *j, int desc)
 			lua_pop(L, 1);
 			lua_pushnil(L);
 			n++;
-		} else if (lua_type(L, top) == LUA_TTABLE) {
-			if (*j->p == '[')
-				return 0;
-			if (*j->p == '{' ? !read_object(j, top) : !parse_value(j))
+		} else {
+			if (!read_value(j, top))
 				return 0;
 			lua_replace(L, top);
-			n++;
-		} else {
-			int rule = (int)lua_tonumber(L, top);
-			lua_pop(L, 1);
-			if (rule != 1 && rule != 2)
-				return 0;
-			if (!parse_value(j))
-				return 0;
-			if (rule == 2)
-				to_integer(L);
 			n++;
 		}
 		j->p = skip_ws(j->p, j->end);

@@ -406,7 +406,10 @@ describe("events read by their shape in the C decoder #core", function()
 		assert.are.equal(math.type and 2 or 1, d.contentBlockIndex)
 		assert.are.equal(2, d.delta[1]) -- a union
 		assert.are.equal(1, d.delta.text)
-		assert.are.equal(0, d.delta.toolResult) -- a list: not read in C
+		assert.are.equal(3, d.delta.toolResult[1]) -- a list
+		assert.are.equal(json.array_mt, d.delta.toolResult[3])
+		assert.are.equal(2, d.delta.toolResult[2][1]) -- of unions
+		assert.are.equal(0, d.delta.toolResult[2].json) -- a document: not read in C
 		assert.are.equal(0, readers.messageStop.additionalModelResponseFields) -- a document
 		assert.is_nil(readers.internalServerException) -- exceptions are not events
 		local s = assert(client.stream_from_body(CONVERSE, 200, {}, ""))
@@ -462,6 +465,16 @@ describe("events read by their shape in the C decoder #core", function()
 			{ "contentBlockDelta", '{"contentBlockIndex":0,"delta":{"toolUse":{"input":"{\\"a\\":"}}}' },
 			{ "contentBlockDelta", '{"contentBlockIndex":0,"delta":{"toolResult":[{"text":"x"}]}}' },
 			{ "contentBlockDelta", '{"contentBlockIndex":0,"delta":{"toolResult":null}}' },
+			{ "contentBlockDelta", '{"contentBlockIndex":0,"delta":{"toolResult":[]}}' },
+			{ "contentBlockDelta", '{"contentBlockIndex":0,"delta":{"toolResult":[ ]}}' },
+			{ "contentBlockDelta", '{"contentBlockIndex":0,"delta":{"toolResult":{}}}' },
+			{ "contentBlockDelta", '{"contentBlockIndex":0,"delta":{"toolResult":{"text":"x"}}}' },
+			{ "contentBlockDelta", '{"contentBlockIndex":0,"delta":{"toolResult":[{"text":"x"},null,{}]}}' },
+			{ "contentBlockDelta", '{"contentBlockIndex":0,"delta":{"toolResult":[[],["x"],"x",1,true]}}' },
+			{ "contentBlockDelta", '{"contentBlockIndex":0,"delta":{"toolResult":[{"json":{"a":[]}}]}}' },
+			{ "contentBlockDelta", '{"contentBlockIndex":0,"delta":{"toolResult":[{"zz":1}]}}' },
+			{ "contentBlockDelta", '{"contentBlockIndex":0,"delta":{"toolResult":[{"text":"x"},]}}' },
+			{ "contentBlockDelta", '{"contentBlockIndex":0,"delta":{"toolResult":"x"}}' },
 			{ "contentBlockDelta", '{"contentBlockIndex":0,"delta":{"reasoningContent":{"redactedContent":"QUJD"}}}' },
 			{ "contentBlockDelta", '{"contentBlockIndex":0,"delta":{"reasoningContent":{"redactedContent":"!!"}}}' },
 			{ "contentBlockDelta", '{"contentBlockIndex":0,"contentBlockIndex":null,"delta":{"text":"x"}}' },
@@ -502,14 +515,21 @@ describe("events read by their shape in the C decoder #core", function()
 		-- not a structure, or a union with an unknown member: declined
 		assert.is_nil(core.json_read('[]', json.SENTINEL, readers.contentBlockDelta))
 		assert.is_nil(core.json_read('{"delta":{"zzz":1}}', json.SENTINEL, readers.contentBlockDelta))
-		assert.is_nil(core.json_read('{"delta":{"toolResult":[]}}', json.SENTINEL, readers.contentBlockDelta))
+		assert.is_nil(core.json_read('{"delta":{"toolResult":{}}}', json.SENTINEL, readers.contentBlockDelta))
+		assert.is_nil(core.json_read('{"delta":{"toolResult":[{"json":{}}]}}', json.SENTINEL,
+			readers.contentBlockDelta))
+		-- lists as the list reader makes them: the array metatable, nulls kept
+		v = core.json_read('{"delta":{"toolResult":[{"text":"a"},null]}}', json.SENTINEL, readers.contentBlockDelta)
+		assert.are.equal(json.array_mt, getmetatable(v.delta.toolResult))
+		assert.are.equal(json.null, v.delta.toolResult[2])
 	end)
 
 	it("random payloads from the shapes' members: the reader's value every time", function()
 		math.randomseed(78)
 		local keys = { "contentBlockIndex", "delta", "text", "toolUse", "input", "p", "usage", "inputTokens",
 			"outputTokens", "totalTokens", "metrics", "latencyMs", "role", "stopReason", "start", "toolUseId",
-			"name", "reasoningContent", "signature", "redactedContent", "toolResult", "zz", "c\\u006fntentBlockIndex" }
+			"name", "reasoningContent", "signature", "redactedContent", "toolResult", "zz", "c\\u006fntentBlockIndex",
+			"toolResult", "json", "image", "format", "citation", "location" }
 		local ets = { "contentBlockDelta", "contentBlockDelta", "contentBlockDelta", "metadata", "messageStart",
 			"messageStop", "contentBlockStart", "contentBlockStop" }
 		local nums = { "0", "-0", "7", "-3", "1.5", "2.0", "1e2", "1e300", "-0.0", "9007199254740993", "1E-3" }
@@ -540,5 +560,67 @@ describe("events read by their shape in the C decoder #core", function()
 			if check_read(ets[math.random(#ets)], p) then taken = taken + 1 end
 		end
 		assert.is_true(taken >= 300, "taken: " .. taken)
+	end)
+end)
+
+-- Whole response bodies read by the output's shape in C (response.parse): the value
+-- output.read gives over json.decode_raw's, or declined.
+describe("response bodies read by their shape in the C decoder #core", function()
+	local shapes = require "bedrock.shapes"
+
+	local function check_body(plan, body)
+		local desc = shapes.reader_desc(plan.output)
+		local v, ok = core.json_read(body, json.SENTINEL, desc)
+		if not ok then return false end
+		local d = json.decode_raw(body)
+		assert(type(d) == "table", "json_read took what is not a JSON object")
+		local rok, r = pcall(plan.output.read, d)
+		assert(rok, "json_read took what the reader refuses: " .. body:sub(1, 200))
+		assert(same_value(v, r), "different values for " .. plan.name .. " " .. body:sub(1, 200))
+		return true
+	end
+
+	it("every capture's response body, read as every operation's output: the reader's value", function()
+		local bodies, converse, taken = 0, 0, 0
+		for _, f in ipairs(helper.ls(DIR)) do
+			local op = f:match("^(.-)%-%-")
+			if op and not f:match("stream") and f:match("%.json$") then
+				local cap = assert(json.decode(helper.read(DIR .. "/" .. f)))
+				local resp = cap.response
+				local body = resp.body_text or (type(resp.body) == "table" and json.encode(resp.body)) or
+					(resp.body_b64 and json.b64decode(resp.body_b64))
+				if type(body) == "string" and body:match("^%s*{") then
+					bodies = bodies + 1
+					for _, plan in pairs(operations.plans) do
+						if plan.output and plan.output.kind == "structure" and not plan.output_stream then
+							local ok = check_body(plan, body)
+							if plan.name == "Converse" and op == "converse" and resp.status < 300 then
+								converse = converse + 1
+								if ok then taken = taken + 1 end
+							end
+						end
+					end
+				end
+			end
+		end
+		assert.is_true(bodies >= 200, "bodies: " .. bodies)
+		assert.is_true(converse >= 100, "Converse answers: " .. converse)
+		assert.is_true(taken >= converse * 0.5, string.format("json_read took %d of %d Converse answers", taken, converse))
+	end)
+
+	it("a client's Converse answer is the same with and without it", function()
+		local body = '{"output":{"message":{"role":"assistant","content":[{"text":"Hi"},null,{"text":"x"}]}},' ..
+			'"stopReason":"end_turn","usage":{"inputTokens":3,"outputTokens":1.0,"totalTokens":4},' ..
+			'"metrics":{"latencyMs":12},"p":"pad"}'
+		local plan = operations.plans.Converse
+		assert.is_true(check_body(plan, body))
+		local response = require "bedrock.response"
+		local a = assert(response.parse(plan, 200, {}, body))
+		local saved = plan.output_desc
+		plan.output_desc = false -- the general path
+		local b = assert(response.parse(plan, 200, {}, body))
+		plan.output_desc = saved
+		assert.is_true(same_value(a, b))
+		if math.type then assert.are.equal("integer", math.type(a.usage.outputTokens)) end
 	end)
 end)

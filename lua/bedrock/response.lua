@@ -8,6 +8,7 @@
 local errors = require "bedrock.errors"
 local json = require "bedrock.json"
 local retry = require "bedrock.retry"
+local shapes = require "bedrock.shapes"
 local stream = require "bedrock.stream"
 
 local _M = {}
@@ -19,6 +20,7 @@ local tointeger = math.tointeger
 
 local has_core, core = pcall(require, "bedrock.core")
 if not has_core or type(core) ~= "table" then core = nil end
+local json_read, SENTINEL = core and core.json_read, json.SENTINEL
 
 local function header_value(node, v)
 	if v == nil then return nil end
@@ -57,10 +59,22 @@ function _M.parse(plan, status, headers, body, opts)
 			end
 		end
 	else
-		if body == nil or body == "" or find(body, "^%s*$") then
+		-- the output's rules for the C decoder (shapes.reader_desc), once per plan: a body
+		-- it takes comes back read (what output.read gives over json.decode_raw's value)
+		local desc = plan.output_desc
+		if desc == nil then
+			desc = json_read and shapes.reader_desc(plan.output) or false
+			plan.output_desc = desc
+		end
+		local v, taken
+		if desc and body then v, taken = json_read(body, SENTINEL, desc) end
+		if taken then
+			out = v
+		elseif body == nil or body == "" or find(body, "^%s*$") then
 			out = {}
 		else
-			local v, err = json.decode_raw(body)
+			local err
+			v, err = json.decode_raw(body)
 			if type(v) ~= "table" then
 				return nil, errors.new{ code = "SerializationError", status = status,
 					message = "response body is not a JSON object: " .. tostring(err or type(v)),

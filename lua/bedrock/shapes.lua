@@ -643,29 +643,38 @@ function _M.serialize(node, v, check)
 	return concat(buf, "", 1, n)
 end
 
--- The readers' rules for a structure or union node, as the C decoder takes them
+-- The readers' rules for a structure, union or list node, as the C decoder takes them
 -- (core.json_read, dec:next's readers): made from the compiled node and its members'
--- readers (plain, integer, structure, anything else), so the rules exist once, here.
--- { [1] = 1 (structure) | 2 (union), [member] = 1 (kept as decoded) | 2 (integer) |
--- desc (a structure or union member) | 0 (another reader: the C decoder declines) }.
--- nil for a node of any other kind.
+-- readers (plain, integer, structure, union, list, anything else), so the rules exist
+-- once, here. A structure's or union's: { [1] = 1 (structure) | 2 (union),
+-- [member] = rule }; a list's: { 3, rule of its elements, the array metatable }; a rule
+-- is 1 (kept as decoded), 2 (integer), a desc, or 0 (another reader: the C decoder
+-- declines). nil for a node of any other kind.
 local reader_descs = setmetatable({}, { __mode = "k" })
-local function reader_desc(node)
+local reader_desc
+local function rule_of(n, read)
+	if read == read_identity then return 1 end
+	if read ~= n.read then return 0 end
+	if tointeger and (n.kind == "integer" or n.kind == "long") then return 2 end
+	return reader_desc(n) or 0
+end
+function reader_desc(node)
 	local d = reader_descs[node]
 	if d ~= nil then return d or nil end
-	if node.kind ~= "structure" and node.kind ~= "union" then
+	local kind = node.kind
+	if kind == "list" then
+		d = { 3, 0, array_mt }
+		reader_descs[node] = d -- before the elements: shapes may be recursive
+		d[2] = rule_of(node.member, node.member.read)
+		return d
+	end
+	if kind ~= "structure" and kind ~= "union" then
 		reader_descs[node] = false
 		return nil
 	end
-	d = { node.kind == "union" and 2 or 1 }
-	reader_descs[node] = d -- before the members: shapes may be recursive
-	for name, m in pairs(node.members or {}) do
-		if m.plain then d[name] = 1
-		elseif m.int then d[name] = 2
-		elseif m.read == m.node.read and (m.node.kind == "structure" or m.node.kind == "union") then
-			d[name] = reader_desc(m.node)
-		else d[name] = 0 end
-	end
+	d = { kind == "union" and 2 or 1 }
+	reader_descs[node] = d
+	for name, m in pairs(node.members or {}) do d[name] = rule_of(m.node, m.read) end
 	return d
 end
 _M.reader_desc = reader_desc
