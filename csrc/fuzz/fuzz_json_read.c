@@ -5,8 +5,9 @@
  * types, signs of zero and metatables included). The rules come from the real compiled
  * model (bedrock.operations, stream.event_readers), in a real Lua 5.4 state with the
  * whole bedrock.core linked in and lua-cjson loaded as bedrock.json needs it. The first
- * input byte picks the event type (ConverseStream's and InvokeModelWithResponseStream's),
- * the rest is the payload. Run from the repository root (package.path ./lua/). Built by
+ * input byte picks the shape (an event type of ConverseStream or
+ * InvokeModelWithResponseStream, or an operation's output: Converse's and the others'),
+ * the rest is the payload or body. Run from the repository root (package.path ./lua/). Built by
  * .ci/run-fuzz against liblua5.4. */
 #include <stddef.h>
 #include <stdint.h>
@@ -37,7 +38,17 @@ static const char CHECKER[] =
 	"    cases[#cases + 1] = { stream.event_readers[node][et], node.members[et].node.read, et }\n"
 	"  end\n"
 	"end\n"
-	"assert(#cases >= 7)\n"
+	"local shapes = require 'bedrock.shapes'\n"
+	"local outs = {}\n"
+	"for name, plan in pairs(ops.plans) do\n"
+	"  if plan.output and plan.output.kind == 'structure' and not plan.output_stream then outs[#outs + 1] = name end\n"
+	"end\n"
+	"table.sort(outs)\n"
+	"for _, name in ipairs(outs) do\n"
+	"  local out = ops.plans[name].output\n"
+	"  cases[#cases + 1] = { shapes.reader_desc(out), out.read, name }\n"
+	"end\n"
+	"assert(#cases >= 10)\n"
 	"local mt = math.type\n"
 	"local function same(a, b)\n"
 	"  if type(a) ~= type(b) then return false end\n"
