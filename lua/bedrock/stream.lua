@@ -240,8 +240,8 @@ function Stream:next()
 					-- through acc:add
 					local tp, d, t
 					if et == "contentBlockDelta" and acc.blocks then
-						local i = v.contentBlockIndex
-						local b = type(i) == "number" and acc.blocks[i]
+						-- (blocks has number keys only: any other index finds nothing)
+						local b = acc.blocks[v.contentBlockIndex]
 						tp = b and b.text_parts
 						d = tp and v.delta
 						t = type(d) == "table" and d.text
