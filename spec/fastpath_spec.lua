@@ -624,3 +624,61 @@ describe("response bodies read by their shape in the C decoder #core", function(
 		if math.type then assert.are.equal("integer", math.type(a.usage.outputTokens)) end
 	end)
 end)
+
+-- Long streams: the text kept for collect() is merged into a few strings as it comes, and
+-- collect() still gives every delta, in order, after any amount of iteration.
+describe("collect over long streams", function()
+	local function event_frame(et, payload)
+		return assert(core.encode({ [":message-type"] = "event", [":event-type"] = et,
+			[":content-type"] = "application/json" }, payload))
+	end
+
+	local function long_stream(n)
+		local frames, want = { event_frame("messageStart", '{"role":"assistant"}') }, {}
+		for i = 1, n do
+			local t = (i % 7 == 0) and ("é\\n" .. i) or ("w" .. i .. " ")
+			want[#want + 1] = (i % 7 == 0) and ("é\n" .. i) or ("w" .. i .. " ")
+			frames[#frames + 1] = event_frame("contentBlockDelta",
+				'{"contentBlockIndex":0,"delta":{"text":"' .. t .. '"},"p":"pad"}')
+		end
+		frames[#frames + 1] = event_frame("contentBlockStop", '{"contentBlockIndex":0}')
+		frames[#frames + 1] = event_frame("messageStop", '{"stopReason":"end_turn"}')
+		return table.concat(frames), table.concat(want)
+	end
+
+	it("every delta, in order, whatever was taken before collect()", function()
+		local body, want = long_stream(5000)
+		for _, taken in ipairs{ 0, 1, 2, 256, 257, 258, 1000, 4999, 5001, 5003 } do
+			local s = assert(client.stream_from_body(CONVERSE, 200, {}, body, 4096))
+			for _ = 1, taken do assert(s()) end
+			local out = s:collect()
+			assert.are.equal(want, out.output.message.content[1].text, "taken " .. taken)
+			assert.are.equal("end_turn", out.stopReason)
+		end
+	end)
+
+	it("keeps the parts list short while the stream runs", function()
+		local body, want = long_stream(20000)
+		local s = assert(client.stream_from_body(CONVERSE, 200, {}, body, 65536))
+		local longest = 0
+		for _ = 1, 20001 do
+			assert(s())
+			local b = s.acc.blocks[0]
+			if b and b.text_parts then longest = math.max(longest, #b.text_parts) end
+		end
+		assert.is_true(longest <= 256 + 20, "parts: " .. longest)
+		assert.are.equal(want, s:collect().output.message.content[1].text)
+	end)
+
+	it("merge_parts keeps the text and strings of decreasing length", function()
+		local parts, all = {}, {}
+		for i = 1, 3000 do
+			local piece = string.rep(string.char(65 + i % 26), i % 5)
+			all[i] = piece
+			parts[#parts + 1] = piece
+			if #parts > 256 then stream.merge_parts(parts) end
+		end
+		assert.are.equal(table.concat(all), table.concat(parts))
+		for i = 2, parts.k do assert.is_true(#parts[i - 1] > #parts[i]) end
+	end)
+end)

@@ -66,6 +66,33 @@ _M.stream_error = stream_error
 
 local new_assembler -- forward (collect)
 
+-- The parts of a block's text (and tool input, reasoning) kept for collect(): one string
+-- per delta would hold tens of bytes of overhead per delta for the whole stream (over
+-- 200 MB for two million deltas), so past PARTS_MAX entries the newest ones are joined
+-- into one string, and that string with the kept ones before it while they are not
+-- longer than it: parts.k strings of decreasing length, then the newest deltas. Each
+-- byte is copied O(log n) times; concat(parts) is the same text.
+local PARTS_MAX = 256
+local function merge_parts(parts)
+	local k, n = parts.k or 0, #parts
+	local x = concat(parts, "", k + 1, n)
+	for i = n, k + 1, -1 do parts[i] = nil end
+	while k > 0 and #parts[k] <= #x do
+		x = parts[k] .. x
+		parts[k] = nil
+		k = k - 1
+	end
+	k = k + 1
+	parts[k] = x
+	parts.k = k
+end
+local function add_part(parts, s)
+	local n = #parts + 1
+	parts[n] = s
+	if n > PARTS_MAX then merge_parts(parts) end
+end
+_M.merge_parts = merge_parts
+
 -- ConverseStream's answer is complete once messageStop has arrived (metadata follows it).
 -- InvokeModelWithResponseStream has no such event (its chunks are the model's own
 -- format): a clean end of the HTTP body at a message boundary is all there is.
@@ -247,7 +274,9 @@ function Stream:next()
 						t = type(d) == "table" and d.text
 					end
 					if type(t) == "string" then
-						tp[#tp + 1] = t
+						local n = #tp + 1
+						tp[n] = t
+						if n > PARTS_MAX then merge_parts(tp) end
 					else
 						local aok, aerr = pcall(acc.add, acc, et, v)
 						if not aok then self.acc_err = aerr end
@@ -387,19 +416,19 @@ function Acc:add(k, v)
 		if d.text ~= nil then
 			local tp = b.text_parts
 			if not tp then tp = {}; b.text_parts = tp end
-			tp[#tp + 1] = expect(d.text, "string", k, "delta.text")
+			add_part(tp, expect(d.text, "string", k, "delta.text"))
 		elseif d.toolUse ~= nil then
 			expect(d.toolUse, "table", k, "delta.toolUse")
 			b.input_parts = b.input_parts or {}
 			if not b.block.toolUse then b.block.toolUse = {} end
-			b.input_parts[#b.input_parts + 1] = expect(d.toolUse.input, "string", k, "delta.toolUse.input") or ""
+			add_part(b.input_parts, expect(d.toolUse.input, "string", k, "delta.toolUse.input") or "")
 		elseif d.reasoningContent ~= nil then
 			local r = expect(d.reasoningContent, "table", k, "delta.reasoningContent")
 			b.block.reasoningContent = b.block.reasoningContent or {}
 			local rc = b.block.reasoningContent
 			if expect(r.text, "string", k, "delta.reasoningContent.text") then
 				b.reasoning_parts = b.reasoning_parts or {}
-				b.reasoning_parts[#b.reasoning_parts + 1] = r.text
+				add_part(b.reasoning_parts, r.text)
 			end
 			if expect(r.signature, "string", k, "delta.reasoningContent.signature") then
 				rc.reasoningText = rc.reasoningText or {}
