@@ -82,7 +82,7 @@ function M.parse(text, file)
 			if tag == "field" or tag == "module" or tag == "operation" then
 				local name, text1 = rest:match("^(%S+)%s*(.*)$")
 				if not name then return fail(start, "@" .. tag .. " needs a name") end
-				table.insert(body, 1, text1)
+				if text1 ~= "" then table.insert(body, 1, text1) end
 				local e = { name = name, body = body, file = file, line = start }
 				if tag == "field" then
 					doc.fields[#doc.fields + 1] = e
@@ -185,7 +185,7 @@ function M.surfaces()
 		{ prefix = "json.", t = require "bedrock.json", values = true,
 			internal = { _VERSION = true, array_mt = true, is_marked = true, is_array = true,
 				number = true, escape = true, quote = true, encode_into = true, SENTINEL = true,
-				decode_raw = true, mark = true } },
+				decode_raw = true, mark = true, decode_cjson = true } },
 		{ prefix = "curl.", t = require "bedrock.transport.curl",
 			internal = { bad_limit = true, transfer_error = true } },
 		{ prefix = "transport:", t = require("bedrock.transport.curl").Transport },
@@ -211,6 +211,17 @@ end
 
 ---------------------------------------------------------------------------- rendering
 
+-- Outside code spans, `<` would start an HTML tag in Markdown: escape it.
+local function escape_html(text)
+	local out, in_code = {}, false
+	for piece, tick in text:gmatch("([^`]*)(`?)") do
+		out[#out + 1] = in_code and piece or (piece:gsub("<", "&lt;"))
+		out[#out + 1] = tick
+		if tick == "`" then in_code = not in_code end
+	end
+	return concat(out)
+end
+
 -- Comment lines -> Markdown: paragraphs joined, `- ` items kept as a list.
 local function prose(body)
 	local out, para = {}, {}
@@ -231,7 +242,7 @@ local function prose(body)
 	end
 	flush()
 	while out[#out] == "" do out[#out] = nil end
-	return concat(out, "\n")
+	return escape_html(concat(out, "\n"))
 end
 
 local function cell(body)
@@ -286,11 +297,11 @@ local function render_operations(w, docs, operations)
 		local p = operations.plans[name]
 		local returns
 		if p.input_stream then
-			returns = "a bidirectional stream (`bidi:`) | `nil, err`"
+			returns = "a bidirectional stream (`bidi:`) \\| `nil, err`"
 		elseif p.output_stream then
-			returns = "a stream (`stream:`) | `nil, err`"
+			returns = "a stream (`stream:`) \\| `nil, err`"
 		else
-			returns = "`result, meta` | `nil, err`"
+			returns = "`result, meta` \\| `nil, err`"
 		end
 		w(format("| `client:%s(req [, opts])` | %s | `%s %s` | `%s` | `%s` | %s |\n", p.method_name, name,
 			p.http_method, p.uri, p.input.name or "?", p.output and p.output.name or "-", returns))
