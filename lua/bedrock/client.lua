@@ -131,6 +131,12 @@ end
 --- @field meta.headers The response headers (lower-case names).
 --- @field meta.attempts How many attempts the call made (retries + 1).
 
+--- @field creds.access_key_id SigV4: the access key id (`secret_access_key`, `session_token` beside it).
+--- @field creds.token A Bedrock API key (bearer), instead of the keys.
+--- @field creds.expiration When temporary credentials expire (UNIX seconds), absent for long-term ones.
+--- @field creds.source The provider that answered: `"env"`, `"shared-credentials-file"`, `"assume-role"`,
+-- `"sso"`, `"container-role"`, `"iam-role"`, … (the chain's names).
+
 --- client:credentials() -> creds | nil, err
 -- Resolves the credentials now (the chain runs on the first request otherwise; the shared
 -- files are read then too). `creds.source` names the provider that answered (`"env"`,
