@@ -349,6 +349,12 @@ local function ms(v)
 	return format("%d ms", v)
 end
 
+local function bytes(n)
+	if n % 1048576 == 0 then return format("%d MiB", n / 1048576) end
+	if n % 1024 == 0 then return format("%d KiB", n / 1024) end
+	return format("%d bytes", n)
+end
+
 -- render(docs) -> the Markdown text of docs/api.md.
 function M.render(docs)
 	local operations = require "bedrock.operations"
@@ -382,6 +388,9 @@ function M.render(docs)
 	for _, k in ipairs{ "connect", "first_byte", "idle", "total" } do
 		w("| `", k, "` | ", ms(config.default_timeouts[k]), " |\n")
 	end
+	local curl = require "bedrock.transport.curl"
+	w("\nDefault body limits: `max_body` ", bytes(curl.MAX_BODY), ", `max_error_body` ",
+		bytes(curl.MAX_ERROR_BODY), ".\n")
 	w("\n### Per-call options\n\n")
 	render_module(w, docs, "call_options")
 	render_options(w, docs, "call")

@@ -192,8 +192,8 @@ local known_options = {
 	user_agent = true, -- the User-Agent header. Default `lua-bedrock/<version> <Lua version>`
 	decode = true, -- `invoke_model` also decodes a JSON answer into `result.json`. Default `false`
 	max_body = true, -- the largest response body read for a 2xx answer, in bytes (`false`: no
-	-- limit). Default 64 MiB; past it: `ResponseTooLarge`
-	max_error_body = true, -- the same for any other status. Default 1 MiB
+	-- limit; default below); past it the call ends with `ResponseTooLarge`
+	max_error_body = true, -- the same for any other status (default below)
 }
 _M.known_options = known_options
 
