@@ -21,7 +21,9 @@ local _M = { _VERSION = "0.1.0" }
 -- A client for one region and one set of credentials ([Client options](#client-options)).
 -- Nothing is read from files or the network yet: the shared config files and the
 -- credential chain are read on the first request (or `client:credentials()`). An unknown
--- option or a wrongly typed one is a `ConfigError` naming it.
+-- option is a `ConfigError` naming it; most options are type-checked the same way, at
+-- creation, or at the first call for those of the client's own transport (`http2`,
+-- `verify`, `cainfo`, `capath`).
 function _M.client(opts)
 	return client.new(opts)
 end
