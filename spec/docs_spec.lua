@@ -85,6 +85,8 @@ describe("documentation snippets", function()
 		assert.is_true(#blocks >= 5)
 		assert.equal("README.md", blocks[1].file)
 		assert.is_false(blocks[1].fragment)
+		-- the README's streaming example is short enough to read at a glance
+		assert.is_true(#blocks[1].lines <= 10, "README's first snippet has " .. #blocks[1].lines .. " lines")
 	end)
 
 	it("marks a block as a fragment only with the marker on the line before its fence", function()
