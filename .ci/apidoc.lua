@@ -402,7 +402,8 @@ function M.render(docs)
 	render_fields(w, docs, "meta", "`meta`, the second result of a non-streaming operation:")
 	w("### Other methods\n\n")
 	render_entries(w, docs, "client:")
-	render_fields(w, docs, "creds", "`creds`, what `client:credentials()` returns (`tostring(creds)` never shows a secret):")
+	render_fields(w, docs, "creds",
+		"`creds`, what `client:credentials()` returns (`tostring(creds)` never shows a secret):")
 
 	w("## Streams\n\n")
 	render_module(w, docs, "stream")
