@@ -55,6 +55,7 @@ build = {
       ["bedrock.errors"] = "lua/bedrock/errors.lua",
       ["bedrock"] = "lua/bedrock/init.lua",
       ["bedrock.json"] = "lua/bedrock/json.lua",
+      ["bedrock.http1"] = "lua/bedrock/http1.lua",
       ["bedrock.model"] = "lua/bedrock/model.lua",
       ["bedrock.operations"] = "lua/bedrock/operations.lua",
       ["bedrock.request"] = "lua/bedrock/request.lua",
