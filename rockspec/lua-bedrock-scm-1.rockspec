@@ -64,5 +64,6 @@ build = {
       ["bedrock.shapes"] = "lua/bedrock/shapes.lua",
       ["bedrock.stream"] = "lua/bedrock/stream.lua",
       ["bedrock.transport.curl"] = "lua/bedrock/transport/curl.lua",
+      ["bedrock.transport.ngx"] = "lua/bedrock/transport/ngx.lua",
    },
 }

@@ -48,9 +48,21 @@ Client.__tostring = function(c)
 end
 _M.Client = Client
 
+-- Which transport a client uses: `transport = "curl"` or `"ngx"` by name, a transport
+-- object as it is, or (nil) chosen at the first call: the nginx cosocket transport when
+-- running inside nginx's Lua module (so that no call blocks the worker), libcurl
+-- elsewhere. Deciding at the first call, not in new(), lets a client made in init_by_lua
+-- serve requests later.
+local TRANSPORTS = { curl = "bedrock.transport.curl", ngx = "bedrock.transport.ngx" }
+
 function _M.new(opts)
 	local cfg, err = config.resolve(opts)
 	if not cfg then return nil, err end
+	local tk = opts and opts.transport
+	if tk ~= nil and (type(tk) == "string" and not TRANSPORTS[tk] or type(tk) ~= "string" and type(tk) ~= "table") then
+		return nil, errors.new{ code = "ConfigError", field = "transport",
+			message = "must be \"curl\", \"ngx\" or a transport object, got " .. tostring(tk) }
+	end
 	local auth
 	auth, err = credentials.resolve(opts and opts.credentials, cfg)
 	if not auth then return nil, err end
@@ -58,18 +70,25 @@ function _M.new(opts)
 		config = cfg, auth = auth,
 		policy = retry.new(cfg.retry),
 		on_request = cfg.on_request, on_response = cfg.on_response, logger = cfg.logger,
-		transport = opts and opts.transport,
+		transport = opts and type(opts.transport) ~= "string" and opts.transport or nil,
+		transport_kind = opts and type(opts.transport) == "string" and opts.transport or nil,
 		decode = opts and opts.decode,
 	}, Client)
 	return self
 end
 
+local function in_nginx()
+	local n = rawget(_G, "ngx")
+	return type(n) == "table" and type(n.socket) == "table" and type(n.get_phase) == "function"
+end
+
 function Client:_transport()
 	local t = self.transport
 	if t then return t end
-	local ok, T = pcall(require, "bedrock.transport.curl")
+	local kind = self.transport_kind or (in_nginx() and "ngx" or "curl")
+	local ok, T = pcall(require, TRANSPORTS[kind])
 	if not ok then
-		return nil, errors.make("ConfigError", "HTTP transport bedrock.transport.curl is not available: " .. tostring(T))
+		return nil, errors.make("ConfigError", "HTTP transport " .. TRANSPORTS[kind] .. " is not available: " .. tostring(T))
 	end
 	local cfg = self.config
 	local terr
@@ -81,7 +100,8 @@ function Client:_transport()
 	end
 	if not t then return nil, terr end
 	self.transport = t
-	self.own_transport, self.treq = t, {}
+	-- the reused request table only for curl, whose request() never yields
+	self.own_transport, self.treq = t, kind == "curl" and {} or nil
 	return t
 end
 

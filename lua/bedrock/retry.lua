@@ -124,10 +124,20 @@ function Policy:success(last_cost)
 	self.tokens = min(self.capacity, self.tokens + refund)
 end
 
--- Default sleep: blocks the thread (core.sleep, nanosleep). Hosts with their own clock
--- (coroutine schedulers, OpenResty) pass retry = { sleep = ... } instead.
+-- Phases of nginx's Lua module where ngx.sleep works (it yields to the event loop).
+local NGX_SLEEP_PHASES = { rewrite = true, access = true, content = true, timer = true,
+	ssl_cert = true, ssl_session_fetch = true, ssl_client_hello = true }
+
+-- Default sleep: inside nginx (where ngx.sleep can yield) ngx.sleep, which lets the
+-- worker serve other requests meanwhile; elsewhere it blocks the thread (core.sleep,
+-- nanosleep). Hosts with their own clock (coroutine schedulers) pass
+-- retry = { sleep = ... } instead.
 function _M.default_sleep(seconds)
 	if seconds <= 0 then return end
+	local n = rawget(_G, "ngx")
+	if type(n) == "table" and n.sleep and n.get_phase and NGX_SLEEP_PHASES[n.get_phase()] then
+		return n.sleep(seconds)
+	end
 	require("bedrock.core").sleep(seconds)
 end
 

@@ -1,0 +1,315 @@
+-- The nginx cosocket transport inside a real nginx (Debian's nginx with its Lua module):
+-- a test nginx on a free loopback port, the emulator as the upstream, and every request
+-- driven over HTTP with the curl CLI. Runs under the LuaJIT build (nginx's Lua module is
+-- LuaJIT); under Lua 5.4 the spec is pending.
+local helper = require "spec.helper"
+local ngxh = require "spec.ngx_helper"
+local json = require "bedrock.json"
+
+local KEY, SECRET = "AKIDEMULATOR", "emulator/secret+key"
+
+local is_jit = type(rawget(_G, "jit")) == "table"
+local ok_ngx, why = ngxh.available()
+if not is_jit or not ok_ngx or not helper.exists(helper.emulator_bin) then
+	describe("nginx cosocket transport", function()
+		pending(not is_jit and "runs under LuaJIT (nginx's Lua module is LuaJIT)" or
+			(why or "needs build/bin/bedrock-emulator"))
+	end)
+	return
+end
+
+local APP = "bedrock_ngx_app"
+
+local function loc(path, code)
+	return "    location = " .. path .. " { content_by_lua_block { " .. code .. " } }\n"
+end
+
+local function server_conf(extra)
+	return table.concat{
+		"  lua_socket_log_errors off;\n",
+		"  init_by_lua_block {\n",
+		"    local app = require '", APP, "'\n",
+		"    local c = app.client()\n",
+		"    local ok, res, err = pcall(c.converse, c, { modelId = 'm', messages = { { role = 'user', content = { { text = 'x' } } } } })\n",
+		"    INIT_RESULT = require('cjson').encode(app.err_table(err or res))\n",
+		"  }\n",
+		extra or "",
+		"  server {\n",
+		"    listen 127.0.0.1:$PORT;\n",
+		"    location = / { return 200 'ok'; }\n",
+		"    location = /ping { return 200 'pong'; }\n",
+		"    location = /lua-ping { content_by_lua_block { ngx.print('pong') } }\n",
+		loc("/converse", "require('" .. APP .. "').converse()"),
+		loc("/stream", "require('" .. APP .. "').stream()"),
+		loc("/invoke", "require('" .. APP .. "').invoke()"),
+		loc("/others", "require('" .. APP .. "').others()"),
+		loc("/refused", "require('" .. APP .. "').refused()"),
+		loc("/stats", "require('" .. APP .. "').stats()"),
+		loc("/init-result", "ngx.print(INIT_RESULT)"),
+		"    location = /filter {\n",
+		"      content_by_lua_block { ngx.print('body') }\n",
+		"      header_filter_by_lua_block {\n",
+		"        local _, err = require('" .. APP .. "').call_here()\n",
+		"        ngx.header['x-phase-error'] = err and (err.code .. ': ' .. err.message) or 'none'\n",
+		"      }\n",
+		"    }\n",
+		"  }\n",
+	}
+end
+
+local function get_json(url, opts)
+	local status, body, t = ngxh.get(url, opts)
+	local v = body and json.decode(body)
+	return status, v, t, body
+end
+
+-- Lines of an SSE response, each with the time it reached the client (seconds).
+local function sse_timed(url)
+	local cmd = "curl -sN --max-time 60 " .. helper.shell_quote(url) ..
+		" | while IFS= read -r l; do [ -n \"$l\" ] && echo \"$(date +%s.%N) $l\"; done"
+	local p = assert(io.popen(cmd))
+	local out = {}
+	for line in p:lines() do
+		local t, rest = line:match("^([%d.]+) (.*)$")
+		out[#out + 1] = { t = tonumber(t), line = rest }
+	end
+	p:close()
+	return out
+end
+
+describe("nginx cosocket transport #ngx", function()
+	local em, ng
+
+	local function control(method, what)
+		local cmd = "curl -s -X " .. method .. " -H 'x-emulator-admin: 1' " ..
+			helper.shell_quote(em.url .. "/_emulator/" .. what)
+		return json.decode(ngxh.capture(cmd))
+	end
+
+	setup(function()
+		em = helper.emulator({ "--key", KEY .. ":" .. SECRET })
+		ng = ngxh.start{
+			env = { BEDROCK_TEST_ENDPOINT = em.url, AWS_ACCESS_KEY_ID = KEY,
+				AWS_SECRET_ACCESS_KEY = SECRET, AWS_REGION = "us-east-1" },
+			http = server_conf(),
+		}
+	end)
+
+	teardown(function()
+		if ng then
+			local log = ng.log()
+			ng.stop()
+			-- no Lua error escaped into nginx's log
+			assert.is_nil(log:find("[error]", 1, true) and log:find("lua entry thread aborted", 1, true), log)
+		end
+		if em then em.stop() end
+	end)
+
+	before_each(function()
+		control("POST", "reset")
+	end)
+
+	it("converse through the cosocket transport, chosen automatically", function()
+		local status, v, _, raw = get_json(ng.url .. "/converse?text=hi%20there")
+		assert.equal(200, status, raw)
+		assert.equal("bedrock.transport.ngx", v.transport)
+		assert.matches("hi there", v.text)
+		assert.equal(1, v.attempts)
+	end)
+
+	it("keeps connections alive across calls through the cosocket pool", function()
+		for _ = 1, 5 do assert.equal(200, (get_json(ng.url .. "/converse"))) end
+		local _, st = get_json(ng.url .. "/stats")
+		assert.is_true(st.reused >= 4, json.encode(st))
+		local req = control("GET", "requests")
+		-- every call on the same connection or nearly so (the first calls of this worker
+		-- may predate the ones counted here)
+		assert.is_true(req.api_connections <= 1, json.encode(req))
+	end)
+
+	it("streams ConverseStream out as Server-Sent Events as events arrive", function()
+		control("POST", "pacing?ms=150")
+		local lines = sse_timed(ng.url .. "/stream?text=one%20two%20three%20four%20five%20six")
+		assert.is_true(#lines >= 6, #lines .. " lines")
+		local first, last = lines[1], lines[#lines]
+		assert.matches('^data: {"messageStart"', first.line)
+		assert.equal("data: {}", last.line)
+		assert.equal("event: done", lines[#lines - 1].line)
+		-- the first event reached the client well before the model had finished
+		local n_events = 0
+		for _, l in ipairs(lines) do if l.line:find("^data: {\"") then n_events = n_events + 1 end end
+		local span = last.t - first.t
+		assert.is_true(span >= (n_events - 2) * 0.15 * 0.8,
+			string.format("first event %.3f s before the end, %d events paced at 150 ms", span, n_events))
+		local text = {}
+		for _, l in ipairs(lines) do
+			local ev = l.line:match("^data: (.*)$")
+			ev = ev and json.decode(ev)
+			if ev and ev.contentBlockDelta then text[#text + 1] = ev.contentBlockDelta.delta.text end
+		end
+		assert.matches("one two three", table.concat(text))
+	end)
+
+	it("InvokeModel and its stream", function()
+		local status, v, _, raw = get_json(ng.url .. "/invoke")
+		assert.equal(200, status, raw)
+		assert.is_table(v.json)
+		assert.matches("json", v.content_type)
+		assert.is_true(v.chunks > 0)
+	end)
+
+	it("CountTokens, ApplyGuardrail, the async operations; the bidirectional stream is refused", function()
+		local status, v, _, raw = get_json(ng.url .. "/others")
+		assert.equal(200, status, raw)
+		assert.is_number(v.tokens)
+		assert.equal("GUARDRAIL_INTERVENED", v.guardrail)
+		assert.is_string(v.async_status)
+		assert.is_true(v.async_same)
+		assert.is_true(v.async_listed >= 1)
+		assert.is_false(v.bidi_ok)
+		assert.equal("NotSupported", v.bidi.code)
+		assert.matches("HTTP/2", v.bidi.message)
+	end)
+
+	it("a throttled call is retried (ngx.sleep) and succeeds", function()
+		control("POST", "faults?kind=throttle&count=2")
+		local status, v, _, raw = get_json(ng.url .. "/converse")
+		assert.equal(200, status, raw)
+		assert.equal(3, v.attempts)
+	end)
+
+	it("throttling past the attempts gives the service error", function()
+		control("POST", "faults?kind=throttle&count=5")
+		local status, v = get_json(ng.url .. "/converse")
+		assert.equal(502, status)
+		assert.equal("ThrottlingException", v.error.code)
+		assert.equal(429, v.error.status)
+		assert.equal(3, v.error.attempts)
+		control("DELETE", "faults")
+	end)
+
+	it("a reset mid-stream is a ConnectionError raised by the iterator", function()
+		control("POST", "faults?kind=reset&after=3")
+		local lines = sse_timed(ng.url .. "/stream")
+		assert.equal("event: error", lines[#lines - 1].line)
+		local e = json.decode(lines[#lines].line:match("^data: (.*)$"))
+		assert.equal("ConnectionError", e.code)
+		assert.is_true(e.retryable)
+		local n = 0
+		for _, l in ipairs(lines) do if l.line:find("^data: {\"") then n = n + 1 end end
+		assert.is_true(n >= 3 and n <= 4, n .. " events before the reset")
+	end)
+
+	it("a stalled stream ends with an idle Timeout", function()
+		control("POST", "faults?kind=stream-stall&after=2&ms=3000")
+		local lines = sse_timed(ng.url .. "/stream?idle=400")
+		assert.equal("event: error", lines[#lines - 1].line)
+		local e = json.decode(lines[#lines].line:match("^data: (.*)$"))
+		assert.equal("Timeout", e.code)
+		assert.equal("idle", e.which)
+	end)
+
+	it("a stalled answer ends with a first_byte Timeout; a total deadline is named total", function()
+		control("POST", "faults?kind=stall&ms=2000&count=3")
+		local status, v = get_json(ng.url .. "/converse?first_byte=300")
+		assert.equal(502, status)
+		assert.equal("Timeout", v.error.code)
+		assert.equal("first_byte", v.error.which)
+		control("POST", "reset")
+		control("POST", "faults?kind=stall&ms=2000&count=3")
+		status, v = get_json(ng.url .. "/converse?total=300")
+		assert.equal(502, status)
+		assert.equal("total", v.error.which)
+	end)
+
+	it("a refused connection is a retryable ConnectionError, as from the curl transport", function()
+		local _, v = get_json(ng.url .. "/refused?transport=ngx")
+		local _, c = get_json(ng.url .. "/refused?transport=curl")
+		assert.equal("ConnectionError", v.error.code)
+		assert.is_true(v.error.retryable)
+		assert.equal(3, v.error.attempts)
+		assert.equal(c.error.code, v.error.code)
+		assert.equal(c.error.retryable, v.error.retryable)
+		assert.equal(c.error.attempts, v.error.attempts)
+	end)
+
+	it("timeouts and resets give the same error objects as the curl transport", function()
+		for _, case in ipairs{
+			{ "faults?kind=stall&ms=2000&count=6", "/converse?first_byte=300", "first_byte" },
+			{ "faults?kind=stall&ms=2000&count=6", "/converse?total=300", "total" },
+		} do
+			local got = {}
+			for _, tr in ipairs{ "ngx", "curl" } do
+				control("POST", "reset")
+				control("POST", case[1])
+				local _, v = get_json(ng.url .. case[2] .. "&transport=" .. tr)
+				got[tr] = v.error
+			end
+			assert.equal("Timeout", got.ngx.code)
+			assert.equal(case[3], got.ngx.which)
+			assert.same({ got.curl.code, got.curl.which, got.curl.retryable, got.curl.attempts },
+				{ got.ngx.code, got.ngx.which, got.ngx.retryable, got.ngx.attempts })
+		end
+		for _, tr in ipairs{ "ngx", "curl" } do
+			control("POST", "reset")
+			control("POST", "faults?kind=reset&after=3")
+			local lines = sse_timed(ng.url .. "/stream?transport=" .. tr)
+			local e = json.decode(lines[#lines].line:match("^data: (.*)$"))
+			assert.equal("ConnectionError", e.code, tr)
+			assert.is_true(e.retryable, tr)
+		end
+	end)
+
+	it("calls from phases without cosockets answer NotSupported naming the phase", function()
+		local out = ngxh.capture("curl -s -D - -o /dev/null " .. ng.url .. "/filter")
+		assert.matches("x%-phase%-error: NotSupported: cosockets are not available in nginx's 'header_filter' phase", out)
+		local _, body = ngxh.get(ng.url .. "/init-result")
+		local v = json.decode(body)
+		assert.equal("NotSupported", v.code)
+		assert.matches("'init' phase", v.message)
+	end)
+
+	it("50 concurrent streams through one worker while another location answers in milliseconds", function()
+		control("POST", "pacing?ms=200")
+		local dir = ngxh.tmpdir()
+		local cmd = {}
+		for i = 1, 50 do
+			cmd[#cmd + 1] = "curl -sN --max-time 60 " .. helper.shell_quote(ng.url .. "/stream?text=load%20" .. i) ..
+				" > " .. dir .. "/s" .. i .. " &"
+		end
+		ngxh.sh("(" .. table.concat(cmd, " ") .. " wait) >/dev/null 2>&1 & echo $! > " .. dir .. "/pid")
+		ngxh.sh("sleep 0.2")
+		local worst = 0
+		local samples = 0
+		for _ = 1, 10 do
+			local status, body, t = ngxh.get(ng.url .. "/lua-ping")
+			assert.equal(200, status)
+			assert.equal("pong", body)
+			if t > worst then worst = t end
+			samples = samples + 1
+			ngxh.sh("sleep 0.05")
+		end
+		-- the streams were still running while the pings were answered
+		local finished = 0
+		for i = 1, 50 do
+			local f = io.open(dir .. "/s" .. i)
+			if f then
+				if (f:read("*a") or ""):find("event: done", 1, true) then finished = finished + 1 end
+				f:close()
+			end
+		end
+		assert.is_true(finished < 50, "every stream had ended before the pings")
+		-- wait for the streams
+		ngxh.sh("while kill -0 $(cat " .. dir .. "/pid) 2>/dev/null; do sleep 0.1; done")
+		local done = 0
+		for i = 1, 50 do
+			local out = helper.read(dir .. "/s" .. i)
+			if out:find("event: done", 1, true) and out:find('{"text":" ' .. i .. '"}', 1, true) then done = done + 1 end
+		end
+		ngxh.sh("rm -rf " .. helper.shell_quote(dir))
+		assert.equal(50, done)
+		-- generous for a loaded machine: the blocking libcurl path held the worker for a
+		-- whole stream (seconds)
+		assert.is_true(worst < 0.25, string.format("slowest ping %.3f s", worst))
+	end)
+end)
