@@ -122,6 +122,7 @@ function M.start(o)
 					if not helper.exists(dir .. "/logs/nginx.pid") then break end
 					sh("sleep 0.05")
 				end
+				if not o.prefix and not os.getenv("BEDROCK_KEEP_NGINX") then sh("rm -rf " .. q(dir)) end
 			end
 			-- wait until it answers
 			for _ = 1, 100 do
@@ -151,10 +152,12 @@ function M.get(url, opts)
 end
 
 -- A test CA and a server certificate for localhost/127.0.0.1 signed by it (EC P-256).
+-- nginx checks a certificate against the host name only (X509_check_host, never an IP
+-- address entry), so 127.0.0.1 is also listed as a DNS name.
 function M.make_pki(dir)
 	local D = function(f) return q(dir .. "/" .. f) end
 	local ext = assert(io.open(dir .. "/ext.cnf", "w"))
-	ext:write("subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+	ext:write("subjectAltName=DNS:localhost,DNS:127.0.0.1,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
 		"keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n")
 	ext:close()
 	local quiet = " >/dev/null 2>&1"

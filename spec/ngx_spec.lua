@@ -313,3 +313,118 @@ describe("nginx cosocket transport #ngx", function()
 		assert.is_true(worst < 0.25, string.format("slowest ping %.3f s", worst))
 	end)
 end)
+
+describe("nginx cosocket transport: TLS and proxies #ngx", function()
+	local em, tls, ng, proxy_nginx, cproxy, dir, pki
+
+	local function control(base, method, what)
+		local cmd = "curl -s -k -X " .. method .. " -H 'x-emulator-admin: 1' " ..
+			helper.shell_quote(base .. "/_emulator/" .. what)
+		return json.decode(ngxh.capture(cmd))
+	end
+
+	setup(function()
+		dir = ngxh.tmpdir()
+		pki = ngxh.make_pki(dir)
+		em = helper.emulator({ "--key", KEY .. ":" .. SECRET })
+		tls = helper.emulator({ "--key", KEY .. ":" .. SECRET, "--tls", pki.cert, pki.key })
+		tls.url = "https://127.0.0.1:" .. tls.port
+		-- nginx's own proxy for absolute-form requests: it marks what it forwarded
+		proxy_nginx = ngxh.start{ http = "  server {\n    listen 127.0.0.1:$PORT;\n" ..
+			"    location / { proxy_pass http://127.0.0.1:" .. em.port .. "; proxy_http_version 1.1;\n" ..
+			"      proxy_set_header Connection ''; add_header x-via test-proxy always; }\n  }\n" }
+		local p = assert(io.popen("python3 spec/connect_proxy.py " .. dir .. "/connect.log & echo $!"))
+		local pid = p:read("*l")
+		local port = p:read("*l")
+		cproxy = { pid = pid, port = tonumber(port), pipe = p }
+		assert(cproxy.port, "connect proxy did not start")
+		ng = ngxh.start{
+			env = { BEDROCK_TEST_ENDPOINT = em.url, BEDROCK_TEST_TLS_ENDPOINT = tls.url,
+				BEDROCK_TEST_HTTP_PROXY = proxy_nginx.url,
+				BEDROCK_TEST_CONNECT_PROXY = "http://user:p%40ss@127.0.0.1:" .. cproxy.port,
+				https_proxy = "http://127.0.0.1:" .. cproxy.port, no_proxy = "localhost",
+				AWS_ACCESS_KEY_ID = KEY, AWS_SECRET_ACCESS_KEY = SECRET, AWS_REGION = "us-east-1" },
+			http = "  lua_ssl_verify_depth 2;\n  server {\n    listen 127.0.0.1:$PORT;\n" ..
+				"    location = / { return 200 'ok'; }\n" ..
+				"    location = /converse { lua_ssl_trusted_certificate " .. pki.ca .. ";\n" ..
+				"      content_by_lua_block { require('" .. APP .. "').converse() } }\n" ..
+				"    location = /untrusted { content_by_lua_block { require('" .. APP .. "').converse() } }\n" ..
+				"    location = /stats { content_by_lua_block { require('" .. APP .. "').stats() } }\n" ..
+				"  }\n",
+		}
+	end)
+
+	teardown(function()
+		if ng then ng.stop() end
+		if proxy_nginx then proxy_nginx.stop() end
+		if cproxy then os.execute("kill " .. cproxy.pid .. " 2>/dev/null"); cproxy.pipe:close() end
+		if em then em.stop() end
+		if tls then tls.stop() end
+		if dir then ngxh.sh("rm -rf " .. helper.shell_quote(dir)) end
+	end)
+
+	it("refuses a server its trust store does not vouch for, naming the certificate problem", function()
+		local status, v = get_json(ng.url .. "/untrusted?transport=tls")
+		assert.equal(502, status)
+		assert.equal("ConnectionError", v.error.code)
+		assert.is_false(v.error.retryable)
+		assert.matches("TLS handshake with 127.0.0.1 failed", v.error.message)
+		assert.matches("certificate", v.error.message)
+	end)
+
+	it("verifies against lua_ssl_trusted_certificate and reuses the TLS connection", function()
+		control(tls.url, "DELETE", "requests")
+		for _ = 1, 4 do
+			local status, v, _, raw = get_json(ng.url .. "/converse?transport=tls&text=secure")
+			assert.equal(200, status, raw)
+			assert.matches("secure", v.text)
+		end
+		local req = control(tls.url, "GET", "requests")
+		assert.equal(1, req.api_connections)
+		assert.equal(4, req.requests)
+	end)
+
+	it("verify = false connects without the trust store, on a pool of its own", function()
+		-- a verified connection to the same host and port is idle in the pool by now
+		local status, v, _, raw = get_json(ng.url .. "/untrusted?transport=tls_noverify")
+		assert.equal(200, status, raw)
+		assert.matches("said", v.text)
+		local _, st = get_json(ng.url .. "/stats?transport=tls_noverify")
+		assert.same({ 1, 0 }, { st.connections, st.reused })
+		status = get_json(ng.url .. "/untrusted?transport=tls_noverify")
+		assert.equal(200, status)
+		_, st = get_json(ng.url .. "/stats?transport=tls_noverify")
+		assert.same({ 1, 1 }, { st.connections, st.reused })
+	end)
+
+	it("sends absolute-form requests through an http proxy; no_proxy bypasses it", function()
+		local status, v, _, raw = get_json(ng.url .. "/converse?transport=http_proxy")
+		assert.equal(200, status, raw)
+		assert.equal("test-proxy", v.via)
+		status, v, _, raw = get_json(ng.url .. "/converse?transport=no_proxy")
+		assert.equal(200, status, raw)
+		assert.is_nil(v.via)
+	end)
+
+	it("tunnels https through CONNECT with proxy credentials, then verifies TLS", function()
+		local status, v, _, raw = get_json(ng.url .. "/converse?transport=https_proxy&text=tunnel")
+		assert.equal(200, status, raw)
+		assert.matches("tunnel", v.text)
+		status = get_json(ng.url .. "/converse?transport=https_proxy&text=again")
+		assert.equal(200, status)
+		local log = helper.read(dir .. "/connect.log")
+		-- one tunnel for both calls (kept alive), with Basic user:p@ss
+		local _, n = log:gsub("CONNECT 127.0.0.1:" .. tls.port .. " Basic dXNlcjpwQHNz\n", "")
+		assert.equal(1, n, log)
+	end)
+
+	it("takes https_proxy from the worker's environment", function()
+		local status, _, _, raw = get_json(ng.url .. "/converse?transport=env_proxy")
+		assert.equal(200, status, raw)
+		local _, st = get_json(ng.url .. "/stats?transport=env_proxy")
+		assert.equal("127.0.0.1:" .. cproxy.port, st.https_proxy, json.encode(st))
+		-- every https client of this nginx without proxy options of its own (the TLS
+		-- specs above too) tunnelled through it, without credentials
+		assert.matches("CONNECT 127.0.0.1:" .. tls.port .. " -\n", helper.read(dir .. "/connect.log"), 1, true)
+	end)
+end)

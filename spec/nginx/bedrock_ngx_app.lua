@@ -13,14 +13,42 @@ local function args()
 	return ngx.req.get_uri_args()
 end
 
--- The client for this worker (per transport choice), made on first use.
+-- Client variants, by the name a request gives in ?transport= (default: auto).
+local function ngx_transport(o)
+	return require("bedrock.transport.ngx").new(o)
+end
+local variants = {
+	auto = function() return {} end,
+	ngx = function() return { transport = "ngx" } end,
+	curl = function() return { transport = "curl" } end,
+	tls = function() return { endpoint = os.getenv("BEDROCK_TEST_TLS_ENDPOINT") } end,
+	tls_noverify = function() return { endpoint = os.getenv("BEDROCK_TEST_TLS_ENDPOINT"), verify = false } end,
+	http_proxy = function()
+		return { transport = ngx_transport{ proxy = { http = os.getenv("BEDROCK_TEST_HTTP_PROXY") } } }
+	end,
+	no_proxy = function()
+		return { transport = ngx_transport{ proxy = { http = os.getenv("BEDROCK_TEST_HTTP_PROXY"),
+			no_proxy = "example.com, 127.0.0.1" } } }
+	end,
+	https_proxy = function()
+		return { endpoint = os.getenv("BEDROCK_TEST_TLS_ENDPOINT"),
+			transport = ngx_transport{ proxy = { https = os.getenv("BEDROCK_TEST_CONNECT_PROXY") } } }
+	end,
+	env_proxy = function()
+		-- https_proxy and no_proxy from the worker's environment (nginx `env` directives)
+		return { endpoint = os.getenv("BEDROCK_TEST_TLS_ENDPOINT"), transport = ngx_transport{} }
+	end,
+}
+
+-- The client for this worker (per variant), made on first use.
 local function client(kind)
 	kind = kind or "auto"
 	local c = clients[kind]
 	if c then return c end
-	local o = { region = "us-east-1", endpoint = os.getenv("BEDROCK_TEST_ENDPOINT"),
-		retry = { max_attempts = 3, random = function() return 0.01 end } }
-	if kind ~= "auto" then o.transport = kind end
+	local o = variants[kind]()
+	o.region = "us-east-1"
+	o.endpoint = o.endpoint or os.getenv("BEDROCK_TEST_ENDPOINT")
+	o.retry = { max_attempts = 3, random = function() return 0.01 end }
 	c = assert(bedrock.client(o))
 	clients[kind] = c
 	return c
@@ -59,7 +87,8 @@ function M.converse()
 		call_opts(a))
 	if not res then return reply({ error = err_table(meta_or_err) }, 502) end
 	reply({ text = res.output.message.content[1].text, attempts = meta_or_err.attempts,
-		transport = getmetatable(c.transport).__name, stop = res.stopReason })
+		transport = getmetatable(c.transport).__name, stop = res.stopReason,
+		via = meta_or_err.headers and meta_or_err.headers["x-via"] })
 end
 
 -- ConverseStream out as Server-Sent Events, each event flushed as it arrives.
@@ -142,7 +171,11 @@ end
 -- The transport's counters (connections opened, calls on pooled connections).
 function M.stats()
 	local c = client(args().transport)
-	reply(c.transport and c.transport:stats() or {})
+	local st = c.transport and c.transport:stats() or {}
+	local p = c.transport and c.transport.proxies
+	st.https_proxy = p and p.https and p.https.name or nil
+	st.http_proxy = p and p.http and p.http.name or nil
+	reply(st)
 end
 
 -- A call from a phase named in the query (header_filter here): the error it gives.

@@ -143,7 +143,11 @@ end
 local function parse_proxy(url, field)
 	if type(url) ~= "string" or url == "" then return nil end
 	if not find(url, "://", 1, true) then url = "http://" .. url end
-	local scheme, userinfo, rest = match(url, "^(%a[%w+.-]*)://([^@/]*@?)(.*)$")
+	local scheme, userinfo, rest = match(url, "^(%a[%w+.-]*)://([^@/]*@)(.*)$")
+	if not scheme then
+		userinfo = ""
+		scheme, rest = match(url, "^(%a[%w+.-]*)://(.*)$")
+	end
 	if not scheme or lower(scheme) ~= "http" then
 		return nil, errors.new{ code = "ConfigError", field = field,
 			message = "only http:// proxies are supported by the ngx transport, got " .. url:gsub("//[^@/]*@", "//") }
@@ -544,7 +548,10 @@ function Stream:_begin(u, head)
 	local t = self.transport
 	for try = 1, 2 do
 		local ok, err = t:_connect(self, u, try == 2)
-		if not ok then return nil, err end
+		if not ok then
+			self:_release(false)
+			return nil, err
+		end
 		-- the first-byte deadline starts once the connection is ready (as curl's does)
 		local fb = self.first_byte_ms
 		if fb then self.first_byte_deadline = self.ngx.now() + fb / 1000 end
