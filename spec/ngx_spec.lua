@@ -428,3 +428,68 @@ describe("nginx cosocket transport: TLS and proxies #ngx", function()
 		assert.matches("CONNECT 127.0.0.1:" .. tls.port .. " -\n", helper.read(dir .. "/connect.log"), 1, true)
 	end)
 end)
+
+describe("examples/nginx SSE chat gateway #ngx", function()
+	local em, ng
+
+	local function chat(body)
+		local out = ngxh.capture("curl -sN --max-time 30 --data-binary " .. helper.shell_quote(body) ..
+			" " .. ng.url .. "/chat")
+		local events = {}
+		for ev, data in out:gmatch("event: (%a+)\ndata: ([^\n]*)\n\n") do
+			events[#events + 1] = { event = ev, data = json.decode(data) }
+		end
+		return events, out
+	end
+
+	setup(function()
+		em = helper.emulator({ "--key", KEY .. ":" .. SECRET })
+		ng = ngxh.start{
+			env = { AWS_ENDPOINT_URL_BEDROCK_RUNTIME = em.url, AWS_ACCESS_KEY_ID = KEY,
+				AWS_SECRET_ACCESS_KEY = SECRET, AWS_REGION = "us-east-1" },
+			http = "  server {\n    listen 127.0.0.1:$PORT;\n    location = / { return 200 'ok'; }\n" ..
+				"    location = /chat { content_by_lua_block { require('examples.nginx.bedrock_gateway').chat() } }\n" ..
+				"  }\n",
+		}
+	end)
+
+	teardown(function()
+		if ng then ng.stop() end
+		if em then em.stop() end
+	end)
+
+	it("streams the model's text as SSE events, the model taken from the request", function()
+		local events, raw = chat('{"model":"anthropic.claude-3-haiku-20240307-v1:0","prompt":"gateway test"}')
+		assert.equal("done", events[#events].event, raw)
+		assert.equal("end_turn", events[#events].data.stopReason)
+		local text = {}
+		for _, e in ipairs(events) do if e.event == "text" then text[#text + 1] = e.data.text end end
+		assert.matches("gateway test", table.concat(text))
+	end)
+
+	it("bad requests and service errors are SSE error events", function()
+		local events = chat("not json")
+		assert.same({ "error", "BadRequest" }, { events[1].event, events[1].data.code })
+		events = chat('{"prompt":"no model"}')
+		assert.matches("model", events[1].data.message)
+		events = chat('{"model":"m","messages":[{"role":"user"}]}')
+		assert.matches("messages%[1%]", events[1].data.message)
+		ngxh.capture("curl -s -X POST -H 'x-emulator-admin: 1' '" .. em.url .. "/_emulator/faults?kind=throttle&count=5'")
+		events = chat('{"model":"anthropic.claude-3-haiku-20240307-v1:0","prompt":"x"}')
+		assert.same({ "error", "ThrottlingException", true },
+			{ events[1].event, events[1].data.code, events[1].data.retryable })
+		ngxh.capture("curl -s -X DELETE -H 'x-emulator-admin: 1' '" .. em.url .. "/_emulator/faults'")
+		ngxh.capture("curl -s -X POST -H 'x-emulator-admin: 1' '" .. em.url .. "/_emulator/faults?kind=reset&after=2'")
+		events = chat('{"model":"anthropic.claude-3-haiku-20240307-v1:0","prompt":"one two three"}')
+		assert.equal("text", events[1].event)
+		assert.same({ "error", "ConnectionError" }, { events[#events].event, events[#events].data.code })
+	end)
+
+	it("runs against the emulator with one command (examples/nginx/run.sh --once)", function()
+		local port = ngxh.capture("python3 -c 'import socket; s=socket.socket(); s.bind((\"127.0.0.1\",0)); " ..
+			"print(s.getsockname()[1])'"):gsub("%s+$", "")
+		local out = ngxh.capture("PORT=" .. port .. " timeout 60 examples/nginx/run.sh --once 2>&1")
+		assert.matches("event: text\ndata: {\"text\":\" Hello\"}", out, 1, true)
+		assert.matches("event: done", out, 1, true)
+	end)
+end)

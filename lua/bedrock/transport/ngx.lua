@@ -402,8 +402,12 @@ function Transport:_connect(s, u, fresh)
 	if not ok then
 		s.sock = nil
 		if err == "timeout" then return nil, timeout_error(which) end
-		return nil, conn_error(format("cannot connect to %s:%d: %s", host, port, tostring(err)),
-			not find(tostring(err), "no resolver", 1, true))
+		local why = tostring(err)
+		if find(why, "no resolver", 1, true) then
+			return nil, conn_error(format("cannot connect to %s:%d: %s (add a `resolver` directive " ..
+				"to nginx.conf: cosockets resolve names with nginx's resolver)", host, port, why), false)
+		end
+		return nil, conn_error(format("cannot connect to %s:%d: %s", host, port, why), true)
 	end
 	local reused = sock:getreusedtimes() or 0
 	s.reused = reused
