@@ -35,7 +35,27 @@ function _M.converse(kind)
 	ngx.print(cjson.encode(res))
 end
 
-function _M.stream(kind)
+-- mode "sse": every event re-encoded as an SSE line and flushed (a gateway); mode
+-- "count": events decoded and counted, one line out at the end (the client's own cost).
+-- The transport alone: the request body passed through as it came, to the same URL
+-- with fixed headers (the emulator runs --no-auth): what the cosocket transport costs
+-- without the client's validation, serialization, signing and parsing.
+local raw_transport
+function _M.raw()
+	raw_transport = raw_transport or require("bedrock.transport.ngx").new{ proxy = false }
+	ngx.req.read_body()
+	local res, err = raw_transport:request{ method = "POST",
+		url = os.getenv("BENCH_ENDPOINT") .. "/model/" .. MODEL .. "/converse",
+		headers = { { "content-type", "application/json" } }, body = ngx.req.get_body_data() }
+	if not res then
+		ngx.status = 502
+		return ngx.print(tostring(err))
+	end
+	ngx.header["content-type"] = "application/json"
+	ngx.print(res.body)
+end
+
+function _M.stream(kind, mode)
 	local b = body()
 	local s, err = client(kind):converse_stream{ modelId = MODEL, messages = b.messages }
 	if not s then
@@ -43,6 +63,11 @@ function _M.stream(kind)
 		return ngx.print(tostring(err))
 	end
 	ngx.header["content-type"] = "text/event-stream"
+	if mode == "count" then
+		local n = 0
+		for _ in s do n = n + 1 end
+		return ngx.print("data: {\"events\":", n, "}\n\n")
+	end
 	for ev in s do
 		ngx.print("data: ", cjson.encode(ev), "\n\n")
 		ngx.flush(false)

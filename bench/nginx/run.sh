@@ -2,14 +2,14 @@
 # Through one nginx worker against the emulator: Converse calls/s and ConverseStream
 # events/s made by the client inside the worker (cosocket transport, and libcurl), each
 # next to nginx's own proxy_pass of the same request to the same upstream, measured in
-# the same run, interleaved round by round (median of ROUNDS). Load generator: wrk.
-# Knobs: ROUNDS (3), SECS (4 s per measurement), CONNS (32), WORDS (words in the streamed
+# the same run, interleaved round by round (medians over ROUNDS, ratios taken per round). Load generator: wrk.
+# Knobs: ROUNDS (5), SECS (2 s per measurement), CONNS (32), WORDS (words in the streamed
 # prompt, 200).
 set -eu
 cd "$(dirname "$0")/../.."
 ROOT=$(pwd)
-ROUNDS=${ROUNDS:-3}
-SECS=${SECS:-4}
+ROUNDS=${ROUNDS:-5}
+SECS=${SECS:-2}
 CONNS=${CONNS:-32}
 WORDS=${WORDS:-200}
 for c in nginx wrk; do
@@ -65,8 +65,11 @@ http {
     }
     location = /ngx/converse { content_by_lua_block { require("bench_ngx").converse("ngx") } }
     location = /curl/converse { content_by_lua_block { require("bench_ngx").converse("curl") } }
-    location = /ngx/stream { content_by_lua_block { require("bench_ngx").stream("ngx") } }
-    location = /curl/stream { content_by_lua_block { require("bench_ngx").stream("curl") } }
+    location = /ngx/stream { content_by_lua_block { require("bench_ngx").stream("ngx", "sse") } }
+    location = /curl/stream { content_by_lua_block { require("bench_ngx").stream("curl", "sse") } }
+    location = /ngx/raw { content_by_lua_block { require("bench_ngx").raw() } }
+    location = /ngx/count { content_by_lua_block { require("bench_ngx").stream("ngx", "count") } }
+    location = /curl/count { content_by_lua_block { require("bench_ngx").stream("curl", "count") } }
     location = /ping { return 200 "ok"; }
   }
 }
@@ -77,6 +80,7 @@ until curl -sf "http://127.0.0.1:$PORT/ping" >/dev/null 2>&1; do
 	i=$((i + 1)); [ $i -lt 100 ] || { cat "$tmp/logs/error.log"; exit 1; }
 	sleep 0.05
 done
+WORKER=$(pgrep -P "$(cat "$tmp/logs/nginx.pid")" | head -n 1)
 
 words=""
 n=0
@@ -96,14 +100,47 @@ done
 # events in one streamed answer (the same upstream stream for every path)
 EVENTS=$(curl -s -d "$LONG" "http://127.0.0.1:$PORT/ngx/stream" | grep -c '^data: {')
 # a check that each path answers before measuring
-for p in "/model/$MODEL/converse" /ngx/converse /curl/converse; do
+for p in "/model/$MODEL/converse" /ngx/converse /curl/converse /ngx/raw; do
 	code=$(curl -s -o /dev/null -w '%{http_code}' -d "$SHORT" "http://127.0.0.1:$PORT$p")
 	[ "$code" = 200 ] || { echo "bench: $p answered $code"; cat "$tmp/logs/error.log"; exit 1; }
 done
 
-rps() { # path script -> requests/s
-	wrk -t1 -c"$CONNS" -d"${SECS}s" --latency -s "$tmp/$2.lua" "http://127.0.0.1:$PORT$1" 2>&1 |
-		awk '/^Requests\/sec:/ { print $2 } /Non-2xx/ { print "ERR" > "/dev/stderr" }'
+# the worker's CPU time so far, in clock ticks (utime + stime)
+ticks() { awk '{ print $14 + $15 }' "/proc/$WORKER/stat"; }
+HZ=$(getconf CLK_TCK)
+# Waits until the worker answers /ping within 50 ms: a load whose client has gone can
+# leave work behind (the curl transport finishes queued calls one by one, blocking).
+settle() {
+	i=0
+	while [ $i -lt 600 ]; do
+		t=$(curl -s -o /dev/null -w '%{time_total}' --max-time 5 "http://127.0.0.1:$PORT/ping" || echo 9)
+		awk -v t="$t" 'BEGIN { exit !(t < 0.05) }' && return 0
+		i=$((i + 1)); sleep 0.1
+	done
+}
+rps() { # path script -> requests/s, and the worker's CPU microseconds per request
+	settle
+	t0=$(ticks)
+	wrk -t1 -c"$CONNS" -d"${SECS}s" -s "$tmp/$2.lua" "http://127.0.0.1:$PORT$1" >"$tmp/wrk.out" 2>&1
+	t1=$(ticks)
+	grep -q Non-2xx "$tmp/wrk.out" && { echo "bench: errors from $1" >&2; cat "$tmp/wrk.out" >&2; }
+	awk -v dt=$((t1 - t0)) -v hz="$HZ" '/ requests in / { n = $1 } /^Requests\/sec:/ { r = $2 }
+		END { printf "%s %.1f\n", r, (n > 0 ? dt / hz * 1e6 / n : 0) }' "$tmp/wrk.out"
+}
+# requests/s of a load, and the 99th percentile latency (ms) of /ping on the same worker
+# meanwhile (one connection)
+rps_ping() {
+	settle
+	wrk -t1 -c1 -d"${SECS}s" --latency "http://127.0.0.1:$PORT/ping" >"$tmp/ping.out" 2>&1 &
+	wp=$!
+	x=$(wrk -t1 -c"$CONNS" -d"${SECS}s" -s "$tmp/$2.lua" "http://127.0.0.1:$PORT$1" 2>&1 | awk '/^Requests\/sec:/ { print $2 }')
+	wait $wp
+	# the 99th percentile in ms, or -1 when no ping was answered in the whole window
+	p99=$(awk '/ requests in / { n = $1 } $1 == "99%" { v = $2
+		if (v ~ /us$/) { sub(/us/, "", v); v /= 1000 } else if (v ~ /ms$/) { sub(/ms/, "", v) }
+		else if (v ~ /s$/) { sub(/s/, "", v); v *= 1000 } }
+		END { print (n > 0 ? v : -1) }' "$tmp/ping.out")
+	echo "$x $p99"
 }
 median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 
@@ -111,19 +148,50 @@ median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 r=0
 while [ $r -lt "$ROUNDS" ]; do
 	r=$((r + 1))
-	echo "proxy_conv $(rps "/model/$MODEL/converse" short)" >>"$tmp/r"
-	echo "ngx_conv $(rps /ngx/converse short)" >>"$tmp/r"
-	echo "curl_conv $(rps /curl/converse short)" >>"$tmp/r"
-	echo "proxy_stream $(rps "/model/$MODEL/converse-stream" long)" >>"$tmp/r"
-	echo "ngx_stream $(rps /ngx/stream long)" >>"$tmp/r"
-	echo "curl_stream $(rps /curl/stream long)" >>"$tmp/r"
+	pc=$(rps "/model/$MODEL/converse" short); nc=$(rps /ngx/converse short); cc=$(rps /curl/converse short)
+	ps=$(rps "/model/$MODEL/converse-stream" long)
+	nk=$(rps /ngx/count long); ck=$(rps /curl/count long)
+	ns=$(rps /ngx/stream long); cs=$(rps /curl/stream long)
+	# paced streams (20 ms before each event, as a model writes): the worker is mostly
+	# waiting, and /ping shows whether it waits without blocking
+	curl -s -X POST -H 'x-emulator-admin: 1' "http://127.0.0.1:$EMU_PORT/_emulator/pacing?ms=20" >/dev/null
+	set -- $(rps_ping /ngx/count short); np=$2
+	set -- $(rps_ping /curl/count short); cp=$2
+	curl -s -X POST -H 'x-emulator-admin: 1' "http://127.0.0.1:$EMU_PORT/_emulator/pacing?ms=0" >/dev/null
+	nr=$(rps /ngx/raw short)
+	# each figure is "rate cpu": 8 pairs, then the two ping latencies
+	echo "$pc $nc $cc $ps $nk $ck $ns $cs $np $cp $nr" >>"$tmp/r"
 done
-get() { awk -v k="$1" '$1 == k { print $2 }' "$tmp/r" | median; }
-pc=$(get proxy_conv); nc=$(get ngx_conv); cc=$(get curl_conv)
-ps=$(get proxy_stream); ns=$(get ngx_stream); cs=$(get curl_stream)
-awk -v pc="$pc" -v nc="$nc" -v cc="$cc" -v ps="$ps" -v ns="$ns" -v cs="$cs" -v ev="$EVENTS" \
-	-v rounds="$ROUNDS" -v secs="$SECS" -v conns="$CONNS" 'BEGIN {
-	printf "nginx, 1 worker, wrk -c%d, %d rounds of %d s, median; %d events per streamed answer\n", conns, rounds, secs, ev
-	printf "converse calls/s:  proxy_pass %8.0f | cosocket client %8.0f (%.2fx) | curl client %8.0f (%.2fx)\n", pc, nc, nc / pc, cc, cc / pc
-	printf "stream events/s:   proxy_pass %8.0f | cosocket client %8.0f (%.2fx) | curl client %8.0f (%.2fx)\n", ps * ev, ns * ev, ns / ps, cs * ev, cs / ps
-}'
+# medians of each figure, and of each round's ratio to its own proxy_pass figure; the
+# CPU ratio is proxy_pass's worker CPU per request over the path's (what the rate ratio
+# would be if the worker were the only thing on the machine)
+awk -v ev="$EVENTS" -v rounds="$ROUNDS" -v secs="$SECS" -v conns="$CONNS" '
+function med(a, n,    i, j, t) {
+	for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j - 1] > a[j]; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
+	return a[int((n + 1) / 2)]
+}
+{ n++; for (k = 1; k <= 20; k++) v[k, n] = $k }
+END {
+	# fields: rate of figure f at 2f-1, cpu at 2f (f = 1..8); pings at 17, 18
+	for (f = 1; f <= 8; f++) {
+		for (i = 1; i <= n; i++) t[i] = v[2 * f - 1, i]; rate[f] = med(t, n)
+		for (i = 1; i <= n; i++) t[i] = v[2 * f, i]; cpu[f] = med(t, n)
+		b = (f <= 3) ? 1 : 4
+		for (i = 1; i <= n; i++) t[i] = v[2 * f - 1, i] / v[2 * b - 1, i]; q[f] = med(t, n)
+		for (i = 1; i <= n; i++) t[i] = (v[2 * f, i] > 0) ? v[2 * b, i] / v[2 * f, i] : 0; qc[f] = med(t, n)
+	}
+	for (i = 1; i <= n; i++) t[i] = v[19, i]; rr = med(t, n)
+	for (i = 1; i <= n; i++) t[i] = v[20, i]; rc = med(t, n)
+	for (i = 1; i <= n; i++) t[i] = v[19, i] / v[1, i]; rq = med(t, n)
+	for (i = 1; i <= n; i++) t[i] = v[17, i]; np = med(t, n)
+	for (i = 1; i <= n; i++) t[i] = v[18, i]; cp = med(t, n)
+	printf "nginx, 1 worker, wrk -c%d, %d rounds of %d s each (interleaved), medians; %d events per streamed answer\n", conns, rounds, secs, ev
+	printf "%-26s %12s %12s %7s %7s %12s %7s %7s\n", "", "proxy_pass", "cosocket", "ratio", "cpu r.", "curl", "ratio", "cpu r."
+	printf "%-26s %12.0f %12.0f %6.2fx %6.2fx %12.0f %6.2fx %6.2fx\n", "converse calls/s", rate[1], rate[2], q[2], qc[2], rate[3], q[3], qc[3]
+	printf "%-26s %12.0f %12.0f %6.2fx %6.2fx\n", "transport alone calls/s", rate[1], rr, rq, (rc > 0 ? cpu[1] / rc : 0)
+	printf "%-26s %12.0f %12.0f %6.2fx %6.2fx %12.0f %6.2fx %6.2fx\n", "stream events/s, decoded", rate[4] * ev, rate[5] * ev, q[5], qc[5], rate[6] * ev, q[6], qc[6]
+	printf "%-26s %12.0f %12.0f %6.2fx %6.2fx %12.0f %6.2fx %6.2fx\n", "stream events/s, SSE out", rate[4] * ev, rate[7] * ev, q[7], qc[7], rate[8] * ev, q[8], qc[8]
+	printf "worker CPU per request (us): converse proxy_pass %.0f, cosocket %.0f (transport alone %.0f), curl %.0f; stream proxy_pass %.0f, cosocket decoded %.0f / SSE %.0f, curl decoded %.0f / SSE %.0f\n", cpu[1], cpu[2], rc, cpu[3], cpu[4], cpu[5], cpu[7], cpu[6], cpu[8]
+	printf "/ping p99 on the same worker while %d paced streams (20 ms/event) run: cosocket %s | curl %s\n", conns,
+		(np < 0 ? "no answer in " secs " s" : np " ms"), (cp < 0 ? "no answer in " secs " s" : cp " ms")
+}' "$tmp/r"
