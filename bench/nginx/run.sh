@@ -139,8 +139,8 @@ rps_ping() {
 	p99=$(awk '/ requests in / { n = $1 } $1 == "99%" { v = $2
 		if (v ~ /us$/) { sub(/us/, "", v); v /= 1000 } else if (v ~ /ms$/) { sub(/ms/, "", v) }
 		else if (v ~ /s$/) { sub(/s/, "", v); v *= 1000 } }
-		END { print (n > 0 ? v : -1) }' "$tmp/ping.out")
-	echo "$x $p99"
+		END { print (n > 0 ? v : -1), n + 0 }' "$tmp/ping.out")
+	echo "${x:-0} $p99"
 }
 median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 
@@ -155,12 +155,12 @@ while [ $r -lt "$ROUNDS" ]; do
 	# paced streams (20 ms before each event, as a model writes): the worker is mostly
 	# waiting, and /ping shows whether it waits without blocking
 	curl -s -X POST -H 'x-emulator-admin: 1' "http://127.0.0.1:$EMU_PORT/_emulator/pacing?ms=20" >/dev/null
-	set -- $(rps_ping /ngx/count short); np=$2
-	set -- $(rps_ping /curl/count short); cp=$2
+	set -- $(rps_ping /ngx/count short); np=$2; nprate=$1; npn=$3
+	set -- $(rps_ping /curl/count short); cp=$2; cprate=$1; cpn=$3
 	curl -s -X POST -H 'x-emulator-admin: 1' "http://127.0.0.1:$EMU_PORT/_emulator/pacing?ms=0" >/dev/null
 	nr=$(rps /ngx/raw short)
 	# each figure is "rate cpu": 8 pairs, then the two ping latencies
-	echo "$pc $nc $cc $ps $nk $ck $ns $cs $np $cp $nr" >>"$tmp/r"
+	echo "$pc $nc $cc $ps $nk $ck $ns $cs $np $cp $nr $nprate $cprate $npn $cpn" >>"$tmp/r"
 done
 # medians of each figure, and of each round's ratio to its own proxy_pass figure; the
 # CPU ratio is proxy_pass's worker CPU per request over the path's (what the rate ratio
@@ -170,7 +170,7 @@ function med(a, n,    i, j, t) {
 	for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j - 1] > a[j]; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
 	return a[int((n + 1) / 2)]
 }
-{ n++; for (k = 1; k <= 20; k++) v[k, n] = $k }
+{ n++; for (k = 1; k <= 24; k++) v[k, n] = $k }
 END {
 	# fields: rate of figure f at 2f-1, cpu at 2f (f = 1..8); pings at 17, 18
 	for (f = 1; f <= 8; f++) {
@@ -183,6 +183,7 @@ END {
 	for (i = 1; i <= n; i++) t[i] = v[19, i]; rr = med(t, n)
 	for (i = 1; i <= n; i++) t[i] = v[20, i]; rc = med(t, n)
 	for (i = 1; i <= n; i++) t[i] = v[19, i] / v[1, i]; rq = med(t, n)
+	for (k = 21; k <= 24; k++) { for (i = 1; i <= n; i++) t[i] = v[k, i]; pm[k] = med(t, n) }
 	for (i = 1; i <= n; i++) t[i] = v[17, i]; np = med(t, n)
 	for (i = 1; i <= n; i++) t[i] = v[18, i]; cp = med(t, n)
 	printf "nginx, 1 worker, wrk -c%d, %d rounds of %d s each (interleaved), medians; %d events per streamed answer\n", conns, rounds, secs, ev
@@ -192,6 +193,7 @@ END {
 	printf "%-26s %12.0f %12.0f %6.2fx %6.2fx %12.0f %6.2fx %6.2fx\n", "stream events/s, decoded", rate[4] * ev, rate[5] * ev, q[5], qc[5], rate[6] * ev, q[6], qc[6]
 	printf "%-26s %12.0f %12.0f %6.2fx %6.2fx %12.0f %6.2fx %6.2fx\n", "stream events/s, SSE out", rate[4] * ev, rate[7] * ev, q[7], qc[7], rate[8] * ev, q[8], qc[8]
 	printf "worker CPU per request (us): converse proxy_pass %.0f, cosocket %.0f (transport alone %.0f), curl %.0f; stream proxy_pass %.0f, cosocket decoded %.0f / SSE %.0f, curl decoded %.0f / SSE %.0f\n", cpu[1], cpu[2], rc, cpu[3], cpu[4], cpu[5], cpu[7], cpu[6], cpu[8]
-	printf "/ping p99 on the same worker while %d paced streams (20 ms/event) run: cosocket %s | curl %s\n", conns,
-		(np < 0 ? "no answer in " secs " s" : np " ms"), (cp < 0 ? "no answer in " secs " s" : cp " ms")
+	printf "%d paced streams (20 ms/event, %d s) beside /ping on one connection, same worker:\n", conns, secs
+	printf "  cosocket: %.0f streams/s, %d pings answered, p99 %s\n", pm[21], pm[23], (np < 0 ? "-" : np " ms")
+	printf "  curl:     %.0f streams/s, %d pings answered, p99 %s\n", pm[22], pm[24], (cp < 0 ? "-" : cp " ms")
 }' "$tmp/r"
