@@ -44,7 +44,7 @@ EMU_OBJ  := $(EMU_SRC:csrc/%.c=$(BUILD)/obj/%.o)
 MODULE   := $(BUILD)/bedrock/core.so
 EMULATOR := $(BIN)/bedrock-emulator
 
-.PHONY: all module emulator test deps specs asan valgrind fuzz bench demo interop clean lint
+.PHONY: all module emulator test deps specs asan valgrind fuzz bench demo interop clean lint model
 
 all: module emulator
 module: $(MODULE)
@@ -62,9 +62,10 @@ $(MODULE): $(CORE_OBJ) $(BIND_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) -shared $(SANFLAGS) -o $@ $^ $(CORE_LIBS)
 
-# The service model is embedded in the emulator as a byte array (od + sed, no new tools).
+# The service model (csrc/model/, shared with the Lua client) is embedded in the emulator
+# as a byte array (od + sed, no new tools).
 EMU_MODEL_OBJ := $(BUILD)/obj/emulator/model_data.o
-$(BUILD)/gen/model_data.c: csrc/emulator/bedrock-runtime.model.json
+$(BUILD)/gen/model_data.c: csrc/model/bedrock-runtime.model.json
 	@mkdir -p $(dir $@)
 	{ echo '#include "emulator/model.h"'; echo 'const unsigned char emu_model_json[] = {'; \
 	  od -An -v -tx1 $< | sed 's/\([0-9a-f][0-9a-f]\)/0x\1,/g'; echo '0x00};'; \
@@ -108,12 +109,19 @@ bench:
 	$(MAKE) LUA=luajit module
 	$(MAKE) -C bench
 
-demo:
+# Like `make test`, the demo installs what it needs first: it must work on a fresh machine.
+demo: deps
 	$(MAKE) LUA=lua5.4 all
 	.ci/run-demo
 
 interop: all
 	.ci/run-interop
+
+# Takes a new botocore model (data/bedrock-runtime/<api-version>/service-2.json, or .json.gz)
+# and refreshes every file generated from it; see csrc/model/README.md.
+model:
+	@test -n "$(MODEL)" || { echo "usage: make model MODEL=path/to/service-2.json[.gz]" >&2; exit 2; }
+	lua5.4 .ci/gen-model.lua "$(MODEL)"
 
 lint:
 	luacheck -q $(wildcard lua spec bench examples)

@@ -127,6 +127,11 @@ run() {
 		run $lua bench_core.lua corpus "$PASSES_LUA" rss
 	done
 
+	for lua in lua5.4 luajit; do
+		echo "== the client's Stream over the corpora from $lua (no network)"
+		run $lua bench_stream.lua corpus "$PASSES_LUA"
+	done
+
 	echo "== client against bedrock-emulator"
 	if start_emulator; then
 		echo "emulator: $EMU_URL (SigV4 checked)"
@@ -140,6 +145,10 @@ run() {
 		[ -x $OUT/bare_converse ] && export BARE_CONVERSE=$OUT/bare_converse
 		for lua in lua5.4 luajit; do
 			run $lua bench_client.lua "$EMU_URL" "$KEY_ID" "$SECRET" "$CALLS" "$PASSES_LUA" "$WORDS" "$RSS_WORDS"
+		done
+		# last: it sets the emulator's pacing (and resets it when done)
+		for lua in lua5.4 luajit; do
+			run $lua bench_async.lua "$EMU_URL" "$KEY_ID" "$SECRET" 100 "$PASSES_LUA"
 		done
 		stop_emulator
 	else

@@ -32,6 +32,10 @@
 	X(BAD_PATH,        "request path is invalid") \
 	X(BAD_HEADER,      "header name or value is invalid") \
 	X(CRYPTO,          "cryptographic primitive failed") \
+	X(BAD_KEY,         "key is not a valid P-256 EC key") \
+	X(BAD_SIGNATURE,   "signature does not verify") \
+	/* files */ \
+	X(IO,              "file operation failed") \
 	/* transport */ \
 	X(HTTP_INIT,       "could not create the HTTP transfer") \
 	X(HTTP_STATE,      "operation not valid in the transfer's current state") \

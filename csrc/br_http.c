@@ -1,12 +1,22 @@
 /* HTTP transport over libcurl multi: see br_http.h for the model and the contracts.
  * Callbacks here answer curl with exactly one of: consumed length, pause, error
  * (curl's cw-out habit); they only copy bytes and stamp times, and never re-enter curl. */
+#include <errno.h>
 #include <limits.h>
+#include <poll.h>
+#ifdef __linux__
+#include <sys/epoll.h>
+#include <unistd.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+/* curl_multi_socket_all is marked deprecated (in favour of curl_multi_socket_action with
+ * one socket); it is still the one call that performs every transfer AND reports every
+ * socket's interest to CURLMOPT_SOCKETFUNCTION, which is what perform() needs here. */
+#define CURL_DISABLE_DEPRECATION 1
 #include <curl/curl.h>
 #include "br_buf.h"
 #include "br_http.h"
@@ -26,6 +36,8 @@ struct br_http_multi {
 	uint64_t connections;
 	uint64_t transfers;
 	uint64_t events;          /* bumped by any progress; lets step skip the wait */
+	br_http_fd *fds;          /* curl's sockets and their interest (CURLMOPT_SOCKETFUNCTION) */
+	size_t nfds, capfds;
 };
 
 struct br_http_xfer {
@@ -298,6 +310,172 @@ static int prereq_cb(void *ud, char *primary_ip, char *local_ip, int primary_por
 
 static int global_ready;
 
+/* CURLMOPT_SOCKETFUNCTION: keeps m->fds equal to the sockets curl waits on and what it
+ * waits for. Only copies numbers; answers -1 (curl then fails the multi call) when the
+ * table cannot grow. */
+static int on_socket(CURL *e, curl_socket_t s, int what, void *userp, void *socketp)
+{
+	br_http_multi *m = userp;
+	size_t i;
+
+	(void)e;
+	(void)socketp;
+	for (i = 0; i < m->nfds && m->fds[i].fd != (int)s; i++)
+		;
+	if (what == CURL_POLL_REMOVE) {
+		if (i < m->nfds)
+			m->fds[i] = m->fds[--m->nfds];
+		return 0;
+	}
+	if (i == m->nfds) {
+		if (m->nfds == m->capfds) {
+			size_t cap = m->capfds ? m->capfds * 2 : 8;
+			br_http_fd *n = realloc(m->fds, cap * sizeof *n);
+
+			if (!n)
+				return -1;
+			m->fds = n;
+			m->capfds = cap;
+		}
+		m->fds[m->nfds++].fd = (int)s;
+	}
+	m->fds[i].events = ((what & CURL_POLL_IN) ? BR_HTTP_IN : 0) |
+			   ((what & CURL_POLL_OUT) ? BR_HTTP_OUT : 0);
+	return 0;
+}
+
+size_t br_http_multi_fds(const br_http_multi *m, const br_http_fd **fds)
+{
+	if (!m || m->nactive == 0) {
+		if (fds)
+			*fds = NULL;
+		return 0;
+	}
+	if (fds)
+		*fds = m->fds;
+	return m->nfds;
+}
+
+int br_http_poll(const br_http_fd *fds, size_t n, long timeout_ms)
+{
+	struct pollfd stack[64], *p = stack;
+	size_t i, k = 0;
+	int r;
+
+	if (timeout_ms < 0)
+		timeout_ms = 0;
+	if (timeout_ms > INT_MAX)
+		timeout_ms = INT_MAX;
+	if (n > 64) {
+		p = malloc(n * sizeof *p);
+		if (!p)
+			return -1;
+	}
+	for (i = 0; i < n; i++) {
+		if (fds[i].fd < 0 || !(fds[i].events & (BR_HTTP_IN | BR_HTTP_OUT)))
+			continue;
+		p[k].fd = fds[i].fd;
+		p[k].events = (short)(((fds[i].events & BR_HTTP_IN) ? POLLIN : 0) |
+				      ((fds[i].events & BR_HTTP_OUT) ? POLLOUT : 0));
+		p[k].revents = 0;
+		k++;
+	}
+	do
+		r = poll(p, (nfds_t)k, (int)timeout_ms);
+	while (r < 0 && errno == EINTR && timeout_ms == 0);
+	if (r < 0 && errno == EINTR)
+		r = 0; /* a signal ends the wait early, as a short timeout would */
+	if (p != stack)
+		free(p);
+	return r;
+}
+
+struct br_http_pollset {
+	int fd;
+	br_http_fd *reg;          /* what is registered now */
+	size_t nreg, capreg;
+};
+
+br_http_pollset *br_http_pollset_new(void)
+{
+#ifdef __linux__
+	br_http_pollset *ps = calloc(1, sizeof *ps);
+
+	if (!ps)
+		return NULL;
+	ps->fd = epoll_create1(EPOLL_CLOEXEC);
+	if (ps->fd < 0) {
+		free(ps);
+		return NULL;
+	}
+	return ps;
+#else
+	return NULL;
+#endif
+}
+
+int br_http_pollset_fd(const br_http_pollset *ps)
+{
+	return ps ? ps->fd : -1;
+}
+
+int br_http_pollset_sync(br_http_pollset *ps, const br_http_fd *fds, size_t n)
+{
+#ifdef __linux__
+	size_t i, k;
+
+	if (!ps)
+		return -1;
+	/* gone: removed (a closed socket has left the epoll set by itself: errors ignored) */
+	for (k = 0; k < ps->nreg; k++) {
+		for (i = 0; i < n && fds[i].fd != ps->reg[k].fd; i++)
+			;
+		if (i == n)
+			epoll_ctl(ps->fd, EPOLL_CTL_DEL, ps->reg[k].fd, NULL);
+	}
+	if (n > ps->capreg) {
+		br_http_fd *g = realloc(ps->reg, n * sizeof *g);
+
+		if (!g)
+			return -1;
+		ps->reg = g;
+		ps->capreg = n;
+	}
+	ps->nreg = 0;
+	for (i = 0; i < n; i++) {
+		struct epoll_event ev;
+
+		memset(&ev, 0, sizeof ev);
+		ev.events = ((fds[i].events & BR_HTTP_IN) ? EPOLLIN : 0) |
+			    ((fds[i].events & BR_HTTP_OUT) ? EPOLLOUT : 0);
+		ev.data.fd = fds[i].fd;
+		/* MOD re-arms a socket still registered; ENOENT: new, or closed and reopened
+		 * under the same number (the kernel dropped the old registration) */
+		if (epoll_ctl(ps->fd, EPOLL_CTL_MOD, fds[i].fd, &ev) != 0 &&
+		    (errno != ENOENT || epoll_ctl(ps->fd, EPOLL_CTL_ADD, fds[i].fd, &ev) != 0))
+			return -1;
+		ps->reg[ps->nreg++] = fds[i];
+	}
+	return 0;
+#else
+	(void)ps;
+	(void)fds;
+	(void)n;
+	return -1;
+#endif
+}
+
+void br_http_pollset_free(br_http_pollset *ps)
+{
+	if (!ps)
+		return;
+#ifdef __linux__
+	close(ps->fd);
+#endif
+	free(ps->reg);
+	free(ps);
+}
+
 br_http_multi *br_http_multi_new(void)
 {
 	br_http_multi *m;
@@ -316,6 +494,8 @@ br_http_multi *br_http_multi_new(void)
 		return NULL;
 	}
 	curl_multi_setopt(m->cm, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+	curl_multi_setopt(m->cm, CURLMOPT_SOCKETFUNCTION, on_socket);
+	curl_multi_setopt(m->cm, CURLMOPT_SOCKETDATA, m);
 	return m;
 }
 
@@ -332,6 +512,7 @@ void br_http_multi_free(br_http_multi *m)
 	while (m->npool > 0)
 		curl_easy_cleanup(m->pool[--m->npool]);
 	curl_multi_cleanup(m->cm);
+	free(m->fds);
 	free(m);
 }
 
@@ -371,9 +552,13 @@ static void collect(br_http_multi *m)
 		if (!x)
 			continue;
 		rc = msg->data.result; /* read before detach: msg dies with remove_handle */
-		if (rc == CURLE_OK) {
+		if (rc == CURLE_OK && !x->headers_done) {
+			/* libcurl 7.88 reports OK for a connection closed in the middle of the
+			 * response headers: that is no response at all. */
+			fail(x, BR_HTTP_ERR_CONNECTION, CURLE_RECV_ERROR,
+			     "connection closed before the end of the response headers");
+		} else if (rc == CURLE_OK) {
 			detach(x);
-			x->headers_done = 1;
 			x->state = BR_HTTP_S_DONE;
 		} else if (x->err == BR_HTTP_ERR_NOMEM) {
 			fail(x, BR_HTTP_ERR_NOMEM, rc, "out of memory while receiving");
@@ -465,8 +650,15 @@ long br_http_multi_timeout(br_http_multi *m)
 	long t = -1;
 	int64_t d;
 
+	const br_http_xfer *x;
+
 	if (!m || curl_multi_timeout(m->cm, &t) != CURLM_OK)
 		t = -1;
+	if (!m)
+		return -1;
+	for (x = m->active; x; x = x->next)
+		if (x->kick > 0)
+			return 0; /* the next steps must nudge curl (see kick) */
 	d = next_deadline(m);
 	if (d >= 0) {
 		int64_t left = d - br_http_now_ms();
@@ -536,18 +728,19 @@ static int end_answered_uploads(br_http_multi *m)
 	return n;
 }
 
-/* One curl_multi_perform and its bookkeeping. */
+/* One perform of every transfer (curl_multi_socket_all: curl_multi_perform plus a report
+ * of every socket's interest to on_socket) and its bookkeeping. */
 static br_status perform(br_http_multi *m)
 {
 	int still = 0;
 
-	if (curl_multi_perform(m->cm, &still) != CURLM_OK)
+	if (curl_multi_socket_all(m->cm, &still) != CURLM_OK)
 		return BR_HTTP_FAILED;
 	collect(m);
 	expire(m);
 	if (end_answered_uploads(m) > 0) {
 		m->events++;
-		if (curl_multi_perform(m->cm, &still) != CURLM_OK)
+		if (curl_multi_socket_all(m->cm, &still) != CURLM_OK)
 			return BR_HTTP_FAILED;
 		collect(m);
 		expire(m);

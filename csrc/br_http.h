@@ -1,6 +1,6 @@
 /* HTTP transport: libcurl multi transfers that the caller steps. Plain C, no Lua.
  *
- * Model (DESIGN.md "Transport"): one br_http_multi per client holds one curl multi
+ * Model: one br_http_multi per client holds one curl multi
  * handle, so connections are reused across transfers (HTTP/1.1 keep-alive) and HTTP/2
  * streams are multiplexed. A transfer (br_http_xfer) is started with br_http_xfer_new and
  * then advanced only by br_http_step: curl's callbacks run inside that call and do
@@ -144,6 +144,38 @@ br_status br_http_step(br_http_multi *m, long timeout_ms, int *running);
  * nearest transfer deadline or libcurl's own timer, whichever is first; -1 when there is
  * none, 0 when it is already due. For schedulers that wait elsewhere (a wait hook). */
 long br_http_multi_timeout(br_http_multi *m);
+
+/* A socket and what it waits for (BR_HTTP_IN, BR_HTTP_OUT or both). */
+#define BR_HTTP_IN  1
+#define BR_HTTP_OUT 2
+typedef struct {
+	int fd;
+	int events;
+} br_http_fd;
+
+/* The sockets m's transfers wait on, with curl's read/write interest as of the last
+ * br_http_step (curl reports them through CURLMOPT_SOCKETFUNCTION). *fds gets an array
+ * owned by m, valid until the next call on m; the count is returned (0 when no transfer
+ * runs). A host that waits on these with its own poller, and on br_http_multi_timeout,
+ * then calls br_http_step(m, 0), never needs to block inside this module. */
+size_t br_http_multi_fds(const br_http_multi *m, const br_http_fd **fds);
+
+/* Waits up to timeout_ms (0 = just look) until one of the n sockets is ready for what it
+ * waits for (poll(2); a signal ends the wait early). Returns how many are ready, or -1
+ * when memory is short. Lets one wait cover the sockets of several multis. */
+int br_http_poll(const br_http_fd *fds, size_t n, long timeout_ms);
+
+/* A pollset: one file descriptor that is readable when any of a set of sockets is ready
+ * for what it waits for (an epoll instance on Linux), for hosts whose loop takes one fd
+ * per source (cqueues' pollable protocol). br_http_pollset_new returns NULL when memory
+ * is short or the system has no epoll. */
+typedef struct br_http_pollset br_http_pollset;
+br_http_pollset *br_http_pollset_new(void);
+int br_http_pollset_fd(const br_http_pollset *ps);
+/* Makes the set exactly fds (a socket closed and reopened under the same number is
+ * registered again). 0, or -1 when the kernel refused a registration (errno set). */
+int br_http_pollset_sync(br_http_pollset *ps, const br_http_fd *fds, size_t n);
+void br_http_pollset_free(br_http_pollset *ps);
 
 /* Connections opened by finished or closed transfers of m (sum of CURLINFO_NUM_CONNECTS)
  * and transfers started on m. */

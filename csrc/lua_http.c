@@ -8,6 +8,7 @@
  * Lifetimes: a transfer keeps its multi alive through user value 1, and a request body
  * string through user value 2 (the body is borrowed, not copied). m:close() closes every
  * transfer of the multi; closing twice is harmless; __gc and __close are the same close. */
+#include <stdlib.h>
 #include <string.h>
 #include "lua_bedrock.h"
 #include "br_http.h"
@@ -260,6 +261,174 @@ static int l_multi_timeout(lua_State *L)
 		lua_pushinteger(L, (lua_Integer)t);
 	return 1;
 }
+
+/* m:fds() -> { {fd, "r"|"w"|"rw"}, ... }: the sockets the transfers wait on */
+static int l_multi_fds(lua_State *L)
+{
+	l_multi *mu = check_multi(L, 1);
+	const br_http_fd *fds;
+	size_t n = br_http_multi_fds(mu->m, &fds), i;
+
+	lua_createtable(L, (int)n, 0);
+	for (i = 0; i < n; i++) {
+		int ev = fds[i].events;
+
+		lua_createtable(L, 2, 0);
+		lua_pushinteger(L, fds[i].fd);
+		lua_rawseti(L, -2, 1);
+		lua_pushstring(L, ev == (BR_HTTP_IN | BR_HTTP_OUT) ? "rw" : ev == BR_HTTP_OUT ? "w" : "r");
+		lua_rawseti(L, -2, 2);
+		lua_rawseti(L, -2, (lua_Integer)i + 1);
+	}
+	return 1;
+}
+
+/* The sockets of the multis in the array at idx (closed multis skipped), in one malloc'd
+ * array (*out, NULL when there are none); returns the count, or (size_t)-1 when memory
+ * is short. Raises on an element that is not a multi. */
+static size_t gather_fds(lua_State *L, int idx, br_http_fd **out)
+{
+	size_t nm, i, n = 0, cap = 0;
+	br_http_fd *all = NULL;
+
+	luaL_checktype(L, idx, LUA_TTABLE);
+	nm = (size_t)lua_rawlen(L, idx);
+	for (i = 1; i <= nm; i++) {
+		l_multi *u;
+		const br_http_fd *fds;
+		size_t k;
+
+		lua_rawgeti(L, idx, (lua_Integer)i);
+		u = luaL_testudata(L, -1, MULTI_MT);
+		lua_pop(L, 1);
+		if (!u) {
+			free(all);
+			luaL_argerror(L, idx, "must be an array of bedrock.HttpMulti");
+			return 0;
+		}
+		if (!u->m)
+			continue;
+		k = br_http_multi_fds(u->m, &fds);
+		if (k == 0)
+			continue;
+		if (n + k > cap) {
+			size_t nc = (n + k) * 2;
+			br_http_fd *g = realloc(all, nc * sizeof *g);
+
+			if (!g) {
+				free(all);
+				return (size_t)-1;
+			}
+			all = g;
+			cap = nc;
+		}
+		memcpy(all + n, fds, k * sizeof *fds);
+		n += k;
+	}
+	*out = all;
+	return n;
+}
+
+/* core.http_poll({m1, m2, ...}, timeout_ms) -> number of ready sockets: one wait over
+ * the sockets of several multis (closed ones are skipped); nil, msg, code on failure */
+static int l_http_poll(lua_State *L)
+{
+	lua_Number t = luaL_optnumber(L, 2, 0);
+	br_http_fd *all = NULL;
+	size_t n;
+	int r;
+
+	if (!(t >= 0))
+		t = 0;
+	if (t > 86400000)
+		t = 86400000;
+	n = gather_fds(L, 1, &all);
+	if (n == (size_t)-1)
+		return br_lua_failf(L, BR_NOMEM, "out of memory");
+	r = br_http_poll(all, n, (long)t);
+	free(all);
+	if (r < 0)
+		return br_lua_failf(L, BR_NOMEM, "out of memory");
+	lua_pushinteger(L, r);
+	return 1;
+}
+
+/* ---- pollset: one fd for hosts that wait on one fd per source ----------------------- */
+
+#define POLLSET_MT "bedrock.HttpPollset"
+
+typedef struct {
+	br_http_pollset *ps;
+} l_pollset;
+
+/* core.http_pollset() -> pollset | nil, msg, code (no epoll on this system) */
+static int l_http_pollset(lua_State *L)
+{
+	l_pollset *u = lua_newuserdatauv(L, sizeof *u, 0);
+
+	u->ps = NULL;
+	luaL_setmetatable(L, POLLSET_MT);
+	u->ps = br_http_pollset_new();
+	if (!u->ps)
+		return br_lua_failf(L, BR_HTTP_INIT, "no pollset on this system (epoll) or out of memory");
+	return 1;
+}
+
+static l_pollset *check_pollset(lua_State *L)
+{
+	l_pollset *u = luaL_checkudata(L, 1, POLLSET_MT);
+
+	if (!u->ps)
+		luaL_argerror(L, 1, "pollset is closed");
+	return u;
+}
+
+/* ps:fd() -> the descriptor that is readable when a socket of the set is ready */
+static int l_pollset_fd(lua_State *L)
+{
+	lua_pushinteger(L, br_http_pollset_fd(check_pollset(L)->ps));
+	return 1;
+}
+
+/* ps:sync({m1, m2, ...}) -> true | nil, msg, code: the set becomes those multis' sockets */
+static int l_pollset_sync(lua_State *L)
+{
+	l_pollset *u = check_pollset(L);
+	br_http_fd *all = NULL;
+	size_t n = gather_fds(L, 2, &all);
+	int r;
+
+	if (n == (size_t)-1)
+		return br_lua_failf(L, BR_NOMEM, "out of memory");
+	r = br_http_pollset_sync(u->ps, all, n);
+	free(all);
+	if (r != 0)
+		return br_lua_failf(L, BR_HTTP_FAILED, "could not register a socket with the pollset");
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
+static int l_pollset_close(lua_State *L)
+{
+	l_pollset *u = luaL_checkudata(L, 1, POLLSET_MT);
+
+	br_http_pollset_free(u->ps);
+	u->ps = NULL;
+	return 0;
+}
+
+static const luaL_Reg pollset_methods[] = {
+	{"fd", l_pollset_fd},
+	{"sync", l_pollset_sync},
+	{"close", l_pollset_close},
+	{NULL, NULL}
+};
+
+static const luaL_Reg pollset_meta[] = {
+	{"__gc", l_pollset_close},
+	{"__close", l_pollset_close},
+	{NULL, NULL}
+};
 
 static int l_multi_stats(lua_State *L)
 {
@@ -636,6 +805,7 @@ static int l_xfer_tostring(lua_State *L)
 static const luaL_Reg multi_methods[] = {
 	{"request", l_multi_request},
 	{"step", l_multi_step},
+	{"fds", l_multi_fds},
 	{"stats", l_multi_stats},
 	{"timeout", l_multi_timeout},
 	{"close", l_multi_close},
@@ -676,8 +846,13 @@ void br_lua_open_http(lua_State *L)
 {
 	br_lua_newclass(L, MULTI_MT, multi_methods, multi_meta);
 	br_lua_newclass(L, XFER_MT, xfer_methods, xfer_meta);
+	br_lua_newclass(L, POLLSET_MT, pollset_methods, pollset_meta);
 	lua_pushcfunction(L, l_http_multi);
 	lua_setfield(L, -2, "http_multi");
+	lua_pushcfunction(L, l_http_poll);
+	lua_setfield(L, -2, "http_poll");
+	lua_pushcfunction(L, l_http_pollset);
+	lua_setfield(L, -2, "http_pollset");
 	lua_pushinteger(L, (lua_Integer)BR_HTTP_BUFFER_CAP);
 	lua_setfield(L, -2, "http_buffer_cap");
 }

@@ -114,10 +114,10 @@ describe("request building", function()
 		assert.equal("amazon.nova-reel-v1:0", body.modelId)
 	end)
 
-	it("encodes a table InvokeModel body as JSON and defaults its content type", function()
+	it("encodes a table InvokeModel body as JSON and adds no content type of its own", function()
 		local r = assert(mk():_build("invoke_model", { modelId = "m", body = { prompt = "hi", n = 2 } }))
 		assert.same({ prompt = "hi", n = 2 }, json.decode(r.body))
-		assert.equal("application/json", hmap(r.headers)["content-type"])
+		assert.is_nil(hmap(r.headers)["content-type"])
 		r = assert(mk():_build("invoke_model_with_response_stream", { modelId = "m", body = "raw",
 			accept = "text/plain" }))
 		assert.equal("text/plain", hmap(r.headers)["x-amzn-bedrock-accept"])
@@ -136,6 +136,40 @@ describe("request building", function()
 		_, err = mk():_build("invoke_model", { modelId = "m", body = "{}", contentType = "a/b\r\nX-Evil: 1" },
 			{ validate = false })
 		assert.equal("contentType", err.field)
+	end)
+
+	it("sends requestMetadata as the X-Amzn-Bedrock-Request-Metadata header, verbatim and signed", function()
+		local md = '{"team": "orchestrator", "environment": "preview-test", "note": "é"}'
+		for _, op in ipairs{ "invoke_model", "invoke_model_with_response_stream" } do
+			local r = assert(mk():_build(op, { modelId = "m", body = "{}", requestMetadata = md }, { time = TIME }))
+			local h = hmap(r.headers)
+			assert.equal(md, h["x-amzn-bedrock-request-metadata"])
+			assert.truthy(h.authorization:find("x-amzn-bedrock-request-metadata", 1, true), h.authorization)
+		end
+		local _, err = mk():_build("invoke_model", { modelId = "m", body = "{}", requestMetadata = { team = "x" } })
+		assert.equal("requestMetadata", err.field)
+		assert.matches("string", err.message)
+		_, err = mk():_build("invoke_model", { modelId = "m", body = "{}", requestMetadata = ('"x"'):rep(2834) })
+		assert.equal("requestMetadata", err.field)
+		assert.matches("at most 8500", err.message)
+		assert.truthy(mk():_build("invoke_model", { modelId = "m", body = "{}", requestMetadata = ("x"):rep(8500) }))
+		_, err = mk():_build("invoke_model_with_response_stream", { modelId = "m", body = "{}",
+			requestMetadata = '{"a":"b"}\r\nX-Evil: 1' }, { validate = false })
+		assert.equal("requestMetadata", err.field)
+		assert.matches("control characters", err.message)
+	end)
+
+	it("builds InvokeGuardrailChecks from its plan: POST /guardrail-checks/invoke, JSON body", function()
+		local req = { messages = { { role = "user", content = { { text = "call 555-010-9999" } } } },
+			checks = { sensitiveInformation = { entities = { { type = "PHONE" } } } } }
+		local r = assert(mk():_build("invoke_guardrail_checks", req, { time = TIME }))
+		assert.equal("POST", r.method)
+		assert.equal("/guardrail-checks/invoke", r.path)
+		assert.equal("application/json", hmap(r.headers)["content-type"])
+		assert.same(req, json.decode(r.body))
+		assert.equal("function", type(mk().invoke_guardrail_checks))
+		local _, err = mk():_build("InvokeGuardrailChecks", { messages = req.messages })
+		assert.equal("checks", err.field)
 	end)
 
 	it("never makes a request for bad input (fake transport)", function()

@@ -8,8 +8,10 @@ local function env(t)
 	return function(k) return t[k] end
 end
 
+-- what a client has after its first request (options, environment, then the files;
+-- a table-backed environment has no HOME, so no file is read)
 local function resolve(opts, e)
-	return config.resolve(opts, env(e or {}))
+	return config.resolve_all(opts, env(e or {}))
 end
 
 describe("config", function()
@@ -29,9 +31,14 @@ describe("config", function()
 		cfg, err = resolve({ region = "us-east-1.evil.com/x" })
 		assert.is_nil(cfg)
 		assert.equal("ConfigError", err.code)
-		local c, e2 = bedrock.client{ getenv = env{} }
-		assert.is_nil(c)
+		-- the region may still come from the shared files: a client is created, and the
+		-- missing region is the first call's error
+		local c = assert(bedrock.client{ getenv = env{} })
+		assert.matches("region not resolved yet", tostring(c))
+		local r, e2 = c:converse{ modelId = "m", messages = {} }
+		assert.is_nil(r)
 		assert.equal("ConfigError", e2.code)
+		assert.matches("no region", e2.message)
 	end)
 
 	it("resolves the endpoints the reference lists (partitions, FIPS, dual-stack)", function()
@@ -182,14 +189,14 @@ describe("credentials", function()
 		local calls = 0
 		local provider = function()
 			calls = calls + 1
-			return { access_key_id = "K" .. calls, secret_access_key = "S", expiration = now + 400 }
+			return { access_key_id = "K" .. calls, secret_access_key = "S", expiration = now + 1200 }
 		end
 		local cfg = assert(config.resolve({ region = "us-east-1" }, env{}))
 		cfg.clock = function() return now end
 		local a = assert(credentials.resolve(provider, cfg))
 		assert.equal("K1", a.get().access_key_id)
 		assert.equal("K1", a.get().access_key_id)
-		now = now + 150 -- within 300 s of expiry: refresh
+		now = now + 400 -- within 15 min of expiry (botocore's advisory window): refresh
 		assert.equal("K2", a.get().access_key_id)
 		assert.equal(2, calls)
 		local obj = { get = function() return { access_key_id = "OBJ", secret_access_key = "S" } end }
@@ -208,13 +215,15 @@ describe("credentials", function()
 		local a = assert(credentials.resolve(function()
 			n = n + 1
 			if n > 1 then return nil, "down" end
-			return { access_key_id = "A", secret_access_key = "S", expiration = "1970-01-01T00:10:00Z" }
+			return { access_key_id = "A", secret_access_key = "S", expiration = "1970-01-01T00:20:00Z" }
 		end, cfg))
 		assert.equal("A", a.get().access_key_id)
-		now = 400
+		now = 400 -- advisory window (15 min before): a failed refresh keeps the old keys
 		assert.equal("A", a.get().access_key_id)
-		now = 700
-		assert.is_nil(a.get())
+		now = 700 -- mandatory window (10 min before): the refresh must succeed
+		local c, err = a.get()
+		assert.is_nil(c)
+		assert.matches("down", tostring(err))
 	end)
 
 	it("never shows secrets in tostring", function()

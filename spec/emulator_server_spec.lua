@@ -890,3 +890,63 @@ print("events", sum(1 for _ in s["stream"]), s["ResponseMetadata"]["HTTPHeaders"
 		assert.matches("events %d+ application/vnd.amazon.eventstream", out)
 	end)
 end)
+
+-- The emulator's HTTP/1.1 parser is strict like a real server's (users point their own
+-- clients at it): a framing a lenient parser would guess at is refused, not served.
+describe("bedrock-emulator HTTP/1.1 request parsing", function()
+	-- Sends raw bytes on a fresh connection (bash's /dev/tcp); returns the status code of
+	-- the first response, or nil when the server answered nothing.
+	local function raw(bytes)
+		write(tmp .. "/raw", bytes)
+		local port = em.url:match(":(%d+)$")
+		local out = run("bash -c " .. helper.shell_quote("exec 3<>/dev/tcp/127.0.0.1/" .. port ..
+			"; cat " .. tmp .. "/raw >&3; timeout 3 head -c 12 <&3"))
+		return tonumber(out:match("^HTTP/1%.1 (%d%d%d)"))
+	end
+	local ADMIN = "GET /_emulator/requests HTTP/1.1\r\nHost: x\r\nx-emulator-admin: 1\r\n"
+	local POST = "POST /_emulator/requests HTTP/1.1\r\nHost: x\r\nx-emulator-admin: 1\r\n"
+
+	it("serves well-formed requests, with a body framed either way", function()
+		assert.are.equal(200, raw(ADMIN .. "\r\n"))
+		assert.are.equal(200, raw("\r\n" .. ADMIN .. "\r\n")) -- an empty line first is ignored
+		assert.are.equal(200, raw(ADMIN .. "Content-Length: 5\r\n\r\nhello"))
+		assert.are.equal(200, raw(ADMIN .. "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"))
+		assert.are.equal(200, raw(ADMIN .. "Transfer-Encoding: Chunked\r\n\r\n0\r\n\r\n"))
+	end)
+
+	it("refuses a Content-Length that is not 1*DIGIT, or given twice", function()
+		for _, v in ipairs({ "+5", "-1", " 5x", "0x5", "5 5", "", "99999999999999999999" }) do
+			assert.are.equal(400, raw(POST .. "Content-Length: " .. v .. "\r\n\r\nhello"), v)
+		end
+		assert.are.equal(400, raw(POST .. "Content-Length: 5\r\nContent-Length: 5\r\n\r\nhello"))
+		assert.are.equal(413, raw(POST .. "Content-Length: 999999999999\r\n\r\n"))
+	end)
+
+	it("refuses Transfer-Encoding that is not exactly chunked, or with Content-Length", function()
+		local body = "5\r\nhello\r\n0\r\n\r\n"
+		assert.are.equal(501, raw(POST .. "Transfer-Encoding: gzip, chunked\r\n\r\n" .. body))
+		assert.are.equal(501, raw(POST .. "Transfer-Encoding: chunkedx\r\n\r\n" .. body))
+		assert.are.equal(400, raw(POST .. "Transfer-Encoding: chunked, chunked\r\n\r\n" .. body))
+		assert.are.equal(400, raw(POST .. "Transfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n" .. body))
+		assert.are.equal(400, raw((POST:gsub("HTTP/1.1", "HTTP/1.0")) .. "Transfer-Encoding: chunked\r\n\r\n" .. body))
+	end)
+
+	it("refuses a chunk not followed by CRLF and a bad chunk size", function()
+		assert.are.equal(400, raw(POST .. "Transfer-Encoding: chunked\r\n\r\n5\r\nhelloXX0\r\n\r\n"))
+		assert.are.equal(400, raw(POST .. "Transfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n"))
+		assert.are.equal(400, raw(POST .. "Transfer-Encoding: chunked\r\n\r\n-5\r\nhello\r\n0\r\n\r\n"))
+	end)
+
+	it("refuses bare LF, obs-fold, space before the colon, control characters, missing or double Host", function()
+		assert.are.equal(400, raw("GET /_emulator/requests HTTP/1.1\nHost: x\r\nx-emulator-admin: 1\r\n\r\n"))
+		assert.are.equal(400, raw(ADMIN .. "X-A: 1\r\n folded\r\n\r\n"))
+		assert.are.equal(400, raw(ADMIN .. "Content-Length : 0\r\n\r\n"))
+		assert.are.equal(400, raw(ADMIN .. "X-A: a\1b\r\n\r\n"))
+		assert.are.equal(400, raw(ADMIN .. "X-A: a\0b\r\n\r\n"))
+		assert.are.equal(400, raw("GET /_emulator/requests HTTP/1.1\r\nx-emulator-admin: 1\r\n\r\n"))
+		assert.are.equal(400, raw(ADMIN .. "Host: y\r\n\r\n"))
+		assert.are.equal(400, raw("GET  /_emulator/requests HTTP/1.1\r\nHost: x\r\n\r\n"))
+		assert.are.equal(400, raw("GET /_emulator/requests HTTP/2.0\r\nHost: x\r\n\r\n"))
+		assert.are.equal(400, raw("G(T /_emulator/requests HTTP/1.1\r\nHost: x\r\n\r\n"))
+	end)
+end)

@@ -11,18 +11,56 @@ local function ser(op, req, check)
 end
 
 describe("generated model", function()
-	it("lua/bedrock/model.lua is up to date with the model JSON", function()
-		local gen = dofile(".ci/gen-model.lua")
-		local want = gen.generate(helper.read("csrc/emulator/bedrock-runtime.model.json"))
-		assert(want == helper.read("lua/bedrock/model.lua"),
-			"lua/bedrock/model.lua is stale: run lua5.4 .ci/gen-model.lua")
+	local gen = dofile(".ci/gen-model.lua")
+
+	it("the model JSON is in the form `make model` writes", function()
+		local text = helper.read(gen.MODEL)
+		assert(gen.canonical(text) == text,
+			gen.MODEL .. " is not canonical: refresh it with `make model MODEL=path/to/service-2.json`")
 	end)
 
-	it("has the ten operations as plans with snake_case methods", function()
+	it("every file generated from the model JSON is current", function()
+		local outs = gen.outputs(helper.read(gen.MODEL))
+		local n = 0
+		for path, want in pairs(outs) do
+			n = n + 1
+			assert(want == helper.read(path),
+				path .. " is stale: run `lua5.4 .ci/gen-model.lua` (or `make model MODEL=…`)")
+		end
+		assert.is_true(n >= 1)
+	end)
+
+	it("canonical() turns botocore's file (prose, any key order) into the checked-in form", function()
+		local src = [[{"version":"2.0","shapes":{"S":{"type":"string","documentation":"<p>x</p>","max":1.0}},
+			"operations":{},"metadata":{"endpointPrefix":"bedrock-runtime","serviceFullName":"Gr\u00fc\u00dfe \ud83c\udf89"}}]]
+		assert.equal(table.concat({
+			'{',
+			'  "metadata": {',
+			'    "endpointPrefix": "bedrock-runtime",',
+			'    "serviceFullName": "Gr\\u00fc\\u00dfe \\ud83c\\udf89"',
+			'  },',
+			'  "operations": {},',
+			'  "shapes": {',
+			'    "S": {',
+			'      "max": 1.0,',
+			'      "type": "string"',
+			'    }',
+			'  },',
+			'  "version": "2.0"',
+			'}', '' }, "\n"), gen.canonical(src))
+		local ok, err = pcall(gen.canonical, '{"metadata":{"endpointPrefix":"bedrock"},"operations":{},"shapes":{}}')
+		assert.is_false(ok)
+		assert.matches("not bedrock%-runtime", err)
+		ok, err = pcall(gen.canonical, '{"metadata": [1,}')
+		assert.is_false(ok)
+		assert.matches("at character", err)
+	end)
+
+	it("has the eleven operations as plans with snake_case methods", function()
 		local names = {}
 		for _, n in ipairs(operations.names) do names[#names + 1] = plans[n].method_name end
 		assert.same({ "apply_guardrail", "converse", "converse_stream", "count_tokens",
-			"get_async_invoke", "invoke_model", "invoke_model_with_bidirectional_stream",
+			"get_async_invoke", "invoke_guardrail_checks", "invoke_model", "invoke_model_with_bidirectional_stream",
 			"invoke_model_with_response_stream", "list_async_invokes", "start_async_invoke" }, names)
 	end)
 
@@ -169,8 +207,8 @@ describe("validation", function()
 	end)
 
 	it("refuses wrong enum values", function()
-		bad({ modelId = "m", messages = { { role = "system", content = { { text = "x" } } } } },
-			"messages[1].role", "user, assistant")
+		bad({ modelId = "m", messages = { { role = "developer", content = { { text = "x" } } } } },
+			"messages[1].role", "user, assistant, system")
 	end)
 
 	it("refuses missing required members", function()
@@ -209,6 +247,67 @@ describe("validation", function()
 	it("refuses a map where a list is expected and a list where a structure is expected", function()
 		bad({ modelId = "m", messages = { role = "user" } }, "messages", "list")
 		bad({ modelId = "m", inferenceConfig = json.array{ 1 } }, "inferenceConfig", "structure")
+	end)
+
+	it("accepts the members the 1.43.67 model added, and checks them", function()
+		-- the system role, toolAddition/toolRemoval blocks, outputConfig.effort
+		local body = assert(ser("Converse", { modelId = "m", messages = {
+			{ role = "system", content = { { toolAddition = { tool = { name = "search", type = "custom" } } },
+				{ toolRemoval = { tool = { name = "calc", serverName = "mcp-1" } } } } },
+			{ role = "user", content = { { text = "hi" } } } },
+			outputConfig = { effort = "high" } }))
+		local v = json.decode(body)
+		assert.equal("system", v.messages[1].role)
+		assert.same({ tool = { name = "search", type = "custom" } }, v.messages[1].content[1].toolAddition)
+		assert.same({ tool = { name = "calc", serverName = "mcp-1" } }, v.messages[1].content[2].toolRemoval)
+		assert.same({ effort = "high" }, v.outputConfig)
+		assert.truthy(ser("ConverseStream", { modelId = "m", outputConfig = { effort = "" } }))
+		bad({ modelId = "m", outputConfig = { effort = string.rep("x", 17) } }, "outputConfig.effort",
+			"at most 16")
+		bad({ modelId = "m", outputConfig = { effort = 3 } }, "outputConfig.effort", "string")
+		bad({ modelId = "m", messages = { { role = "system", content = { { toolAddition = {} } } } } },
+			"messages[1].content[1].toolAddition.tool", "required")
+		bad({ modelId = "m", messages = { { role = "system", content = { { toolRemoval = { tool = {
+			name = "" } } } } } } }, "messages[1].content[1].toolRemoval.tool.name", "must not be empty")
+		bad({ modelId = "m", messages = { { role = "system", content = { { toolAddition = { tool = {
+			type = string.rep("t", 65) } } } } } } }, "messages[1].content[1].toolAddition.tool.type", "at most 64")
+		bad({ modelId = "m", messages = { { role = "system", content = { { toolAddition = { tool = {
+			nme = "x" } } } } } } }, "messages[1].content[1].toolAddition.tool.nme", "unknown member.*name")
+	end)
+
+	it("InvokeGuardrailChecks: a JSON body, every constraint from the model", function()
+		local req = { messages = { { role = "system", content = { { text = "policy" } } },
+			{ role = "user", content = { { text = "mail me at a@b.co" } } } },
+			checks = { contentFilter = { categories = { { category = "VIOLENCE" }, { category = "HATE" } } },
+				promptAttack = { categories = { { category = "JAILBREAK" } } },
+				sensitiveInformation = { entities = { { type = "EMAIL" }, { type = "PHONE" } } } } }
+		local v = json.decode(assert(ser("InvokeGuardrailChecks", req)))
+		assert.same(req, v)
+		local plan = plans.InvokeGuardrailChecks
+		assert.equal("POST", plan.http_method)
+		assert.equal("/guardrail-checks/invoke", plan.uri)
+		assert.same({}, plan.headers)
+		assert.same({}, plan.labels)
+		assert.is_nil(plan.payload)
+		bad({ checks = {} }, "messages", "required", "InvokeGuardrailChecks")
+		bad({ messages = req.messages }, "checks", "required", "InvokeGuardrailChecks")
+		bad({ messages = {}, checks = {} }, "messages", "at least 1", "InvokeGuardrailChecks")
+		bad({ messages = { { role = "user", content = { { text = "" } } } }, checks = {} },
+			"messages[1].content[1].text", "must not be empty", "InvokeGuardrailChecks")
+		bad({ messages = { { role = "user", content = { { image = {} } } } }, checks = {} },
+			"messages[1].content[1].image", "unknown member", "InvokeGuardrailChecks")
+		bad({ messages = req.messages, checks = { contentFilter = { categories = { { category = "GORE" } } } } },
+			"checks.contentFilter.categories[1].category", "VIOLENCE", "InvokeGuardrailChecks")
+		bad({ messages = req.messages, checks = { contentFilter = { categories = {
+			{ category = "VIOLENCE" }, { category = "HATE" }, { category = "SEXUAL" }, { category = "MISCONDUCT" },
+			{ category = "INSULTS" }, { category = "HATE" } } } } },
+			"checks.contentFilter.categories", "at most 5", "InvokeGuardrailChecks")
+		bad({ messages = req.messages, checks = { promptAttack = { categories = json.array{} } } },
+			"checks.promptAttack.categories", "at least 1", "InvokeGuardrailChecks")
+		bad({ messages = req.messages, checks = { sensitiveInformation = { entities = { { type = "SSN" } } } } },
+			"checks.sensitiveInformation.entities[1].type", "US_SOCIAL_SECURITY_NUMBER", "InvokeGuardrailChecks")
+		bad({ messages = { { role = "tool", content = { { text = "x" } } } }, checks = {} },
+			"messages[1].role", "user, assistant, system", "InvokeGuardrailChecks")
 	end)
 
 	it("sends the request as given with validation off", function()

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <openssl/crypto.h>
 #include "../br_sigv4.h"
+#include "../br_base64.h"
 
 #define CORAL_SUFFIX "http://internal.amazon.com/coral/com.amazon.coral.service/"
 #define MAX_SIGNED 64
@@ -91,13 +92,58 @@ size_t srv_auth_nkeys(void)
 	return nconfigured;
 }
 
+static int store_issued(long ttl, const char *akid, const char *secret, const char *token,
+			long long *expires);
+
 int srv_auth_issue(long ttl, char akid[21], char secret[41], char token[161],
 		   long long *expires)
 {
-	long long now = (long long)time(NULL);
 	srv_random_alnum(akid, 20, "ASIA");
 	srv_random_alnum(secret, 40, NULL);
 	srv_random_alnum(token, 160, "IQoJb3JpZ2luX2VtdQ");
+	return store_issued(ttl, akid, secret, token, expires);
+}
+
+/* n characters of SHA-256(seed "\n" label "\n" identity) in hex, chained for more. */
+static void derive(const char *label, const char *identity, char *out, size_t n, int upper)
+{
+	br_buf b = BR_BUF_INIT;
+	char hex[65];
+	size_t done = 0;
+	for (unsigned i = 0; done < n; i++) {
+		char num[16];
+		snprintf(num, sizeof num, "%u", i);
+		b.len = 0;
+		br_buf_append_str(&b, srv_cfg.cred_seed);
+		br_buf_append_byte(&b, '\n');
+		br_buf_append_str(&b, label);
+		br_buf_append_str(&b, num);
+		br_buf_append_byte(&b, '\n');
+		br_buf_append_str(&b, identity);
+		br_sigv4_sha256_hex(b.data ? (const void *)b.data : (const void *)"", b.len, hex);
+		for (size_t j = 0; j < 64 && done < n; j++, done++)
+			out[done] = upper && hex[j] >= 'a' ? (char)(hex[j] - 'a' + 'A') : hex[j];
+	}
+	out[n] = '\0';
+	br_buf_free(&b);
+}
+
+int srv_auth_issue_for(long ttl, const char *identity, char akid[21], char secret[41],
+		       char token[161], long long *expires)
+{
+	if (!srv_cfg.cred_seed) return srv_auth_issue(ttl, akid, secret, token, expires);
+	memcpy(akid, "ASIA", 4);
+	derive("akid", identity, akid + 4, 16, 1);
+	derive("secret", identity, secret, 40, 0);
+	memcpy(token, "IQoJb3JpZ2luX2VtdQ", 18);
+	derive("token", identity, token + 18, 142, 0);
+	return store_issued(ttl, akid, secret, token, expires);
+}
+
+static int store_issued(long ttl, const char *akid, const char *secret, const char *token,
+			long long *expires)
+{
+	long long now = (long long)time(NULL);
 	*expires = now + (ttl > 0 ? ttl : 3600);
 	/* Drop issued keys that expired more than an hour ago. */
 	pthread_mutex_lock(&mu);
@@ -208,10 +254,178 @@ static long long parse_amz_date(const char *s)
 	return (long long)timegm(&tm);
 }
 
+#define API_KEY_PREFIX "bedrock-api-key-"
+#define API_KEY_HOST "bedrock.amazonaws.com"
+#define API_KEY_MAX_EXPIRES 43200L
+
+/* Query parameter `name` of q (percent-decoded, malloc'ed) or NULL; NULL too when the
+ * parameter appears more than once. */
+static char *key_param(const char *q, const char *name)
+{
+	char *v = srv_query_get(q, name, 0);
+	if (!v) return NULL;
+	/* a repeated parameter would let what is signed differ from what is read */
+	size_t n = strlen(name);
+	int seen = 0;
+	for (const char *p = q; p && *p; p = strchr(p, '&') ? strchr(p, '&') + 1 : NULL)
+		if (strncmp(p, name, n) == 0 && p[n] == '=') seen++;
+	if (seen != 1) {
+		free(v);
+		return NULL;
+	}
+	return v;
+}
+
+/* A short-term Bedrock API key: "bedrock-api-key-" + base64 of
+ * "bedrock.amazonaws.com/?<SigV4 presigned query>&Version=1", the presign of
+ * POST / Action=CallWithBearerToken for service bedrock, host bedrock.amazonaws.com. It is
+ * verified like a presigned URL: a known access key (and its session token), the
+ * signature recomputed, X-Amz-Date + X-Amz-Expires not passed, the key not expired. */
+static int check_api_key(const char *tok, srv_auth *a)
+{
+	static const char invalid[] = "Authentication failed: Please make sure your API Key is valid.";
+	const char *b64 = tok + strlen(API_KEY_PREFIX);
+	size_t n = strlen(b64), len = 0, bad = 0;
+	int rc = -1;
+	if (n > 12000)
+		return fail(a, 403, "AccessDeniedException", 1, "%s", invalid);
+	uint8_t *raw = malloc(br_base64_decoded_max(n) + 1);
+	char *action = NULL, *alg = NULL, *cred = NULL, *date = NULL, *exp_s = NULL, *sh = NULL,
+	     *tok_sent = NULL, *sig = NULL, *query = NULL;
+	if (!raw) return fail(a, 500, "InternalServerException", 0, "out of memory");
+	if (br_base64_decode(b64, n, raw, &len, &bad) != BR_OK) {
+		fail(a, 403, "AccessDeniedException", 1, "%s", invalid);
+		goto done;
+	}
+	raw[len] = '\0';
+	const char *pre = API_KEY_HOST "/?", *suf = "&Version=1";
+	size_t pl = strlen(pre), sl = strlen(suf);
+	if (strlen((char *)raw) != len || len < pl + sl || memcmp(raw, pre, pl) != 0 ||
+	    memcmp(raw + len - sl, suf, sl) != 0) {
+		fail(a, 403, "AccessDeniedException", 1, "%s", invalid);
+		goto done;
+	}
+	query = malloc(len - pl - sl + 1);
+	if (!query) {
+		fail(a, 500, "InternalServerException", 0, "out of memory");
+		goto done;
+	}
+	memcpy(query, raw + pl, len - pl - sl);
+	query[len - pl - sl] = '\0';
+	action = key_param(query, "Action");
+	alg = key_param(query, "X-Amz-Algorithm");
+	cred = key_param(query, "X-Amz-Credential");
+	date = key_param(query, "X-Amz-Date");
+	exp_s = key_param(query, "X-Amz-Expires");
+	sh = key_param(query, "X-Amz-SignedHeaders");
+	sig = key_param(query, "X-Amz-Signature");
+	tok_sent = srv_query_get(query, "X-Amz-Security-Token", 0);
+	if (!action || strcmp(action, "CallWithBearerToken") != 0 || !alg ||
+	    strcmp(alg, "AWS4-HMAC-SHA256") != 0 || !cred || !date || !exp_s || !sh ||
+	    strcmp(sh, "host") != 0 || !sig || strlen(sig) != 64) {
+		fail(a, 403, "AccessDeniedException", 1, "%s", invalid);
+		goto done;
+	}
+	/* AKID/yyyymmdd/region/bedrock/aws4_request */
+	char *parts[5] = {0};
+	int np = 0;
+	for (char *p = cred; np < 5;) {
+		parts[np++] = p;
+		char *slash = strchr(p, '/');
+		if (!slash) break;
+		*slash = '\0';
+		p = slash + 1;
+	}
+	long long t = parse_amz_date(date);
+	char *end = NULL;
+	long expires = strtol(exp_s, &end, 10);
+	if (np != 5 || strcmp(parts[3], "bedrock") != 0 || strcmp(parts[4], "aws4_request") != 0 ||
+	    strlen(parts[1]) != 8 || t < 0 || strncmp(parts[1], date, 8) != 0 || !*exp_s || *end ||
+	    expires < 1 || expires > API_KEY_MAX_EXPIRES) {
+		fail(a, 403, "AccessDeniedException", 1, "%s", invalid);
+		goto done;
+	}
+	snprintf(a->akid, sizeof a->akid, "%s", parts[0]);
+	snprintf(a->region, sizeof a->region, "%s", parts[2]);
+	char token[512];
+	int has_token = 0;
+	long long key_expires = 0;
+	if (find_key(a->akid, a->secret, sizeof a->secret, token, sizeof token, &has_token,
+		     &key_expires) != 0 ||
+	    (has_token && (!tok_sent || !srv_secure_eq(tok_sent, token))) || (!has_token && tok_sent)) {
+		fail(a, 403, "AccessDeniedException", 1, "%s", invalid);
+		goto done;
+	}
+	long long now = (long long)time(NULL);
+	if (now >= t + expires || (key_expires && now >= key_expires)) {
+		fail(a, 403, "AccessDeniedException", 1, "Authentication failed: the API key has expired.");
+		goto done;
+	}
+	if (t > now + srv_cfg.skew_seconds) {
+		fail(a, 403, "AccessDeniedException", 1, "%s", invalid);
+		goto done;
+	}
+	br_sigv4_header host = { "host", 4, API_KEY_HOST, strlen(API_KEY_HOST) };
+	br_sigv4_params p;
+	memset(&p, 0, sizeof p);
+	p.access_key = a->akid;
+	p.secret_key = a->secret;
+	p.session_token = has_token ? token : NULL;
+	p.region = a->region;
+	p.service = "bedrock";
+	p.amz_date = date;
+	p.normalize_path = 1;
+	p.sign_token = 1;
+	p.expires = expires;
+	br_sigv4_request req;
+	memset(&req, 0, sizeof req);
+	req.method = "POST";
+	req.path = "/";
+	req.path_len = 1;
+	req.query = "Action=CallWithBearerToken";
+	req.query_len = strlen(req.query);
+	req.headers = &host;
+	req.nheaders = 1;
+	req.payload = (const uint8_t *)"";
+	br_sigv4_signer *s = br_sigv4_new();
+	br_sigv4_result res;
+	memset(&res, 0, sizeof res);
+	br_status st = s ? br_sigv4_presign(s, &p, &req, &res) : BR_NOMEM;
+	const char *want = st == BR_OK && res.query ? strstr(res.query, "X-Amz-Signature=") : NULL;
+	if (!want || !srv_secure_eq(want + 16, sig)) {
+		fail(a, 403, "AccessDeniedException", 1, "%s", invalid);
+	} else {
+		OPENSSL_cleanse(a->secret, sizeof a->secret);
+		a->bearer = 1;
+		rc = 0;
+	}
+	br_sigv4_free(s);
+done:
+	free(raw);
+	free(query);
+	free(action);
+	free(alg);
+	free(cred);
+	free(date);
+	free(exp_s);
+	free(sh);
+	free(sig);
+	free(tok_sent);
+	return rc;
+}
+
 static int check_bearer(const char *authz, srv_auth *a)
 {
 	const char *tok = authz + 6;
 	while (*tok == ' ') tok++;
+	if (strncmp(tok, API_KEY_PREFIX, strlen(API_KEY_PREFIX)) == 0) {
+		for (size_t i = 0; i < nbearers; i++)
+			if (srv_secure_eq(tok, bearers[i])) {
+				a->bearer = 1;
+				return 0;
+			}
+		return check_api_key(tok, a);
+	}
 	int ok = 0;
 	for (size_t i = 0; i < nbearers; i++)
 		if (*tok && srv_secure_eq(tok, bearers[i])) ok = 1;

@@ -1,9 +1,14 @@
 /* Credential endpoints the AWS credential providers talk to, all on the emulator's own
  * port: EC2 IMDSv2, the ECS/EKS container endpoint, STS AssumeRole and
- * AssumeRoleWithWebIdentity, and the SSO portal's GetRoleCredentials. Each issues a
- * fresh temporary key (srv_auth_issue) that the emulator then accepts, with its session
- * token, for SigV4. Shapes follow what botocore's providers parse. */
+ * AssumeRoleWithWebIdentity, the SSO portal's GetRoleCredentials, SSO-OIDC CreateToken
+ * (refresh_token grant) and the sign-in service's CreateOAuth2Token (`aws login`
+ * refresh, with its DPoP proof verified). Each issues a fresh temporary key
+ * (srv_auth_issue) that the emulator then accepts, with its session token, for SigV4.
+ * Shapes follow what botocore's providers parse. */
 #include "server.h"
+#include "json.h"
+#include "../br_base64.h"
+#include "../br_crypto.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -21,12 +26,37 @@ typedef struct {
 } issued;
 
 static pthread_mutex_t imds_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* Tokens the emulator issued (SSO access and refresh tokens, sign-in refresh tokens),
+ * accepted back on later calls: a small ring per kind. */
+#define RING 64
+typedef struct { char tok[RING][96]; size_t next; } token_ring;
+static token_ring sso_access, sso_refresh, login_refresh;
+
+static void ring_add(token_ring *r, const char *tok)
+{
+	pthread_mutex_lock(&imds_mu);
+	snprintf(r->tok[r->next], sizeof r->tok[0], "%s", tok);
+	r->next = (r->next + 1) % RING;
+	pthread_mutex_unlock(&imds_mu);
+}
+
+static int ring_has(token_ring *r, const char *tok)
+{
+	int ok = 0;
+	pthread_mutex_lock(&imds_mu);
+	for (size_t i = 0; i < RING; i++)
+		if (r->tok[i][0] && srv_secure_eq(r->tok[i], tok)) ok = 1;
+	pthread_mutex_unlock(&imds_mu);
+	return ok;
+}
 static struct { char tok[57]; long long expires; } imds_tokens[IMDS_TOKENS];
 static size_t imds_next;
 
-static int issue(long ttl, issued *c)
+/* identity: what was asked, for --cred-seed's derived keys (see srv_auth_issue_for). */
+static int issue(long ttl, const char *identity, issued *c)
 {
-	if (srv_auth_issue(ttl, c->akid, c->secret, c->token, &c->expires) != 0) return -1;
+	if (srv_auth_issue_for(ttl, identity, c->akid, c->secret, c->token, &c->expires) != 0) return -1;
 	srv_iso8601(c->expires, c->expiration);
 	return 0;
 }
@@ -111,7 +141,9 @@ static void imds(srv_request *rq, srv_reply *r)
 	issued c;
 	char now_s[32];
 	srv_iso8601((long long)time(NULL), now_s);
-	if (issue(srv_cfg.cred_ttl, &c) != 0) {
+	char ident[300];
+	snprintf(ident, sizeof ident, "imds\n%s", srv_cfg.role_name);
+	if (issue(srv_cfg.cred_ttl, ident, &c) != 0) {
 		text_reply(r, 500, "");
 		return;
 	}
@@ -144,7 +176,7 @@ static void container(srv_request *rq, srv_reply *r)
 		}
 	}
 	issued c;
-	if (issue(srv_cfg.cred_ttl, &c) != 0) {
+	if (issue(srv_cfg.cred_ttl, "container", &c) != 0) {
 		text_reply(r, 500, "");
 		return;
 	}
@@ -216,12 +248,14 @@ static void sts(srv_request *rq, srv_reply *r, const char *action)
 	long ttl = dur ? strtol(dur, NULL, 10) : srv_cfg.cred_ttl;
 	if (ttl <= 0) ttl = srv_cfg.cred_ttl;
 
+	char signer[128] = "";
 	if (!web && !srv_cfg.no_auth) {
 		srv_auth a;
 		if (srv_auth_check(rq, "sts", 0, NULL, 0, &a) != 0) {
 			sts_error(r, a.err_status, "Sender", sts_code(a.err_type), a.err_msg);
 			goto done;
 		}
+		snprintf(signer, sizeof signer, "%s", a.akid);
 	}
 	if (!role_arn || !*role_arn || !session || !*session) {
 		sts_error(r, 400, "Sender", "ValidationError",
@@ -237,7 +271,20 @@ static void sts(srv_request *rq, srv_reply *r, const char *action)
 		goto done;
 	}
 	issued c;
-	if (issue(ttl, &c) != 0) {
+	char *ext = web ? NULL : form_get(rq, "ExternalId");
+	br_buf ident = BR_BUF_INIT;
+	br_buf_append_str(&ident, action);
+	const char *parts[] = { role_arn, session, dur ? dur : "", ext ? ext : "",
+				web ? web_token : signer };
+	for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
+		br_buf_append_byte(&ident, '\n');
+		br_buf_append_str(&ident, parts[i]);
+	}
+	br_buf_append_byte(&ident, '\0');
+	int rc = issue(ttl, (const char *)ident.data, &c);
+	br_buf_free(&ident);
+	free(ext);
+	if (rc != 0) {
 		sts_error(r, 500, "Receiver", "InternalFailure", "out of memory");
 		goto done;
 	}
@@ -307,13 +354,16 @@ static void sso(srv_request *rq, srv_reply *r)
 	const char *tok = srv_request_header(rq, "x-amz-sso_bearer_token");
 	char *role = srv_query_get(rq->query, "role_name", 0);
 	char *acct = srv_query_get(rq->query, "account_id", 0);
-	if (!tok || !*tok || (srv_cfg.sso_token && !srv_secure_eq(tok, srv_cfg.sso_token))) {
+	if (!tok || !*tok || (srv_cfg.sso_token && !srv_secure_eq(tok, srv_cfg.sso_token) &&
+			      !ring_has(&sso_access, tok))) {
 		sso_error(r, 401, "UnauthorizedException", "Session token not found or invalid");
 	} else if (!role || !*role || !acct || !*acct) {
 		sso_error(r, 400, "InvalidRequestException", "role_name and account_id are required");
 	} else {
 		issued c;
-		if (issue(srv_cfg.cred_ttl, &c) != 0) {
+		char ident[600];
+		snprintf(ident, sizeof ident, "sso\n%.250s\n%.250s", acct, role);
+		if (issue(srv_cfg.cred_ttl, ident, &c) != 0) {
 			sso_error(r, 500, "InternalServerException", "out of memory");
 		} else {
 			char line[512];
@@ -332,6 +382,246 @@ static void sso(srv_request *rq, srv_reply *r)
 	free(acct);
 }
 
+/* ---- SSO-OIDC CreateToken (refresh_token grant) ---- */
+
+static void oidc_error(srv_reply *r, int status, const char *type, const char *err,
+		       const char *desc)
+{
+	br_buf b = BR_BUF_INIT;
+	br_buf_append_str(&b, "{\"error\":\"");
+	br_buf_append_str(&b, err);
+	br_buf_append_str(&b, "\",\"error_description\":\"");
+	srv_json_escape(&b, desc);
+	br_buf_append_str(&b, "\"}");
+	set_body(r, status, "application/json", &b);
+	emu_response_add_header(&r->rs, "x-amzn-ErrorType", type);
+}
+
+static void oidc_token(srv_request *rq, srv_reply *r)
+{
+	char perr[128];
+	json *in = json_parse((const char *)rq->body.data, rq->body.len, perr, sizeof perr);
+	const char *grant = json_get_str(in, "grantType"), *id = json_get_str(in, "clientId");
+	const char *secret = json_get_str(in, "clientSecret"), *refresh = json_get_str(in, "refreshToken");
+	if (!in || !id || !*id || !secret || !*secret || !grant) {
+		oidc_error(r, 400, "InvalidRequestException", "invalid_request",
+			   "clientId, clientSecret and grantType are required");
+	} else if (strcmp(grant, "refresh_token") != 0) {
+		oidc_error(r, 400, "UnsupportedGrantTypeException", "unsupported_grant_type",
+			   "the emulator serves the refresh_token grant only");
+	} else if (!refresh || !*refresh ||
+		   (srv_cfg.sso_refresh_token && !srv_secure_eq(refresh, srv_cfg.sso_refresh_token) &&
+		    !ring_has(&sso_refresh, refresh))) {
+		oidc_error(r, 400, "InvalidGrantException", "invalid_grant", "Invalid refresh token provided");
+	} else {
+		char access[61], next[61];
+		srv_random_alnum(access, 60, "aoaEMU");
+		srv_random_alnum(next, 60, "aorEMU");
+		ring_add(&sso_access, access);
+		ring_add(&sso_refresh, next);
+		br_buf b = BR_BUF_INIT;
+		json_writer w;
+		jw_init(&w, &b);
+		jw_obj(&w);
+		jw_key(&w, "accessToken");
+		jw_str(&w, access);
+		jw_key(&w, "tokenType");
+		jw_str(&w, "Bearer");
+		jw_key(&w, "expiresIn");
+		jw_int(&w, srv_cfg.cred_ttl);
+		jw_key(&w, "refreshToken");
+		jw_str(&w, next);
+		jw_obj_end(&w);
+		set_body(r, 200, "application/json", &b);
+	}
+	json_free(in);
+}
+
+/* ---- sign-in CreateOAuth2Token (`aws login` refresh, DPoP-bound) ---- */
+
+static void signin_error(srv_reply *r, int status, const char *type, const char *err,
+			 const char *msg)
+{
+	br_buf b = BR_BUF_INIT;
+	br_buf_append_str(&b, "{\"error\":\"");
+	br_buf_append_str(&b, err);
+	br_buf_append_str(&b, "\",\"message\":\"");
+	srv_json_escape(&b, msg);
+	br_buf_append_str(&b, "\"}");
+	set_body(r, status, "application/json", &b);
+	emu_response_add_header(&r->rs, "x-amzn-ErrorType", type);
+}
+
+/* base64url without padding -> bytes in out (cap); the length, or -1. */
+static long b64url(const char *s, size_t n, uint8_t *out, size_t cap)
+{
+	char tmp[2048];
+	size_t len = 0, bad = 0, m = 0;
+	if (n + 3 > sizeof tmp || br_base64_decoded_max(n + 3) > cap) return -1;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if (c == '+' || c == '/' || c == '=') return -1;
+		tmp[m++] = c == '-' ? '+' : c == '_' ? '/' : c;
+	}
+	while (m % 4) tmp[m++] = '=';
+	if (br_base64_decode(tmp, m, out, &len, &bad) != BR_OK) return -1;
+	return (long)len;
+}
+
+/* Decodes a base64url JSON part of a JWT; NULL when it is not a JSON object. */
+static json *jwt_part(const char *s, size_t n)
+{
+	uint8_t buf[1600];
+	char perr[64];
+	long len = b64url(s, n, buf, sizeof buf);
+	if (len < 0) return NULL;
+	json *v = json_parse((const char *)buf, (size_t)len, perr, sizeof perr);
+	if (v && v->type != JSON_OBJECT) {
+		json_free(v);
+		return NULL;
+	}
+	return v;
+}
+
+static int b64url_exact(const char *s, uint8_t *out, size_t want)
+{
+	uint8_t buf[128];
+	long len = s ? b64url(s, strlen(s), buf, sizeof buf) : -1;
+	if (len != (long)want) return -1;
+	memcpy(out, buf, want);
+	return 0;
+}
+
+int srv_dpop_check(const char *proof, const char *htm, const char *htu, long long now,
+		   long skew, char *why, size_t cap)
+{
+	const char *d1 = proof ? strchr(proof, '.') : NULL;
+	const char *d2 = d1 ? strchr(d1 + 1, '.') : NULL;
+	json *hdr = NULL, *pl = NULL;
+	uint8_t x[32], y[32], sig[64];
+	int rc = -1;
+	if (!d1 || !d2 || strchr(d2 + 1, '.')) {
+		snprintf(why, cap, "the DPoP proof is not a compact JWS (three dot-separated parts)");
+		goto done;
+	}
+	hdr = jwt_part(proof, (size_t)(d1 - proof));
+	pl = jwt_part(d1 + 1, (size_t)(d2 - d1 - 1));
+	if (!hdr || !pl) {
+		snprintf(why, cap, "the DPoP proof's header or payload is not base64url JSON");
+		goto done;
+	}
+	const char *typ = json_get_str(hdr, "typ"), *alg = json_get_str(hdr, "alg");
+	const json *jwk = json_get(hdr, "jwk");
+	if (!typ || strcmp(typ, "dpop+jwt") != 0 || !alg || strcmp(alg, "ES256") != 0) {
+		snprintf(why, cap, "the DPoP proof's header must have typ dpop+jwt and alg ES256");
+		goto done;
+	}
+	const char *kty = json_get_str(jwk, "kty"), *crv = json_get_str(jwk, "crv");
+	if (!kty || strcmp(kty, "EC") != 0 || !crv || strcmp(crv, "P-256") != 0 ||
+	    b64url_exact(json_get_str(jwk, "x"), x, 32) != 0 ||
+	    b64url_exact(json_get_str(jwk, "y"), y, 32) != 0) {
+		snprintf(why, cap, "the DPoP proof's jwk must be an EC P-256 key with 32-byte x and y");
+		goto done;
+	}
+	const char *p_htm = json_get_str(pl, "htm"), *p_htu = json_get_str(pl, "htu");
+	const char *jti = json_get_str(pl, "jti");
+	long long iat = 0;
+	if (!p_htm || strcmp(p_htm, htm) != 0) {
+		snprintf(why, cap, "the DPoP proof's htm must be %s", htm);
+		goto done;
+	}
+	if (!p_htu || strcmp(p_htu, htu) != 0) {
+		snprintf(why, cap, "the DPoP proof's htu must be %.200s", htu);
+		goto done;
+	}
+	if (!jti || !*jti) {
+		snprintf(why, cap, "the DPoP proof has no jti");
+		goto done;
+	}
+	if (!json_int(json_get(pl, "iat"), &iat) || iat < now - skew || iat > now + skew) {
+		snprintf(why, cap, "the DPoP proof's iat is missing or outside %ld s of the server's clock", skew);
+		goto done;
+	}
+	if (b64url_exact(d2 + 1, sig, 64) != 0) {
+		snprintf(why, cap, "the DPoP proof's signature is not 64 bytes of base64url");
+		goto done;
+	}
+	br_status st = br_es256_verify(x, y, (const uint8_t *)proof, (size_t)(d2 - proof), sig);
+	if (st != BR_OK) {
+		snprintf(why, cap, "the DPoP proof's signature %s",
+			 st == BR_BAD_SIGNATURE ? "does not verify with its jwk" : "cannot be checked: bad key");
+		goto done;
+	}
+	rc = 0;
+done:
+	json_free(hdr);
+	json_free(pl);
+	return rc;
+}
+
+static void signin_token(srv_request *rq, srv_reply *r)
+{
+	char perr[128], why[256], htu[512];
+	json *in = json_parse((const char *)rq->body.data, rq->body.len, perr, sizeof perr);
+	const char *grant = json_get_str(in, "grantType"), *id = json_get_str(in, "clientId");
+	const char *refresh = json_get_str(in, "refreshToken");
+	const char *host = srv_request_header(rq, "host");
+	if (!host) host = srv_request_header(rq, ":authority");
+	snprintf(htu, sizeof htu, "%s://%s%s", srv_cfg.tls_cert ? "https" : "http", host ? host : "",
+		 rq->path);
+	if (!in || !id || !*id || !grant) {
+		signin_error(r, 400, "ValidationException", "INVALID_REQUEST",
+			     "clientId and grantType are required");
+	} else if (strcmp(grant, "refresh_token") != 0) {
+		signin_error(r, 400, "ValidationException", "INVALID_REQUEST",
+			     "the emulator serves the refresh_token grant only");
+	} else if (srv_dpop_check(srv_request_header(rq, "dpop"), "POST", htu, (long long)time(NULL),
+				  srv_cfg.skew_seconds, why, sizeof why) != 0) {
+		signin_error(r, 400, "ValidationException", "INVALID_REQUEST", why);
+	} else if (!refresh || !*refresh ||
+		   (srv_cfg.login_refresh_token && !srv_secure_eq(refresh, srv_cfg.login_refresh_token) &&
+		    !ring_has(&login_refresh, refresh))) {
+		signin_error(r, 401, "AccessDeniedException", "TOKEN_EXPIRED",
+			     "The refresh token has expired. Run aws login again.");
+	} else {
+		issued c;
+		long ttl = srv_cfg.cred_ttl < 900 ? srv_cfg.cred_ttl : 900;
+		char ident[80];
+		snprintf(ident, sizeof ident, "signin\n%.60s", refresh);
+		if (issue(ttl, ident, &c) != 0) {
+			signin_error(r, 500, "InternalServerException", "server_error", "out of memory");
+		} else {
+			/* The next refresh token follows from this one: same request, same answer. */
+			char next[64], hex[41];
+			br_crypto_sha1_hex(refresh, strlen(refresh), hex);
+			snprintf(next, sizeof next, "emu-login-refresh-%s", hex);
+			ring_add(&login_refresh, next);
+			br_buf b = BR_BUF_INIT;
+			json_writer w;
+			jw_init(&w, &b);
+			jw_obj(&w);
+			jw_key(&w, "accessToken");
+			jw_obj(&w);
+			jw_key(&w, "accessKeyId");
+			jw_str(&w, c.akid);
+			jw_key(&w, "secretAccessKey");
+			jw_str(&w, c.secret);
+			jw_key(&w, "sessionToken");
+			jw_str(&w, c.token);
+			jw_obj_end(&w);
+			jw_key(&w, "tokenType");
+			jw_str(&w, "aws_sigv4");
+			jw_key(&w, "expiresIn");
+			jw_int(&w, ttl);
+			jw_key(&w, "refreshToken");
+			jw_str(&w, next);
+			jw_obj_end(&w);
+			set_body(r, 200, "application/json", &b);
+		}
+	}
+	json_free(in);
+}
+
 int srv_creds_handle(srv_request *rq, srv_reply *r)
 {
 	const char *p = rq->path;
@@ -346,6 +636,14 @@ int srv_creds_handle(srv_request *rq, srv_reply *r)
 	}
 	if (strcmp(rq->method, "GET") == 0 && strcmp(p, "/federation/credentials") == 0) {
 		sso(rq, r);
+		return 1;
+	}
+	if (strcmp(rq->method, "POST") == 0 && strcmp(p, "/token") == 0) {
+		oidc_token(rq, r);
+		return 1;
+	}
+	if (strcmp(rq->method, "POST") == 0 && strcmp(p, "/v1/token") == 0) {
+		signin_token(rq, r);
 		return 1;
 	}
 	if (strcmp(p, "/") == 0 && (strcmp(rq->method, "POST") == 0 || strcmp(rq->method, "GET") == 0)) {

@@ -1,6 +1,6 @@
 /* bedrock-emulator: the contract between the server half (sockets, HTTP/1.1, HTTP/2,
  * TLS, authentication, faults, pacing, credential endpoints: server*.c, auth.c, ...) and
- * the operations half (JSON, validation from the service model, the ten operations'
+ * the operations half (JSON, validation from the service model, the eleven operations'
  * deterministic behaviour, guardrails, async jobs: ops*.c, json.c, model*.c).
  *
  * The server parses a request, authenticates it, applies any fault, and calls

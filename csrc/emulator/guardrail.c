@@ -19,7 +19,8 @@ void emu_guard_free(emu_guard *g)
 	emu_guard_init(g);
 }
 
-static void add(emu_guard *g, int policy, const char *type, const char *s, size_t n, const char *action)
+static void add(emu_guard *g, int policy, const char *type, const char *base, const char *s, size_t n,
+		const char *action)
 {
 	if (g->nfinds == g->cap) {
 		size_t cap = g->cap ? g->cap * 2 : 8;
@@ -32,7 +33,7 @@ static void add(emu_guard *g, int policy, const char *type, const char *s, size_
 	if (!m) return;
 	memcpy(m, s, n);
 	m[n] = 0;
-	g->finds[g->nfinds++] = (emu_guard_find){policy, type, m, action};
+	g->finds[g->nfinds++] = (emu_guard_find){policy, type, m, action, (size_t)(s - base), (size_t)(s - base) + n};
 }
 
 static int wordc(unsigned char c)
@@ -58,7 +59,7 @@ static void scan_word(emu_guard *g, const char *s, size_t n, const char *w)
 		if (i && wordc((unsigned char)s[i - 1])) continue;
 		if (!ieq(s + i, w, wl)) continue;
 		if (i + wl < n && wordc((unsigned char)s[i + wl])) continue;
-		add(g, EMU_GUARD_WORD, NULL, s + i, wl, "BLOCKED");
+		add(g, EMU_GUARD_WORD, NULL, s, s + i, wl, "BLOCKED");
 		g->blocked = 1;
 		i += wl - 1;
 	}
@@ -111,7 +112,7 @@ void emu_guard_scan(emu_guard *g, const char *s, size_t n, br_buf *masked)
 		if ((i && wordc((unsigned char)s[i - 1])) || !ieq(s + i, TOPIC_STEM, tl)) continue;
 		size_t e = i + tl;
 		while (e < n && wordc((unsigned char)s[e])) e++;
-		add(g, EMU_GUARD_TOPIC, TOPIC_NAME, s + i, e - i, "BLOCKED");
+		add(g, EMU_GUARD_TOPIC, TOPIC_NAME, s, s + i, e - i, "BLOCKED");
 		g->blocked = 1;
 		break;
 	}
@@ -126,7 +127,7 @@ void emu_guard_scan(emu_guard *g, const char *s, size_t n, br_buf *masked)
 			type = "PHONE"; mask = "{PHONE}";
 		}
 		if (!type) continue;
-		add(g, EMU_GUARD_PII, type, s + i, l, "ANONYMIZED");
+		add(g, EMU_GUARD_PII, type, s, s + i, l, "ANONYMIZED");
 		g->anonymized = 1;
 		if (masked) {
 			br_buf_append(masked, s + run, i - run);

@@ -1,7 +1,8 @@
 /* The emulator's one guardrail policy (docs/emulator.md, "Deterministic behaviour"):
  * a word list (emu_cfg.guardrail_words plus built-in defaults) and a denied topic block;
  * e-mail addresses and phone numbers are anonymized ({EMAIL}, {PHONE}). Used by
- * ApplyGuardrail and by Converse/InvokeModel when a guardrail is named. */
+ * ApplyGuardrail and by Converse/InvokeModel when a guardrail is named; InvokeGuardrailChecks
+ * reports the PII findings' offsets. */
 #ifndef EMU_GUARDRAIL_H
 #define EMU_GUARDRAIL_H
 
@@ -17,6 +18,7 @@ typedef struct {
 	const char *type;     /* PII type (EMAIL, PHONE) or topic name; NULL for words */
 	char *match;          /* owned: the matched text */
 	const char *action;   /* BLOCKED or ANONYMIZED */
+	size_t begin, end;    /* byte offsets of the match in the text scanned (end exclusive) */
 } emu_guard_find;
 
 typedef struct {

@@ -77,12 +77,158 @@ static int read_chunked(srv_conn *c, srv_request *rq)
 			}
 		}
 		if (fill(c, (size_t)size + 2) != 0) return -1;
+		if (c->in.data[size] != '\r' || c->in.data[size + 1] != '\n') {
+			simple_error(c, 400, "bad chunk");
+			return -1;
+		}
 		if (br_buf_append(&rq->body, c->in.data, (size_t)size) != BR_OK) return -1;
 		br_buf_consume(&c->in, (size_t)size + 2);
 	}
 }
 
-static int has_token_ci(const char *s, const char *tok);
+/* RFC 9110 tchar: the characters of a method or a field name. */
+static int is_tchar(unsigned char ch)
+{
+	if ((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z'))
+		return 1;
+	return ch != 0 && strchr("!#$%&'*+-.^_`|~", ch) != NULL;
+}
+
+/* Field-value characters: VCHAR, obs-text, SP and HTAB; no other control character. */
+static int is_value_char(unsigned char ch)
+{
+	return ch == ' ' || ch == '\t' || (ch > 0x20 && ch != 0x7f);
+}
+
+/* The framing of a request body as RFC 9112 §6 defines it, refusing what a lenient
+ * parser would guess at (request smuggling material): Content-Length is 1*DIGIT, once;
+ * Transfer-Encoding is a list whose only (hence final) coding is chunked; not both.
+ * Returns 0 and sets *chunked / *len, or the status to answer with *why. */
+static int body_framing(const srv_request *rq, int http10, int *chunked,
+			unsigned long long *len, const char **why)
+{
+	const char *cl = NULL;
+	int ncl = 0, nte = 0, codings = 0, seen_chunked = 0, other = 0;
+	*chunked = 0;
+	*len = 0;
+	for (size_t i = 0; i < rq->nheaders; i++) {
+		const char *n = rq->headers[i].name, *v = rq->headers[i].value;
+		if (strcmp(n, "content-length") == 0) {
+			cl = v;
+			ncl++;
+		} else if (strcmp(n, "transfer-encoding") == 0) {
+			nte++;
+			/* a comma-separated list of codings, OWS around each, empty elements allowed */
+			const char *p = v;
+			while (*p) {
+				while (*p == ' ' || *p == '\t' || *p == ',') p++;
+				const char *t = p;
+				while (*p && *p != ',' && *p != ' ' && *p != '\t' && *p != ';') p++;
+				size_t tl = (size_t)(p - t);
+				if (tl == 0) {
+					if (*p == ';') { *why = "bad transfer-encoding"; return 400; }
+					continue;
+				}
+				codings++;
+				if (tl == 7 && strncasecmp(t, "chunked", 7) == 0) {
+					seen_chunked++;
+				} else {
+					other = 1;
+				}
+				while (*p == ' ' || *p == '\t') p++;
+				if (*p && *p != ',') { *why = "bad transfer-encoding"; return 400; }
+			}
+		}
+	}
+	if (nte) {
+		if (http10) { *why = "transfer-encoding in an HTTP/1.0 request"; return 400; }
+		if (ncl) { *why = "both content-length and transfer-encoding"; return 400; }
+		if (other) { *why = "unsupported transfer coding"; return 501; }
+		if (seen_chunked != 1 || codings != 1) { *why = "bad transfer-encoding"; return 400; }
+		*chunked = 1;
+		return 0;
+	}
+	if (ncl > 1) { *why = "more than one content-length"; return 400; }
+	if (ncl == 1) {
+		size_t n = strlen(cl);
+		if (n == 0 || n > 19 || strspn(cl, "0123456789") != n) {
+			*why = "bad content-length";
+			return 400;
+		}
+		*len = strtoull(cl, NULL, 10);
+		if (*len > MAX_BODY) { *why = "body too large"; return 413; }
+	}
+	return 0;
+}
+
+/* Parses the request head (NUL-terminated copy of the bytes up to and including the
+ * empty line) into rq, strictly: lines end with CRLF (no bare CR or LF), the request
+ * line is `method SP target SP HTTP/1.x`, field names are tokens directly followed by a
+ * colon, no obs-fold, no control characters in values, one Host on HTTP/1.1.
+ * Returns 0, or the status to answer with *why. */
+static int parse_head(char *head, size_t n, srv_request *rq, int *http10, const char **why)
+{
+	/* RFC 9112 §2.2: empty lines before the request line are ignored */
+	size_t pos = 0;
+	while (pos + 1 < n && head[pos] == '\r' && head[pos + 1] == '\n') pos += 2;
+	for (size_t i = pos; i < n; i++) {
+		if ((head[i] == '\r' && (i + 1 >= n || head[i + 1] != '\n')) ||
+		    (head[i] == '\n' && (i == 0 || head[i - 1] != '\r'))) {
+			*why = "bare CR or LF in the request head";
+			return 400;
+		}
+	}
+	char *line = head + pos;
+	char *eol = strstr(line, "\r\n");
+	if (!eol) { *why = "bad request line"; return 400; }
+	*eol = '\0';
+	char *sp1 = strchr(line, ' ');
+	char *sp2 = sp1 ? strchr(sp1 + 1, ' ') : NULL;
+	if (!sp1 || !sp2 || sp1 == line || sp2 == sp1 + 1 ||
+	    (strcmp(sp2 + 1, "HTTP/1.1") != 0 && strcmp(sp2 + 1, "HTTP/1.0") != 0)) {
+		*why = "bad request line";
+		return 400;
+	}
+	for (char *m = line; m < sp1; m++)
+		if (!is_tchar((unsigned char)*m)) { *why = "bad request line"; return 400; }
+	for (char *t = sp1 + 1; t < sp2; t++)
+		if ((unsigned char)*t <= 0x20 || *t == 0x7f) { *why = "bad request line"; return 400; }
+	*sp1 = '\0';
+	*sp2 = '\0';
+	*http10 = strcmp(sp2 + 1, "HTTP/1.0") == 0;
+	rq->method = strdup(line);
+	if (!rq->method || srv_request_set_target(rq, sp1 + 1, strlen(sp1 + 1)) != 0) {
+		*why = "out of memory";
+		return 500;
+	}
+	int hosts = 0;
+	for (line = eol + 2; *line; line = eol + 2) {
+		eol = strstr(line, "\r\n");
+		if (!eol) { *why = "bad header line"; return 400; }
+		*eol = '\0';
+		if (*line == '\0') break; /* the empty line ending the head */
+		if (*line == ' ' || *line == '\t') { *why = "obsolete line folding"; return 400; }
+		char *colon = line;
+		while (is_tchar((unsigned char)*colon)) colon++;
+		if (colon == line || *colon != ':') { *why = "bad header line"; return 400; }
+		char *v = colon + 1;
+		while (*v == ' ' || *v == '\t') v++;
+		size_t vl = strlen(v);
+		while (vl > 0 && (v[vl - 1] == ' ' || v[vl - 1] == '\t')) vl--;
+		for (size_t i = 0; i < vl; i++)
+			if (!is_value_char((unsigned char)v[i])) { *why = "bad header value"; return 400; }
+		if ((size_t)(colon - line) == 4 && strncasecmp(line, "host", 4) == 0) hosts++;
+		if (srv_request_add_header(rq, line, (size_t)(colon - line), v, vl) != 0) {
+			*why = "out of memory";
+			return 500;
+		}
+	}
+	if (hosts > 1 || (!*http10 && hosts == 0)) {
+		*why = hosts ? "more than one host header" : "missing host header";
+		return 400;
+	}
+	return 0;
+}
 
 /* Reads one request: 1 read, 0 the peer closed between requests, -1 error. Sets *keep. */
 static int read_request(srv_conn *c, srv_request *rq, int *keep)
@@ -103,37 +249,21 @@ static int read_request(srv_conn *c, srv_request *rq, int *keep)
 		size_t had = c->in.len;
 		if (fill(c, had + 1) != 0) return had == 0 ? 0 : -1;
 	}
-	/* Tolerate blank lines before the request line (RFC 9112 2.2). */
 	char *head = malloc(head_end + 1);
 	if (!head) return -1;
 	memcpy(head, c->in.data, head_end);
 	head[head_end] = '\0';
 	br_buf_consume(&c->in, head_end);
-	int rc = -1;
-	char *save = NULL;
-	char *line = strtok_r(head, "\r\n", &save);
-	char *sp1 = line ? strchr(line, ' ') : NULL;
-	char *sp2 = sp1 ? strchr(sp1 + 1, ' ') : NULL;
-	if (!sp1 || !sp2 || strncmp(sp2 + 1, "HTTP/1.", 7) != 0) {
-		simple_error(c, 400, "bad request line");
+	int rc = -1, http10 = 0, st;
+	const char *why = NULL;
+	/* a NUL inside the head would hide the rest of it from the parser */
+	if (memchr(head, '\0', head_end) != NULL) {
+		simple_error(c, 400, "NUL in the request head");
 		goto done;
 	}
-	*sp1 = '\0';
-	*sp2 = '\0';
-	int http10 = strcmp(sp2 + 1, "HTTP/1.0") == 0;
-	rq->method = strdup(line);
-	if (!rq->method || srv_request_set_target(rq, sp1 + 1, strlen(sp1 + 1)) != 0) goto done;
-	while ((line = strtok_r(NULL, "\r\n", &save)) != NULL) {
-		char *colon = strchr(line, ':');
-		if (!colon || colon == line) {
-			simple_error(c, 400, "bad header line");
-			goto done;
-		}
-		char *v = colon + 1;
-		while (*v == ' ' || *v == '\t') v++;
-		size_t vl = strlen(v);
-		while (vl > 0 && (v[vl - 1] == ' ' || v[vl - 1] == '\t')) vl--;
-		if (srv_request_add_header(rq, line, (size_t)(colon - line), v, vl) != 0) goto done;
+	if ((st = parse_head(head, head_end, rq, &http10, &why)) != 0) {
+		simple_error(c, st, why);
+		goto done;
 	}
 	const char *conn = srv_request_header(rq, "connection");
 	*keep = http10 ? (conn && strcasecmp(conn, "keep-alive") == 0)
@@ -146,21 +276,11 @@ static int read_request(srv_conn *c, srv_request *rq, int *keep)
 		rc = 1;
 		goto done;
 	}
-	const char *te = srv_request_header(rq, "transfer-encoding");
-	const char *cl = srv_request_header(rq, "content-length");
-	int chunked = te && has_token_ci(te, "chunked");
-	unsigned long long len = 0;
-	if (!chunked && cl) {
-		char *end = NULL;
-		len = strtoull(cl, &end, 10);
-		if (end == cl || *end != '\0') {
-			simple_error(c, 400, "bad content-length");
-			goto done;
-		}
-		if (len > MAX_BODY) {
-			simple_error(c, 413, "body too large");
-			goto done;
-		}
+	int chunked;
+	unsigned long long len;
+	if ((st = body_framing(rq, http10, &chunked, &len, &why)) != 0) {
+		simple_error(c, st, why);
+		goto done;
 	}
 	const char *expect = srv_request_header(rq, "expect");
 	if (expect && strcasecmp(expect, "100-continue") == 0 && (chunked || len > 0)) {
@@ -178,15 +298,6 @@ static int read_request(srv_conn *c, srv_request *rq, int *keep)
 done:
 	free(head);
 	return rc;
-}
-
-/* 1 when the comma-separated list s names tok (case-insensitive). */
-static int has_token_ci(const char *s, const char *tok)
-{
-	size_t tl = strlen(tok);
-	for (const char *p = s; *p; p++)
-		if (strncasecmp(p, tok, tl) == 0) return 1;
-	return 0;
 }
 
 /* Blocks until the client goes away (a hang fault). */

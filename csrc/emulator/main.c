@@ -52,8 +52,11 @@ static void usage(FILE *f)
 	      "  --event-delay MS         pause between stream events (default 0)\n"
 	      "  --async-ms MS            time a StartAsyncInvoke job takes (default 2000)\n"
 	      "  --cred-ttl S             lifetime of issued credentials (default 3600)\n"
+	      "  --cred-seed S            derive issued credentials from S and the request (tests)\n"
 	      "  --container-token T      Authorization required on the container endpoint\n"
 	      "  --sso-token T            x-amz-sso_bearer_token accepted by the SSO endpoint\n"
+	      "  --sso-refresh-token T    refresh token accepted by SSO-OIDC CreateToken\n"
+	      "  --login-refresh-token T  refresh token accepted by sign-in CreateOAuth2Token\n"
 	      "  --web-identity-token T   WebIdentityToken accepted by AssumeRoleWithWebIdentity\n"
 	      "  --role-name NAME         IMDS role name (default bedrock-emulator-role)\n"
 	      "  --account-id ID          account id in ARNs (default 123456789012)\n"
@@ -115,10 +118,16 @@ static int parse_args(int argc, char **argv, int *port, const char **host,
 			emu_cfg.async_ms_set = 1;
 		} else if (strcmp(a, "--cred-ttl") == 0 && more) {
 			srv_cfg.cred_ttl = atol(NEXT());
+		} else if (strcmp(a, "--cred-seed") == 0 && more) {
+			srv_cfg.cred_seed = NEXT();
 		} else if (strcmp(a, "--container-token") == 0 && more) {
 			srv_cfg.container_token = NEXT();
 		} else if (strcmp(a, "--sso-token") == 0 && more) {
 			srv_cfg.sso_token = NEXT();
+		} else if (strcmp(a, "--sso-refresh-token") == 0 && more) {
+			srv_cfg.sso_refresh_token = NEXT();
+		} else if (strcmp(a, "--login-refresh-token") == 0 && more) {
+			srv_cfg.login_refresh_token = NEXT();
 		} else if (strcmp(a, "--web-identity-token") == 0 && more) {
 			srv_cfg.web_identity_token = NEXT();
 		} else if (strcmp(a, "--role-name") == 0 && more) {

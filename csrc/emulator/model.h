@@ -6,7 +6,8 @@
 #include <stddef.h>
 #include "json.h"
 
-/* The model's bytes (generated at build time from bedrock-runtime.model.json; NUL-ended). */
+/* The model's bytes (generated at build time from csrc/model/bedrock-runtime.model.json;
+ * NUL-ended). */
 extern const unsigned char emu_model_json[];
 extern const size_t emu_model_json_len;
 

@@ -1,4 +1,4 @@
-/* Operations dispatch: method + path → one of the ten operations (path labels are
+/* Operations dispatch: method + path → one of the eleven operations (path labels are
  * percent-decoded here; the operations never see the raw path). */
 #include "ops.h"
 
@@ -77,6 +77,10 @@ int emu_ops_handle(const emu_request *rq, emu_response *rs)
 		else ops_apply_guardrail(rq, rs, id, ver);
 		free(id);
 		free(ver);
+		return 1;
+	}
+	if (n == 2 && seg_is(seg[0], len[0], "guardrail-checks") && seg_is(seg[1], len[1], "invoke") && post) {
+		ops_guardrail_checks(rq, rs);
 		return 1;
 	}
 	if (seg_is(seg[0], len[0], "async-invoke")) {

@@ -47,6 +47,7 @@ void ops_converse(const emu_request *rq, emu_response *rs, const char *model_id,
 void ops_count_tokens(const emu_request *rq, emu_response *rs, const char *model_id);
 void ops_invoke(const emu_request *rq, emu_response *rs, const char *model_id, int stream);
 void ops_apply_guardrail(const emu_request *rq, emu_response *rs, const char *id, const char *version);
+void ops_guardrail_checks(const emu_request *rq, emu_response *rs);
 void ops_async_start(const emu_request *rq, emu_response *rs);
 void ops_async_get(const emu_request *rq, emu_response *rs, const char *arn);
 void ops_async_list(const emu_request *rq, emu_response *rs);

@@ -9,6 +9,8 @@
 #include <string.h>
 
 #define STREAM_WORDS_MAX 2000000L
+#define PLAN_CALLS_MAX 16      /* toolUse blocks in one planned turn */
+#define TOOL_PLAN "__tool_plan "
 #define LATENCY_MS 100
 
 /* Fixed token costs of non-text blocks. */
@@ -18,11 +20,16 @@
 #define TOK_AUDIO 100
 
 typedef struct {
+	const char *name;        /* borrowed from the request (or its tool plan) */
+	char id[32];
+	br_buf input;            /* JSON text of the tool input */
+} tool_call;
+
+typedef struct {
 	br_buf text;             /* text block 0 ("" when none) */
-	int tool;                /* 1: a toolUse block follows the text */
-	const char *tool_name;   /* borrowed from the request */
-	char tool_id[32];
-	br_buf tool_input;       /* JSON text of the tool input */
+	int tool;                /* number of toolUse blocks that follow the text */
+	tool_call calls[PLAN_CALLS_MAX];
+	json *plan;              /* the parsed __tool_plan, owning the planned names */
 	const char *stop;
 	size_t in_tok, out_tok;
 	const json *gcfg;        /* guardrailConfig, or NULL */
@@ -70,6 +77,10 @@ static size_t block_tokens(const json *b)
 		const json *t = json_get(json_get(x, "reasoningText"), "text");
 		if (t && t->type == JSON_STRING) n += ops_tokens(t->str, t->len);
 	}
+	if ((x = json_get(b, "toolAddition")) || (x = json_get(b, "toolRemoval"))) {
+		const char *name = json_get_str(json_get(x, "tool"), "name");
+		if (name) n += ops_tokens(name, strlen(name));
+	}
 	return n;
 }
 
@@ -91,7 +102,12 @@ size_t ops_converse_input_tokens(const json *req)
 	return n;
 }
 
-/* The message-structure rules the service applies after shape validation. */
+/* The documented values of outputConfig.effort (the model only bounds its length). */
+static const char *const effort_values[] = {"low", "medium", "high", "xhigh", "max", NULL};
+
+/* The message-structure rules the service applies after shape validation. Messages with
+ * the role "system" stand outside the user/assistant alternation: they may come anywhere
+ * and are skipped when the order of the others is checked. */
 static int check_messages(const json *body, emu_response *rs)
 {
 	const json *msgs = json_get(body, "messages");
@@ -105,17 +121,34 @@ static int check_messages(const json *body, emu_response *rs)
 			"1 validation error detected: Value '[]' at 'messages' failed to satisfy constraint: Member must have length greater than or equal to 1");
 		return -1;
 	}
+	const char *effort = json_get_str(json_get(body, "outputConfig"), "effort");
+	if (effort) {
+		size_t k = 0;
+		while (effort_values[k] && strcmp(effort, effort_values[k])) k++;
+		if (!effort_values[k]) {
+			emu_response_error(rs, 400, "ValidationException",
+				"1 validation error detected: Value '%s' at 'outputConfig.effort' failed to satisfy constraint: Member must satisfy enum value set: [low, medium, high, xhigh, max]", effort);
+			return -1;
+		}
+	}
 	int have_tools = json_get(body, "toolConfig") != NULL;
+	for (size_t i = 0; i < msgs->len && !have_tools; i++) {
+		const json *content = json_get(&msgs->items[i], "content");
+		for (size_t k = 0; content && k < content->len; k++)
+			if (json_get(&content->items[k], "toolAddition")) have_tools = 1;
+	}
+	const json *prev = NULL; /* the previous user or assistant message */
 	for (size_t i = 0; i < msgs->len; i++) {
 		const json *m = &msgs->items[i];
 		const char *role = json_get_str(m, "role");
 		const json *content = json_get(m, "content");
-		if (i == 0 && strcmp(role, "user")) {
+		int is_system = !strcmp(role, "system");
+		if (!is_system && !prev && strcmp(role, "user")) {
 			emu_response_error(rs, 400, "ValidationException",
 				"A conversation must start with a user message. Try again with a conversation that starts with a user message.");
 			return -1;
 		}
-		if (i > 0 && !strcmp(role, json_get_str(&msgs->items[i - 1], "role"))) {
+		if (!is_system && prev && !strcmp(role, json_get_str(prev, "role"))) {
 			emu_response_error(rs, 400, "ValidationException",
 				"A conversation must alternate between user and assistant roles. Make sure the conversation alternates between user and assistant roles and try again.");
 			return -1;
@@ -128,6 +161,11 @@ static int check_messages(const json *body, emu_response *rs)
 		for (size_t k = 0; k < content->len; k++) {
 			const json *b = &content->items[k];
 			const json *tu = json_get(b, "toolUse"), *tr = json_get(b, "toolResult");
+			if (!is_system && (json_get(b, "toolAddition") || json_get(b, "toolRemoval"))) {
+				emu_response_error(rs, 400, "ValidationException",
+					"messages.%zu.content.%zu: toolAddition and toolRemoval blocks may only appear in system messages.", i, k);
+				return -1;
+			}
 			if ((tu || tr) && !have_tools) {
 				emu_response_error(rs, 400, "ValidationException",
 					"The toolConfig field must be defined when using toolUse and toolResult content blocks.");
@@ -141,9 +179,9 @@ static int check_messages(const json *body, emu_response *rs)
 			if (!tr) continue;
 			const char *id = json_get_str(tr, "toolUseId");
 			int found = 0;
-			const json *prev = i ? json_get(&msgs->items[i - 1], "content") : NULL;
-			for (size_t j = 0; prev && j < prev->len && !found; j++) {
-				const char *pid = json_get_str(json_get(&prev->items[j], "toolUse"), "toolUseId");
+			const json *pc = prev ? json_get(prev, "content") : NULL;
+			for (size_t j = 0; pc && j < pc->len && !found; j++) {
+				const char *pid = json_get_str(json_get(&pc->items[j], "toolUse"), "toolUseId");
 				found = pid && !strcmp(pid, id);
 			}
 			if (!found || strcmp(role, "user")) {
@@ -152,6 +190,12 @@ static int check_messages(const json *body, emu_response *rs)
 				return -1;
 			}
 		}
+		if (!is_system) prev = m;
+	}
+	if (!prev) {
+		emu_response_error(rs, 400, "ValidationException",
+			"A conversation must start with a user message. Try again with a conversation that starts with a user message.");
+		return -1;
 	}
 	return 0;
 }
@@ -207,6 +251,48 @@ static const json *find_tool(const json *tools, const char *name)
 	return NULL;
 }
 
+/* The tools the reply may call: toolConfig's tools, then, message by message, each
+ * system message's toolRemoval (drops the named tool) and toolAddition (adds it back
+ * with its toolConfig spec, or, when toolConfig does not define it, as a tool whose
+ * input is {}: spec NULL). Returns the count; *out is malloc'd (the caller frees it). */
+typedef struct { const char *name; const json *spec; } avail_tool;
+
+static size_t tool_set(const json *tools, const json *msgs, avail_tool **out)
+{
+	size_t cap = (tools ? tools->len : 0) + 1, n = 0;
+	for (size_t i = 0; i < msgs->len; i++) {
+		const json *c = json_get(&msgs->items[i], "content");
+		cap += c ? c->len : 0;
+	}
+	avail_tool *a = malloc(cap * sizeof *a);
+	*out = a;
+	if (!a) return 0;
+	for (size_t i = 0; tools && i < tools->len; i++) {
+		const json *spec = json_get(&tools->items[i], "toolSpec");
+		const char *name = json_get_str(spec, "name");
+		if (name) a[n++] = (avail_tool){name, spec};
+	}
+	for (size_t i = 0; i < msgs->len; i++) {
+		if (strcmp(json_get_str(&msgs->items[i], "role"), "system")) continue;
+		const json *c = json_get(&msgs->items[i], "content");
+		for (size_t k = 0; c && k < c->len; k++) {
+			const json *add = json_get(&c->items[k], "toolAddition");
+			const json *rem = json_get(&c->items[k], "toolRemoval");
+			const char *name = json_get_str(json_get(add ? add : rem, "tool"), "name");
+			if (!name) continue;
+			size_t at = 0;
+			while (at < n && strcmp(a[at].name, name)) at++;
+			if (rem && at < n) {
+				memmove(a + at, a + at + 1, (n - at - 1) * sizeof *a);
+				n--;
+			} else if (add && at == n) {
+				a[n++] = (avail_tool){name, find_tool(tools, name)};
+			}
+		}
+	}
+	return n;
+}
+
 static size_t count_tool_uses(const json *msgs)
 {
 	size_t n = 0;
@@ -257,6 +343,62 @@ static void apply_limits(reply *r, const json *body)
 		while (r->text.len && (r->text.data[r->text.len - 1] == ' ')) r->text.len--;
 		r->stop = "max_tokens";
 	}
+}
+
+/* The tool plan: the first user message's first text block starts with
+ * "__tool_plan " and a JSON array of turns, each an array of {"name", "input"} calls.
+ * Turn k (k = assistant messages so far) asks for its calls; after the last turn the
+ * plan is done and the ordinary rules answer (the toolResult echo). Returns 1 when r got
+ * the calls of a turn, 0 when no plan applies, -1 after writing a ValidationException. */
+static int plan_turn(reply *r, const json *msgs, emu_response *rs)
+{
+	const json *first = &msgs->items[0];
+	const json *c = json_get(first, "content");
+	const json *t = c && c->len ? json_get(&c->items[0], "text") : NULL;
+	size_t turn = 0, n = strlen(TOOL_PLAN);
+	char err[120];
+
+	if (!t || t->type != JSON_STRING || t->len < n || memcmp(t->str, TOOL_PLAN, n))
+		return 0;
+	r->plan = json_parse(t->str + n, t->len - n, err, sizeof err);
+	if (!r->plan || r->plan->type != JSON_ARRAY) {
+		emu_response_error(rs, 400, "ValidationException",
+			"__tool_plan: expected a JSON array of turns: %s", r->plan ? "not an array" : err);
+		return -1;
+	}
+	for (size_t i = 0; i < msgs->len; i++)
+		if (!strcmp(json_get_str(&msgs->items[i], "role"), "assistant")) turn++;
+	if (turn >= r->plan->len) return 0;
+	const json *calls = &r->plan->items[turn];
+	if (calls->type != JSON_ARRAY || calls->len == 0 || calls->len > PLAN_CALLS_MAX) {
+		emu_response_error(rs, 400, "ValidationException",
+			"__tool_plan: turn %zu must be an array of 1 to %d calls", turn + 1, PLAN_CALLS_MAX);
+		return -1;
+	}
+	size_t base = count_tool_uses(msgs);
+	br_buf_append_str(&r->text, "Calling");
+	for (size_t i = 0; i < calls->len; i++) {
+		const json *call = &calls->items[i];
+		const char *name = json_get_str(call, "name");
+		const json *input = json_get(call, "input");
+		if (!name || (input && input->type != JSON_OBJECT)) {
+			emu_response_error(rs, 400, "ValidationException",
+				"__tool_plan: turn %zu call %zu needs a string name and an object input", turn + 1, i + 1);
+			return -1;
+		}
+		tool_call *tc = &r->calls[r->tool++];
+		tc->name = name;
+		snprintf(tc->id, sizeof tc->id, "tooluse_%zu", base + i + 1);
+		json_writer w;
+		jw_init(&w, &tc->input);
+		if (input) jw_value(&w, input);
+		else br_buf_append_str(&tc->input, "{}");
+		br_buf_append_str(&r->text, i ? ", " : " ");
+		br_buf_append_str(&r->text, name);
+	}
+	br_buf_append_str(&r->text, ".");
+	r->stop = "tool_use";
+	return 1;
 }
 
 static int build_reply(reply *r, const json *body, emu_response *rs)
@@ -311,7 +453,18 @@ static int build_reply(reply *r, const json *body, emu_response *rs)
 	const json *tc = json_get(body, "toolConfig");
 	const json *tools = json_get(tc, "tools");
 	const json *oc = json_get(json_get(json_get(json_get(body, "outputConfig"), "textFormat"), "structure"), "jsonSchema");
-	if (tresult) {
+	int planned = plan_turn(r, msgs, rs);
+	if (planned < 0) {
+		br_buf_free(&utext);
+		return -1;
+	}
+	if (planned) {
+		/* r->tool calls of the plan's current turn */
+	} else if (tresult) {
+		for (size_t ci = 0; content && ci < content->len; ci++) {
+		tresult = json_get(&content->items[ci], "toolResult");
+		if (!tresult) continue;
+		if (r->text.len) br_buf_append_str(&r->text, " ");
 		const char *id = json_get_str(tresult, "toolUseId"), *name = "unknown";
 		for (size_t i = 0; i < msgs->len; i++) {
 			const json *c = json_get(&msgs->items[i], "content");
@@ -326,6 +479,7 @@ static int build_reply(reply *r, const json *body, emu_response *rs)
 		br_buf_append_str(&r->text, name);
 		br_buf_append_str(&r->text, st && !strcmp(st, "error") ? " failed: " : " returned: ");
 		result_text(&r->text, tresult);
+		}
 	} else if (!strncmp(text, "__stream_words ", 15)) {
 		long n = strtol(text + 15, NULL, 10);
 		if (n < 1) n = 1;
@@ -349,23 +503,27 @@ static int build_reply(reply *r, const json *body, emu_response *rs)
 				return -1;
 			}
 		}
-		for (size_t i = 0; !spec && tools && i < tools->len; i++) {
-			const json *s = json_get(&tools->items[i], "toolSpec");
-			const char *n = json_get_str(s, "name");
-			if (n && strstr(text, n)) spec = s;
-		}
-		if (!spec && json_get(choice, "any")) {
-			for (size_t i = 0; !spec && tools && i < tools->len; i++) spec = json_get(&tools->items[i], "toolSpec");
-		}
-		if (spec) {
+		const char *call = forced;
+		avail_tool *avail = NULL;
+		size_t navail = tool_set(tools, msgs, &avail);
+		for (size_t i = 0; !call && i < navail; i++)
+			if (strstr(text, avail[i].name)) { call = avail[i].name; spec = avail[i].spec; }
+		if (!call && navail && json_get(choice, "any")) { call = avail[0].name; spec = avail[0].spec; }
+		free(avail);
+		if (call) {
 			r->tool = 1;
-			r->tool_name = json_get_str(spec, "name");
-			snprintf(r->tool_id, sizeof r->tool_id, "tooluse_%zu", count_tool_uses(msgs) + 1);
+			r->calls[0].name = call;
+			snprintf(r->calls[0].id, sizeof r->calls[0].id, "tooluse_%zu", count_tool_uses(msgs) + 1);
 			json_writer w;
-			jw_init(&w, &r->tool_input);
-			fill_schema(&w, json_get(json_get(spec, "inputSchema"), "json"), text, 0);
+			jw_init(&w, &r->calls[0].input);
+			if (spec) {
+				fill_schema(&w, json_get(json_get(spec, "inputSchema"), "json"), text, 0);
+			} else {
+				jw_obj(&w);
+				jw_obj_end(&w);
+			}
 			br_buf_append_str(&r->text, "Calling tool ");
-			br_buf_append_str(&r->text, r->tool_name);
+			br_buf_append_str(&r->text, r->calls[0].name);
 			br_buf_append_str(&r->text, ".");
 			r->stop = "tool_use";
 		} else if (oc) {
@@ -449,14 +607,15 @@ static void write_json(const reply *r, const json *body, const emu_request *rq, 
 		jw_strn(&w, r->text.data ? (const char *)r->text.data : "", r->text.len);
 		jw_obj_end(&w);
 	}
-	if (r->tool) {
+	for (int t = 0; t < r->tool; t++) {
+		const tool_call *tc = &r->calls[t];
 		jw_obj(&w);
 		jw_key(&w, "toolUse");
 		jw_obj(&w);
 		jw_key(&w, "input");
-		jw_raw(&w, (const char *)r->tool_input.data, r->tool_input.len);
-		jw_kstr(&w, "name", r->tool_name);
-		jw_kstr(&w, "toolUseId", r->tool_id);
+		jw_raw(&w, (const char *)tc->input.data, tc->input.len);
+		jw_kstr(&w, "name", tc->name);
+		jw_kstr(&w, "toolUseId", tc->id);
 		jw_obj_end(&w);
 		jw_obj_end(&w);
 	}
@@ -528,29 +687,30 @@ static void write_stream(const reply *r, const json *body, const emu_request *rq
 		emit(&s, "contentBlockStop");
 		idx = 1;
 	}
-	if (r->tool) {
+	for (int t = 0; t < r->tool; t++, idx++) {
+		const tool_call *tc = &r->calls[t];
 		jw_init(&w, &s.payload);
 		jw_obj(&w);
 		jw_kint(&w, "contentBlockIndex", idx);
 		ops_padding(&w, s.seq);
 		jw_key(&w, "start"); jw_obj(&w); jw_key(&w, "toolUse"); jw_obj(&w);
-		jw_kstr(&w, "name", r->tool_name);
-		jw_kstr(&w, "toolUseId", r->tool_id);
+		jw_kstr(&w, "name", tc->name);
+		jw_kstr(&w, "toolUseId", tc->id);
 		jw_obj_end(&w); jw_obj_end(&w);
 		jw_obj_end(&w);
 		emit(&s, "contentBlockStart");
 		/* the input JSON in pieces of about 8 bytes, the first one empty as the service does */
-		size_t i = 0, n = r->tool_input.len;
+		size_t i = 0, n = tc->input.len;
 		int first = 1;
 		while ((first || i < n) && !s.failed) {
 			size_t j = first ? 0 : (i + 8 < n ? i + 8 : n);
-			while (j < n && (r->tool_input.data[j] & 0xc0) == 0x80) j++;
+			while (j < n && (tc->input.data[j] & 0xc0) == 0x80) j++;
 			if (first) j = i;
 			jw_init(&w, &s.payload);
 			jw_obj(&w);
 			jw_kint(&w, "contentBlockIndex", idx);
 			jw_key(&w, "delta"); jw_obj(&w); jw_key(&w, "toolUse"); jw_obj(&w); jw_key(&w, "input");
-			jw_strn(&w, (const char *)r->tool_input.data + i, j - i);
+			jw_strn(&w, (const char *)tc->input.data + i, j - i);
 			jw_obj_end(&w); jw_obj_end(&w);
 			ops_padding(&w, s.seq);
 			jw_obj_end(&w);
@@ -602,13 +762,15 @@ void ops_converse(const emu_request *rq, emu_response *rs, const char *model_id,
 	emu_guard_init(&r.g);
 	if (build_reply(&r, body, rs) == 0) {
 		r.in_tok = ops_converse_input_tokens(body);
-		r.out_tok = ops_tokens((const char *)r.text.data, r.text.len) +
-			(r.tool ? ops_tokens((const char *)r.tool_input.data, r.tool_input.len) : 0);
+		r.out_tok = ops_tokens((const char *)r.text.data, r.text.len);
+		for (int t = 0; t < r.tool; t++)
+			r.out_tok += ops_tokens((const char *)r.calls[t].input.data, r.calls[t].input.len);
 		if (stream) write_stream(&r, body, rq, rs);
 		else write_json(&r, body, rq, rs);
 	}
 	br_buf_free(&r.text);
-	br_buf_free(&r.tool_input);
+	for (int t = 0; t < r.tool; t++) br_buf_free(&r.calls[t].input);
+	json_free(r.plan);
 	emu_guard_free(&r.g);
 	json_free(body);
 }

@@ -730,6 +730,34 @@ static int header_enum(const emu_request *rq, emu_response *rs, const char *name
 	return -1;
 }
 
+/* X-Amzn-Bedrock-Request-Metadata (requestMetadata): at most 8500 characters (the
+ * model), and a JSON object whose values are strings (what the service documents).
+ * 0 when absent or valid. */
+static int check_request_metadata(const emu_request *rq, emu_response *rs)
+{
+	const char *v = emu_request_header(rq, "x-amzn-bedrock-request-metadata");
+	if (!v) return 0;
+	size_t n = strlen(v), chars = 0;
+	for (size_t i = 0; i < n; i++)
+		if (((unsigned char)v[i] & 0xc0) != 0x80) chars++;
+	if (chars > 8500) {
+		emu_response_error(rs, 400, "ValidationException",
+			"1 validation error detected: Value at 'requestMetadata' failed to satisfy constraint: Member must have length less than or equal to 8500");
+		return -1;
+	}
+	char err[120];
+	json *md = json_parse(v, n, err, sizeof err);
+	int ok = md && md->type == JSON_OBJECT;
+	for (size_t i = 0; ok && i < md->len; i++) ok = md->items[i].type == JSON_STRING;
+	json_free(md);
+	if (!ok) {
+		emu_response_error(rs, 400, "ValidationException",
+			"The X-Amzn-Bedrock-Request-Metadata header must be a JSON object whose values are strings.");
+		return -1;
+	}
+	return 0;
+}
+
 void ops_invoke(const emu_request *rq, emu_response *rs, const char *model_id, int stream)
 {
 	static const char *const trace_v[] = {"ENABLED", "DISABLED", "ENABLED_FULL", NULL};
@@ -738,7 +766,8 @@ void ops_invoke(const emu_request *rq, emu_response *rs, const char *model_id, i
 	const char *trace, *lat, *tier;
 	if (header_enum(rq, rs, "x-amzn-bedrock-trace", "trace", trace_v, &trace) ||
 	    header_enum(rq, rs, "x-amzn-bedrock-performanceconfig-latency", "performanceConfigLatency", lat_v, &lat) ||
-	    header_enum(rq, rs, "x-amzn-bedrock-service-tier", "serviceTier", tier_v, &tier))
+	    header_enum(rq, rs, "x-amzn-bedrock-service-tier", "serviceTier", tier_v, &tier) ||
+	    check_request_metadata(rq, rs))
 		return;
 	const char *gid = emu_request_header(rq, "x-amzn-bedrock-guardrailidentifier");
 	const char *gver = emu_request_header(rq, "x-amzn-bedrock-guardrailversion");

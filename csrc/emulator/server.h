@@ -21,8 +21,11 @@ typedef struct {
 	int no_auth;                     /* 1: no SigV4/bearer checks at all */
 	int event_delay_ms;              /* start value of the pacing (--event-delay) */
 	long cred_ttl;                   /* seconds issued credentials live (--cred-ttl) */
+	const char *cred_seed;           /* --cred-seed: issued keys derived, not random */
 	const char *container_token;     /* required Authorization on the container endpoint */
 	const char *sso_token;           /* accepted x-amz-sso_bearer_token (NULL: any) */
+	const char *sso_refresh_token;   /* accepted SSO-OIDC refresh token (NULL: any) */
+	const char *login_refresh_token; /* accepted sign-in refresh token (NULL: any) */
 	const char *web_identity_token;  /* accepted WebIdentityToken (NULL: any) */
 	const char *role_name;           /* IMDS role name */
 	const char *account_id;          /* account in ARNs and the SSO answer */
@@ -137,7 +140,7 @@ void srv_dispatch(srv_request *rq, srv_reply *r);
 void srv_error(srv_reply *r, int status, const char *type, const char *suffix,
 	       int cap_message, const char *msg);
 /* Sets r->rs to the answer of a kind=error fault: the status of f->exception in the
- * service's error table (reference §13; f->status overrides, unknown names 400), the
+ * service's error table (f->status overrides, unknown names 400), the
  * Bedrock x-amzn-ErrorType, and a JSON body with message and the exception's modeled
  * extra members. model: the request's model id (resourceName's default). */
 void srv_error_fault(const srv_fault *f, const char *model, srv_reply *r);
@@ -179,6 +182,11 @@ size_t srv_auth_nkeys(void);
  * caller's buffers and the expiry (UNIX seconds). 0 or -1. */
 int srv_auth_issue(long ttl, char akid[21], char secret[41], char token[161],
 		   long long *expires);
+/* As srv_auth_issue, but with --cred-seed the key, secret and token are derived from the
+ * seed and `identity` (what was asked: endpoint, role, session, source key...), so the
+ * same request gets the same key: two clients' results can be compared exactly. */
+int srv_auth_issue_for(long ttl, const char *identity, char akid[21], char secret[41],
+		       char token[161], long long *expires);
 /* Verifies rq's SigV4 signature for `service` ("bedrock", "sts"), or its bearer token when
  * allow_bearer. payload_hash overrides the body hash (NULL: the x-amz-content-sha256
  * value, else the body's SHA-256). 0 and *a filled, or -1 with a->err_* set. Wipes the
@@ -218,9 +226,10 @@ void srv_faults_cleanup(void);
 /* Counts an accepted connection; returns its id (1, 2, ...). Thread-safe, like every
  * srv_stats_* function. */
 unsigned long srv_stats_connection(int http2_hint);
-/* Records one non-admin request; first = 1 for the first one on its connection. */
+/* Records one non-admin request; first = 1 for the first one on its connection;
+ * content_type is the request's Content-Type header (NULL when it had none). */
 void srv_stats_request(unsigned long conn, int first, const char *method, const char *path,
-		       int status, int http2);
+		       int status, int http2, const char *content_type);
 /* Appends {"connections":…,"requests":…,"log":[…]} to b. */
 void srv_stats_json(br_buf *b);
 /* Zeroes the counters and empties the log; cleanup is the same, at exit. */
@@ -232,6 +241,11 @@ void srv_stats_cleanup(void);
 /* Serves IMDSv2, the container endpoint, STS and SSO when rq is one of theirs: 1 and r
  * filled; 0 when rq is not a credential request. */
 int srv_creds_handle(srv_request *rq, srv_reply *r);
+/* Verifies a DPoP proof (RFC 9449, ES256 only): typ, alg, the embedded P-256 jwk, htm,
+ * htu, jti, iat within skew seconds of now, and the signature. 0, or -1 with the reason
+ * in why (never key material). */
+int srv_dpop_check(const char *proof, const char *htm, const char *htu, long long now,
+		   long skew, char *why, size_t cap);
 
 /* ---- admin channel (srv_admin.c) ---- */
 

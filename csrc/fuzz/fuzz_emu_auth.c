@@ -1,6 +1,7 @@
 /* libFuzzer target for the emulator's authentication (csrc/emulator/auth.c): the
  * Authorization header parsing (scheme, Credential/SignedHeaders/Signature parameters,
- * the credential scope), X-Amz-Date parsing, session-token and bearer checks, and the
+ * the credential scope), X-Amz-Date parsing, session-token and bearer checks (short-term
+ * API keys included: base64, the presigned query, its signature recomputed), and the
  * canonical request rebuilt from what arrived (signed header values joined, raw path and
  * query, payload hash) through br_sigv4. Built by .ci/run-fuzz against every emulator
  * source except main.c and srv_io.c (emu_fuzz_io.c stands in).

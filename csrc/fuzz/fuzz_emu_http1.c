@@ -1,7 +1,7 @@
 /* libFuzzer target for the emulator's HTTP/1.1 request reader (csrc/emulator/http1.c):
  * request line, header lines, Content-Length, chunked bodies with trailers, Expect:
  * 100-continue, keep-alive and pipelining; and, in one mode, the whole path of a request
- * behind it (dispatch, control channel, credential endpoints, authentication, the ten
+ * behind it (dispatch, control channel, credential endpoints, authentication, the eleven
  * operations, the response writer). Built by .ci/run-fuzz against every emulator source
  * except main.c, srv_io.c (emu_fuzz_io.c stands in: reads come from the fuzz input in
  * slices, writes are collected) and http1.c, which is included below: its reader

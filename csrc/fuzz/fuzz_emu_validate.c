@@ -3,7 +3,7 @@
  * Built by .ci/run-fuzz with the embedded service model (generated model_data.c).
  *
  * Input: a request body. When it parses as JSON, it is validated against the input
- * shape of each of the ten operations. Checked on every input:
+ * shape of each of the eleven operations. Checked on every input:
  *   - emu_model_validate returns 0 with no message, or n > 0 with a message that starts
  *     "n validation error(s) detected: Value ", lists at most 10 violations and is valid
  *     UTF-8 (it goes into the JSON error body as is);
@@ -28,6 +28,7 @@ static const char *const shapes[] = {
 	"InvokeModelWithResponseStreamRequest", "CountTokensRequest",
 	"InvokeModelWithBidirectionalStreamRequest", "ApplyGuardrailRequest",
 	"StartAsyncInvokeRequest", "GetAsyncInvokeRequest", "ListAsyncInvokesRequest",
+	"InvokeGuardrailChecksRequest",
 };
 #define NSHAPES (sizeof shapes / sizeof *shapes)
 

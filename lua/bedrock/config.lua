@@ -1,13 +1,17 @@
--- Client configuration: options + environment, resolved once per client the way the
--- AWS SDKs resolve them, and the endpoint rule set of bedrock-runtime (reference §2).
+-- Client configuration: options, environment and the shared config/credentials files,
+-- resolved the way botocore resolves them, and the endpoint rule set of bedrock-runtime.
 --
--- resolve(opts, getenv) -> cfg | nil, err (ConfigError). getenv defaults to os.getenv;
--- specs pass a table-backed function.
+-- resolve(opts, getenv) -> cfg | nil, err (ConfigError): options and environment only, at
+-- client creation (no file is read). load(cfg) -> cfg | nil, err: on the first request,
+-- reads ~/.aws/config and ~/.aws/credentials (or AWS_CONFIG_FILE /
+-- AWS_SHARED_CREDENTIALS_FILE) once and fills in what options and environment left open.
+-- Precedence for each setting: option > environment > the selected profile. getenv
+-- defaults to os.getenv; specs pass a table-backed function.
 local errors = require "bedrock.errors"
 
 local _M = { _VERSION = "0.1.0" }
 
-local type, tonumber, tostring, pairs = type, tonumber, tostring, pairs
+local type, tonumber, tostring, pairs, ipairs, next = type, tonumber, tostring, pairs, ipairs, next
 local floor = math.floor
 
 local function cfg_error(msg, extra)
@@ -60,7 +64,7 @@ function _M.partition(region)
 	return partitions[1]
 end
 
--- Endpoint rules (reference §2). Returns url | nil, err.
+-- Endpoint rules (botocore's endpoint rule set for bedrock-runtime). Returns url | nil, err.
 function _M.endpoint(p)
 	if p.endpoint then
 		if p.use_fips then return cfg_error("Invalid Configuration: FIPS and custom endpoint are not supported") end
@@ -129,9 +133,14 @@ end
 
 local retry_modes = { standard = true, legacy = true, adaptive = true }
 
+-- The largest retry.max_attempts / AWS_MAX_ATTEMPTS accepted.
+_M.MAX_ATTEMPTS = 100
+
 -- Default timeouts in milliseconds. first_byte is long because a non-streaming call's
--- first byte only comes when the model has finished generating.
-_M.default_timeouts = { connect = 10000, first_byte = 300000, idle = 60000, total = nil }
+-- first byte only comes when the model has finished generating; idle is the SDKs' 60 s
+-- read timeout; total (one hour, the longest inference the service runs) ends a body
+-- that trickles a byte now and then, which no idle timeout catches.
+_M.default_timeouts = { connect = 10000, first_byte = 300000, idle = 60000, total = 3600000 }
 
 local known_options = {
 	region = true, endpoint = true, credentials = true, profile = true, timeouts = true,
@@ -139,35 +148,219 @@ local known_options = {
 	use_dualstack_endpoint = true, cainfo = true, capath = true, verify = true,
 	on_request = true, on_response = true, logger = true, auth_scheme_preference = true,
 	transport = true, getenv = true, clock = true, user_agent = true, decode = true,
+	max_body = true, max_error_body = true,
 }
 _M.known_options = known_options
 
-function _M.resolve(opts, getenv)
-	opts = opts or {}
-	if type(opts) ~= "table" then return cfg_error("client options must be a table") end
-	getenv = getenv or opts.getenv or os.getenv
+-- The per-call options (client:<operation>(req, opts)), refused the same way when unknown.
+local known_call_options = {
+	validate = true, timeouts = true, decode = true, time = true, dry_run = true, clock = true,
+	max_body = true, max_error_body = true,
+}
+_M.known_call_options = known_call_options
+
+-- check_call_options(opts) -> true | nil, ConfigError naming the first unknown option.
+function _M.check_call_options(opts)
+	if type(opts) ~= "table" then return cfg_error("per-call options must be a table") end
 	for k in pairs(opts) do
-		if not known_options[k] then
-			return cfg_error("unknown client option '" .. tostring(k) .. "'", { field = tostring(k) })
+		if not known_call_options[k] then
+			local names = {}
+			for n in pairs(known_call_options) do names[#names + 1] = n end
+			table.sort(names)
+			return cfg_error("unknown per-call option '" .. tostring(k) .. "' (known: " ..
+				table.concat(names, ", ") .. ")", { field = tostring(k) })
 		end
 	end
-	local cfg = { getenv = getenv }
+	return true
+end
+
+---------------------------------------------------------------------------- files
+
+-- botocore's os.path.expandvars + expanduser on a file name.
+local function expand_path(path, getenv)
+	path = path:gsub("%$(%b{})", function(b)
+		return getenv(b:sub(2, -2)) or nil
+	end):gsub("%$([%a_][%w_]*)", function(n) return getenv(n) or nil end)
+	if path:sub(1, 1) == "~" and (path:sub(2, 2) == "/" or #path == 1) then
+		local home = getenv("HOME")
+		if home and home ~= "" then path = home .. path:sub(2) end
+	end
+	return path
+end
+_M.expand_path = expand_path
+
+local function env(getenv, name)
+	local v = getenv(name)
+	if v == "" then return nil end
+	return v
+end
+
+-- The profile the options and environment select: the `profile` option (the CLI's
+-- --profile), else AWS_DEFAULT_PROFILE, else AWS_PROFILE (botocore's order), else
+-- "default". The second result says whether it was named (a named profile must exist).
+function _M.profile_name(opts, getenv)
+	local p = opts and opts.profile
+	if p ~= nil then return p, true, "option" end
+	p = env(getenv, "AWS_DEFAULT_PROFILE")
+	if p then return p, true, "AWS_DEFAULT_PROFILE" end
+	p = env(getenv, "AWS_PROFILE")
+	if p then return p, true, "AWS_PROFILE" end
+	return "default", false
+end
+
+-- Reads both shared files: { config = view | nil, credentials = view | nil,
+-- config_path =, credentials_path =, home = } | nil, err (a broken file names its line).
+function _M.read_files(getenv)
+	local ini = require "bedrock.ini"
+	local home = env(getenv, "HOME")
+	local cpath = expand_path(env(getenv, "AWS_CONFIG_FILE") or "~/.aws/config", getenv)
+	local kpath = expand_path(env(getenv, "AWS_SHARED_CREDENTIALS_FILE") or "~/.aws/credentials", getenv)
+	local files = { home = home, config_path = cpath, credentials_path = kpath }
+	local err
+	if cpath:sub(1, 1) ~= "~" then
+		files.config, err = ini.read(cpath, "config")
+		if err then return nil, err end
+	end
+	if kpath:sub(1, 1) ~= "~" then
+		files.credentials, err = ini.read(kpath, "credentials")
+		if err then return nil, err end
+	end
+	files.config = files.config or { profiles = {}, sso_sessions = {}, services = {} }
+	files.credentials = files.credentials or { profiles = {}, sso_sessions = {}, services = {} }
+	return files
+end
+
+-- A profile's keys as botocore's full_config has them: the config file's section,
+-- updated with the credentials file's section of the same name. nil when neither has it.
+function _M.merged_profile(files, name)
+	local a = files.config.profiles[name]
+	local b = files.credentials.profiles[name]
+	if not a and not b then return nil end
+	local t = {}
+	for k, v in pairs(a or {}) do t[k] = v end
+	for k, v in pairs(b or {}) do t[k] = v end
+	return t
+end
+
+-- The endpoint a service is configured to use, botocore's order: AWS_ENDPOINT_URL_<ID>,
+-- AWS_ENDPOINT_URL, the profile's `services` section (`<id> = endpoint_url = …`), the
+-- profile's endpoint_url; none of them when ignore_configured_endpoint_urls is true
+-- (environment, then profile). service_id is botocore's snake-case id: "bedrock_runtime",
+-- "sts", "sso", "signin". ctx: { getenv =, profile = {…}, files = {…} }.
+-- Returns url | nil (nothing configured) | nil, err.
+function _M.configured_endpoint(service_id, ctx)
+	local getenv = ctx.getenv or os.getenv
+	local prof = ctx.profile or {}
+	local ign = getenv("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
+	if ign == nil then ign = prof.ignore_configured_endpoint_urls end
+	if type(ign) == "string" and ign:lower() == "true" then return nil end
+	local v = env(getenv, "AWS_ENDPOINT_URL_" .. service_id:upper())
+	if v then return v end
+	v = env(getenv, "AWS_ENDPOINT_URL")
+	if v then return v end
+	if prof.services ~= nil then
+		local name = prof.services
+		local sec = type(name) == "string" and ctx.files and ctx.files.config and
+			ctx.files.config.services[name]
+		if not sec or next(sec) == nil then
+			return nil, errors.make("ConfigError", "the profile is configured to use the services " ..
+				"section but the \"" .. tostring(name) .. "\" services configuration does not exist")
+		end
+		local s = sec[service_id:lower()]
+		if type(s) == "table" and s.endpoint_url and s.endpoint_url ~= "" then return s.endpoint_url end
+	end
+	v = prof.endpoint_url
+	if type(v) == "string" and v ~= "" then return v end
+	return nil
+end
+
+-- STS regions that keep the global endpoint under sts_regional_endpoints = legacy.
+local sts_legacy_global = {}
+for r in ("ap-northeast-1 ap-south-1 ap-southeast-1 ap-southeast-2 aws-global ca-central-1 " ..
+	"eu-central-1 eu-north-1 eu-west-1 eu-west-2 eu-west-3 sa-east-1 us-east-1 us-east-2 " ..
+	"us-west-1 us-west-2"):gmatch("%S+") do sts_legacy_global[r] = true end
+
+-- endpoint_for(service_id, ctx [, region]) -> url | nil, err: the configured endpoint
+-- (configured_endpoint), else the service's public endpoint in `region` (default: the
+-- profile's resolved region, ctx.region). Known ids: "sts" (sts_regional_endpoints:
+-- "regional", the default, or "legacy"), "sso" (portal.sso), "signin", "bedrock_runtime".
+function _M.endpoint_for(service_id, ctx, region)
+	local url, err = _M.configured_endpoint(service_id, ctx)
+	if err then return nil, err end
+	if not url then
+		region = region or ctx.region
+		local getenv = ctx.getenv or os.getenv
+		if service_id == "sts" then
+			local mode = env(getenv, "AWS_STS_REGIONAL_ENDPOINTS") or
+				(ctx.profile and ctx.profile.sts_regional_endpoints) or "regional"
+			if not region or region == "aws-global" or
+				(mode == "legacy" and sts_legacy_global[region]) then
+				url = "https://sts.amazonaws.com"
+			else
+				url = "https://sts." .. region .. "." .. _M.partition(region).dns
+			end
+		elseif not region then
+			return nil, errors.make("ConfigError", "no region for the " .. service_id ..
+				" endpoint: set region in the profile or AWS_REGION")
+		elseif service_id == "sso" then
+			url = "https://portal.sso." .. region .. "." .. _M.partition(region).dns
+		elseif service_id == "sso_oidc" then
+			url = "https://oidc." .. region .. "." .. _M.partition(region).dns
+		elseif service_id == "signin" then
+			-- botocore's signin endpoint rules, per partition
+			local pid = _M.partition(region).id
+			if pid == "aws" then url = "https://" .. region .. ".signin.aws.amazon.com"
+			elseif pid == "aws-cn" then url = "https://" .. region .. ".signin.amazonaws.cn"
+			elseif pid == "aws-us-gov" then url = "https://" .. region .. ".signin.amazonaws-us-gov.com"
+			else url = "https://signin." .. region .. "." .. _M.partition(region).dns end
+		elseif service_id == "bedrock_runtime" then
+			url = "https://bedrock-runtime." .. region .. "." .. _M.partition(region).dns
+		else
+			url = "https://" .. service_id:gsub("_", "-") .. "." .. region .. "." .. _M.partition(region).dns
+		end
+	end
+	if not _M.parse_url(url) then
+		return nil, errors.make("ConfigError", "invalid " .. service_id .. " endpoint URL " .. tostring(url))
+	end
+	return url
+end
+
+---------------------------------------------------------------------------- resolve
+
+local function str_bool(v, name)
+	if v == nil or v == "" then return nil end
+	if type(v) ~= "string" then return nil end
+	local l = v:lower()
+	if l == "true" then return true end
+	if l == "false" then return false end
+	return nil, errors.make("ConfigError", name .. " must be true or false (got " .. v .. ")")
+end
+
+-- One pass over options, environment and (when `prof` is given) the selected profile.
+-- Without `prof` (at client creation: no file is read then) a missing region or an
+-- endpoint that the files could still change is left for load().
+local function compute(opts, getenv, prof, files, where)
+	local cfg = {}
+	local from_file = prof ~= nil
+	prof = prof or {}
+	local function fileval(k)
+		local v = prof[k]
+		if type(v) == "string" and v ~= "" then return v end
+		return nil
+	end
 
 	-- region
 	local region = opts.region
 	if region == nil then
-		region = getenv("AWS_REGION")
-		if region == "" then region = nil end
-		if region == nil then
-			region = getenv("AWS_DEFAULT_REGION")
-			if region == "" then region = nil end
-		end
+		region = env(getenv, "AWS_REGION") or env(getenv, "AWS_DEFAULT_REGION") or fileval("region")
 	end
 	if region == nil then
-		return cfg_error("no region: pass region= or set AWS_REGION (or AWS_DEFAULT_REGION)",
-			{ field = "region" })
-	end
-	if type(region) ~= "string" or not region:match("^[%w][%w%-]*$") or #region > 63 then
+		if from_file then
+			-- credentials resolve without a region (as botocore's do); a request cannot
+			cfg.no_region = errors.make("ConfigError", "no region: pass region=, set AWS_REGION " ..
+				"(or AWS_DEFAULT_REGION) or region in the profile" .. (where or ""), { field = "region" })
+		end
+	elseif type(region) ~= "string" or not region:match("^[%w][%w%-]*$") or #region > 63 then
 		return cfg_error("invalid region " .. tostring(region), { field = "region" })
 	end
 	cfg.region = region
@@ -180,44 +373,48 @@ function _M.resolve(opts, getenv)
 		fips, err = env_bool(getenv, "AWS_USE_FIPS_ENDPOINT")
 		if err then return nil, err end
 	end
+	if fips == nil then
+		fips, err = str_bool(fileval("use_fips_endpoint"), "use_fips_endpoint in the profile")
+		if err then return nil, err end
+	end
 	dual, err = opt_bool(opts.use_dualstack_endpoint, "use_dualstack_endpoint")
 	if err then return nil, err end
 	if dual == nil then
 		dual, err = env_bool(getenv, "AWS_USE_DUALSTACK_ENDPOINT")
 		if err then return nil, err end
 	end
+	if dual == nil then
+		dual, err = str_bool(fileval("use_dualstack_endpoint"), "use_dualstack_endpoint in the profile")
+		if err then return nil, err end
+	end
 	cfg.use_fips, cfg.use_dualstack = fips or false, dual or false
 
-	-- endpoint
+	-- endpoint: the option, else what is configured (environment, then files)
 	local endpoint = opts.endpoint
 	if endpoint == nil then
-		endpoint = getenv("AWS_ENDPOINT_URL_BEDROCK_RUNTIME")
-		if endpoint == "" then endpoint = nil end
-		if endpoint == nil then
-			endpoint = getenv("AWS_ENDPOINT_URL")
-			if endpoint == "" then endpoint = nil end
+		endpoint, err = _M.configured_endpoint("bedrock_runtime",
+			{ getenv = getenv, profile = prof, files = files })
+		if err then return nil, err end
+	end
+	if endpoint ~= nil or region ~= nil then
+		local url
+		url, err = _M.endpoint{ endpoint = endpoint, region = region,
+			use_fips = cfg.use_fips, use_dualstack = cfg.use_dualstack }
+		if not url then return nil, err end
+		local parsed = _M.parse_url(url)
+		if not parsed then
+			return cfg_error("invalid endpoint URL " .. tostring(url) ..
+				" (expected http(s)://host[:port][/path])", { field = "endpoint" })
 		end
+		cfg.endpoint = parsed
+		cfg.custom_endpoint = endpoint ~= nil
 	end
-	local url
-	url, err = _M.endpoint{ endpoint = endpoint, region = region,
-		use_fips = cfg.use_fips, use_dualstack = cfg.use_dualstack }
-	if not url then return nil, err end
-	local parsed = _M.parse_url(url)
-	if not parsed then
-		return cfg_error("invalid endpoint URL " .. tostring(url) ..
-			" (expected http(s)://host[:port][/path])", { field = "endpoint" })
-	end
-	cfg.endpoint = parsed
-	cfg.custom_endpoint = endpoint ~= nil
 
 	-- retries
 	local r = opts.retry or {}
 	if type(r) ~= "table" then return cfg_error("retry must be a table", { field = "retry" }) end
 	local mode = r.mode
-	if mode == nil then
-		mode = getenv("AWS_RETRY_MODE")
-		if mode == "" then mode = nil end
-	end
+	if mode == nil then mode = env(getenv, "AWS_RETRY_MODE") or fileval("retry_mode") end
 	mode = mode or "standard"
 	if not retry_modes[mode] then
 		return cfg_error("retry mode must be standard, legacy or adaptive (got " .. tostring(mode) .. ")",
@@ -225,17 +422,50 @@ function _M.resolve(opts, getenv)
 	end
 	local max = r.max_attempts
 	if max == nil then
-		local e = getenv("AWS_MAX_ATTEMPTS")
-		if e and e ~= "" then
+		local e, name = env(getenv, "AWS_MAX_ATTEMPTS"), "AWS_MAX_ATTEMPTS"
+		if not e then e, name = fileval("max_attempts"), "max_attempts in the profile" end
+		if e then
 			max = tonumber(e)
-			if not max then return cfg_error("AWS_MAX_ATTEMPTS must be an integer (got " .. e .. ")") end
+			if not max then return cfg_error(name .. " must be an integer (got " .. e .. ")") end
 		end
 	end
-	if max ~= nil and (type(max) ~= "number" or max < 1 or max ~= floor(max)) then
-		return cfg_error("max_attempts must be an integer >= 1", { field = "retry.max_attempts" })
+	-- bounded: an infinite or absurd count would retry a throttled call for ever
+	if max ~= nil and (type(max) ~= "number" or max < 1 or max > _M.MAX_ATTEMPTS or max ~= floor(max)) then
+		return cfg_error("max_attempts must be an integer from 1 to " .. _M.MAX_ATTEMPTS ..
+			" (got " .. tostring(max) .. ")", { field = "retry.max_attempts" })
 	end
 	cfg.retry = { mode = mode, max_attempts = max, sleep = r.sleep, random = r.random,
 		clock = r.clock }
+
+	cfg.cainfo = opts.cainfo
+	if cfg.cainfo == nil then
+		local ca = env(getenv, "AWS_CA_BUNDLE") or fileval("ca_bundle")
+		if ca then cfg.cainfo = expand_path(ca, getenv) end
+	end
+	return cfg
+end
+
+function _M.resolve(opts, getenv)
+	opts = opts or {}
+	if type(opts) ~= "table" then return cfg_error("client options must be a table") end
+	getenv = getenv or opts.getenv or os.getenv
+	for k in pairs(opts) do
+		if not known_options[k] then
+			return cfg_error("unknown client option '" .. tostring(k) .. "'", { field = tostring(k) })
+		end
+	end
+	if opts.profile ~= nil and (type(opts.profile) ~= "string" or opts.profile == "") then
+		return cfg_error("profile must be a non-empty string", { field = "profile" })
+	end
+	local cfg, err = compute(opts, getenv)
+	if not cfg then return nil, err end
+	cfg.getenv = getenv
+	-- kept for load(), which completes the configuration from the files; without the
+	-- credentials, so that no table reachable from a client holds a secret
+	local kept = {}
+	for k, v in pairs(opts) do if k ~= "credentials" then kept[k] = v end end
+	cfg.opts = kept
+	cfg.loaded = false
 
 	-- timeouts (ms)
 	local t = opts.timeouts or {}
@@ -273,12 +503,9 @@ function _M.resolve(opts, getenv)
 	cfg.http2 = opts.http2
 	cfg.verify = opts.verify
 	if cfg.verify == nil then cfg.verify = true end
-	cfg.cainfo, cfg.capath = opts.cainfo, opts.capath
-	cfg.profile = opts.profile
-	if cfg.profile == nil then
-		local p = getenv("AWS_PROFILE")
-		if p and p ~= "" then cfg.profile = p end
-	end
+	cfg.capath = opts.capath
+	cfg.profile, cfg.profile_named = _M.profile_name(opts, getenv)
+	cfg.explicit_profile = opts.profile ~= nil
 	for _, k in ipairs{ "on_request", "on_response", "logger", "clock" } do
 		if opts[k] ~= nil and type(opts[k]) ~= "function" then
 			return cfg_error(k .. " must be a function", { field = k })
@@ -286,6 +513,58 @@ function _M.resolve(opts, getenv)
 		cfg[k] = opts[k]
 	end
 	cfg.user_agent = opts.user_agent
+	-- response body limits (bytes, or false for none); nil: the transport's defaults
+	for _, k in ipairs{ "max_body", "max_error_body" } do
+		local v = opts[k]
+		if v ~= nil and v ~= false and (type(v) ~= "number" or v ~= v or v < 0 or v == math.huge) then
+			return cfg_error(k .. " must be a number of bytes, or false for no limit", { field = k })
+		end
+		cfg[k] = v
+	end
+	return cfg
+end
+
+-- load(cfg) -> cfg | nil, err: reads the shared files once (on the first request) and
+-- completes cfg with what the selected profile says where options and environment are
+-- silent. Cached: later calls return at once (an error is returned again each time,
+-- so that fixing the file needs a new client, as with botocore's session).
+function _M.load(cfg)
+	if cfg.loaded then return cfg end
+	if cfg.load_error then return nil, cfg.load_error end
+	local files, err = _M.read_files(cfg.getenv)
+	if not files then cfg.load_error = err return nil, err end
+	local name = cfg.profile
+	local prof = _M.merged_profile(files, name)
+	if not prof then
+		if cfg.profile_named then
+			err = errors.make("ConfigError", "the config profile (" .. name .. ") could not be found in " ..
+				files.config_path .. " or " .. files.credentials_path, { field = "profile" })
+			cfg.load_error = err
+			return nil, err
+		end
+		prof = {}
+	end
+	local where = ""
+	if next(prof) ~= nil then where = " [" .. name .. "]" end
+	local c
+	c, err = compute(cfg.opts, cfg.getenv, prof, files, where)
+	if not c then cfg.load_error = err return nil, err end
+	for k, v in pairs(c) do cfg[k] = v end
+	-- the files and the merged profile may hold static keys: kept in a closure, so that
+	-- no table reachable from a client holds them
+	cfg.held_files = function() return files, prof end
+	cfg.loaded = true
+	return cfg
+end
+
+-- resolve + load at once (what a client has after its first request; a region is
+-- required, unless an endpoint is given).
+function _M.resolve_all(opts, getenv)
+	local cfg, err = _M.resolve(opts, getenv)
+	if not cfg then return nil, err end
+	cfg, err = _M.load(cfg)
+	if not cfg then return nil, err end
+	if not cfg.endpoint then return nil, cfg.no_region end
 	return cfg
 end
 

@@ -201,10 +201,12 @@ function Parser:next()
 			else
 				local c = byte(l, 1)
 				if c == 32 or c == 9 then return self:fail("obsolete header line folding") end
-				local name, value = match(l, "^([^:]*):[ \t]*(.-)[ \t]*$")
+				local name, value = match(l, "^([^:]*):[ \t]*(.*)$")
 				if not name or not find(name, TOKEN) then
 					return self:fail("bad header line: " .. sub(l, 1, 64))
 				end
+				local last = byte(value, -1)
+				if last == 32 or last == 9 then value = match(value, "^(.-)[ \t]*$") end
 				if find(value, "[%z\r\n]") then return self:fail("header '" .. name .. "' value contains CR, LF or NUL") end
 				self.n_headers = self.n_headers + 1
 				if self.n_headers > self.max_headers then

@@ -1,4 +1,4 @@
--- Retry policy: the SDKs' "standard" mode (reference §14.2), plus botocore's "legacy".
+-- Retry policy: the SDKs' "standard" mode, plus botocore's "legacy".
 --
 -- standard:
 --   * max attempts 3 (AWS_MAX_ATTEMPTS / retry.max_attempts count attempts, not retries)
@@ -45,7 +45,7 @@ function _M.classify(err)
 	-- the transport marks what no retry can fix (bad URL, TLS trust) as not retryable
 	if code == "ConnectionError" then return err.retryable and "timeout" or nil end
 	if code == "ValidationError" or code == "ConfigError" or code == "CredentialsError"
-		or code == "SerializationError" then
+		or code == "SerializationError" or code == "ResponseTooLarge" then
 		return nil
 	end
 	if THROTTLING[code] then return "throttling" end
@@ -128,12 +128,14 @@ end
 local NGX_SLEEP_PHASES = { rewrite = true, access = true, content = true, timer = true,
 	ssl_cert = true, ssl_session_fetch = true, ssl_client_hello = true }
 
--- Default sleep: inside nginx (where ngx.sleep can yield) ngx.sleep, which lets the
--- worker serve other requests meanwhile; elsewhere it blocks the thread (core.sleep,
--- nanosleep). Hosts with their own clock (coroutine schedulers) pass
--- retry = { sleep = ... } instead.
+-- Default sleep, decided per call: inside a bedrock.async task it yields to the
+-- scheduler (other tasks run during the backoff); inside nginx (where ngx.sleep can
+-- yield) ngx.sleep, so the worker serves other requests meanwhile; elsewhere it blocks
+-- the thread (core.sleep, nanosleep).
 function _M.default_sleep(seconds)
 	if seconds <= 0 then return end
+	local backend = require("bedrock.async").backend
+	if backend.current() then return backend.sleep(seconds) end
 	local n = rawget(_G, "ngx")
 	if type(n) == "table" and n.sleep and n.get_phase and NGX_SLEEP_PHASES[n.get_phase()] then
 		return n.sleep(seconds)

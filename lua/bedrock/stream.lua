@@ -16,6 +16,27 @@ local type, setmetatable, error, pairs, tostring, next, pcall, ipairs =
 	type, setmetatable, error, pairs, tostring, next, pcall, ipairs
 local concat, sort = table.concat, table.sort
 local decode_raw, decode_doc = json.decode_raw, json.decode
+local SENTINEL = json.SENTINEL
+
+-- Event types whose shape is one blob member (InvokeModelWithResponseStream's chunk:
+-- PayloadPart.bytes), per eventstream node: { [event type] = member name }. The decoder
+-- base64-decodes such a payload itself when it is plain ({"bytes":"<base64>"}, members
+-- the model does not know being dropped as the reader drops them): dec:next(blobs) then
+-- gives the bytes and the member name, and no payload string is made.
+local blob_events = setmetatable({}, { __mode = "k", __index = function(t, node)
+	local blobs = {}
+	for et, m in pairs(node.members or {}) do
+		local n, key, count = m.node, nil, 0
+		for name, mm in pairs(n.members or {}) do
+			count = count + 1
+			if mm.node.kind == "blob" then key = name end
+		end
+		if n.kind == "structure" and not n.exception and count == 1 and key then blobs[et] = key end
+	end
+	t[node] = blobs
+	return blobs
+end })
+_M.blob_events = blob_events
 
 local Stream = {}
 Stream.__index = Stream
@@ -29,40 +50,56 @@ local function stream_error(msg, code, extra)
 end
 _M.stream_error = stream_error
 
+local new_assembler -- forward (collect)
+
+-- ConverseStream's answer is complete once messageStop has arrived (metadata follows it).
+-- InvokeModelWithResponseStream has no such event (its chunks are the model's own
+-- format): a clean end of the HTTP body at a message boundary is all there is.
+local FINAL_EVENT = { ConverseStream = "messageStop" }
+
 -- new{ plan =, node = (eventstream node), source =, decoder =, meta = {...},
 --      on_close = fn(stream, clean) }
 function _M.new(o)
 	local s = setmetatable({
+		acc = new_assembler(o.plan),
 		node = o.node, source = o.source, decoder = o.decoder, on_close = o.on_close,
 		plan = o.plan, eof = false, done = false, events_seen = 0, messages_seen = 0,
 		request_id = o.request_id, status = o.status, headers = o.headers,
+		-- the event that marks a complete answer: a stream that ends before it was cut
+		final_event = o.plan and FINAL_EVENT[o.plan.name] or nil,
 	}, Stream)
+	local blobs = o.node and blob_events[o.node]
+	if blobs and next(blobs) ~= nil then s.blobs = blobs end
 	if o.meta then for k, v in pairs(o.meta) do s[k] = v end end
 	return s
 end
 
 -- Fails the stream: closes the source and raises err.
 local function raise(self, err)
+	if self.redact then self.redact(err) end
 	self.failed = err
 	self:close()
 	if self.request_id and err.request_id == nil then err.request_id = self.request_id end
 	error(err, 0)
 end
 
--- Next raw message: headers, payload | nil at the clean end. Raises on framing errors
--- and transport failures.
+-- Next raw message: headers, payload | nil at the clean end; or, for an event whose
+-- payload the decoder decoded itself, event type, value, how: how is a member name when
+-- the value is a blob event's decoded bytes (see blob_events), true when it is the JSON
+-- payload decoded (as json.decode_raw decodes it). Raises on framing errors and
+-- transport failures.
 function Stream:_message()
 	if self.pending_h then
-		local h, p = self.pending_h, self.pending_p
-		self.pending_h, self.pending_p = nil, nil
-		return h, p
+		local h, p, k = self.pending_h, self.pending_p, self.pending_k
+		self.pending_h, self.pending_p, self.pending_k = nil, nil, nil
+		return h, p, k
 	end
-	local dec = self.decoder
+	local dec, blobs = self.decoder, self.blobs
 	while true do
-		local h, p, code = dec:next()
+		local h, p, code = dec:next(blobs, SENTINEL)
 		if h then
 			self.messages_seen = self.messages_seen + 1
-			return h, p
+			return h, p, code
 		end
 		if p ~= nil then
 			return raise(self, stream_error("event stream: " .. tostring(p), code))
@@ -71,6 +108,10 @@ function Stream:_message()
 			local ok, msg, c = dec:finish()
 			if not ok then
 				return raise(self, stream_error("event stream: " .. tostring(msg), c))
+			end
+			if self.final_event and not self.final_seen then
+				return raise(self, stream_error("event stream ended before " .. self.final_event ..
+					": the answer is incomplete", "TRUNCATED"))
 			end
 			self.done = true
 			self:close(true)
@@ -94,10 +135,10 @@ end
 -- Pulls messages until the first one; keeps it for next(). Returns an error object (not
 -- raised) when the first message is an exception/error, so the caller may retry.
 function Stream:_prime()
-	local ok, h, p = pcall(self._message, self)
+	local ok, h, p, k = pcall(self._message, self)
 	if not ok then return nil, h end
 	if h == nil then return true end
-	local mt = h[":message-type"]
+	local mt = k == nil and h[":message-type"]
 	if mt == "exception" or mt == "error" then
 		local err = errors.from_event(h, p)
 		err.request_id = self.request_id
@@ -105,36 +146,64 @@ function Stream:_prime()
 		self:close()
 		return nil, err
 	end
-	self.pending_h, self.pending_p = h, p
+	self.pending_h, self.pending_p, self.pending_k = h, p, k
 	return true
 end
 
 -- Next event table, or nil at the end. Raises a bedrock.errors object on failure.
 function Stream:next()
 	if self.failed then error(self.failed, 0) end
+	if self.closed then
+		-- closed by its user: nothing more is handed out, buffered events included
+		if self.done and not self.pending_h then return nil end
+		error(stream_error("the stream was closed", "CLOSED"), 0)
+	end
 	local members = self.node.members
 	while true do
 		if self.done and not self.pending_h then return nil end
-		local h, p = self:_message()
+		local h, p, kind = self:_message() -- kind: what the decoder did with p (see _message)
 		if h == nil then return nil end
-		local mt = h[":message-type"]
+		local mt, et
+		if kind == nil then mt, et = h[":message-type"], h[":event-type"] else mt, et = "event", h end
 		if mt == "event" or mt == nil then
-			local et = h[":event-type"]
 			local m = et and members[et]
 			if m and not m.node.exception then
 				local v
-				if p == "" then
-					v = {}
+				if kind and kind ~= true then
+					v = { [kind] = p } -- a one-blob event the decoder decoded itself
 				else
-					local err
-					v, err = decode_raw(p)
-					if v == nil then
+					local d = p -- kind == true: the decoder already decoded the JSON
+					if kind == nil then
+						if p == "" then
+							d = {}
+						else
+							local err
+							d, err = decode_raw(p)
+							if d == nil then
+								return raise(self, errors.make("SerializationError",
+									"event " .. et .. ": invalid JSON payload: " .. tostring(err)))
+							end
+						end
+					end
+					if type(d) ~= "table" then
 						return raise(self, errors.make("SerializationError",
-							"event " .. et .. ": invalid JSON payload: " .. tostring(err)))
+							"event " .. et .. ": the payload is not a JSON object"))
+					end
+					local ok
+					ok, v = pcall(m.node.read, d)
+					if not ok then
+						if not errors.is(v) then v = errors.make("SerializationError", tostring(v)) end
+						v.message = "event " .. et .. ": " .. tostring(v.message)
+						return raise(self, v)
 					end
 				end
-				v = m.node.read(v)
+				if et == self.final_event then self.final_seen = true end
 				self.events_seen = self.events_seen + 1
+				-- (an event the assembler cannot take fails collect(), not the iteration)
+				if not self.acc_err then
+					local aok, aerr = pcall(self.acc.add, self.acc, et, v)
+					if not aok then self.acc_err = aerr end
+				end
 				return { [et] = v }
 			end
 			-- unknown event type: skipped
@@ -148,9 +217,15 @@ end
 
 Stream.__call = function(self) return self:next() end
 
+-- for ev in stream:events() do ... end. Under Lua 5.4 the loop closes the stream when it
+-- is left early (break, error): the fourth value is the stream, a to-be-closed value.
 function Stream:events()
-	return function() return self:next() end
+	return function() return self:next() end, nil, nil, self
 end
+
+-- Lua 5.4 `local s <close> = ...` and the generic for's closing value: releases the
+-- connection at once. (LuaJIT: call s:close() after a break.)
+Stream.__close = function(self) self:close() end
 
 -- Closes the underlying transfer (idempotent). `clean` is true at the normal end.
 function Stream:close(clean)
@@ -196,98 +271,138 @@ local function finish_block(b)
 	b.finished = true
 end
 
--- Collects the rest of a ConverseStream into Converse's response shape:
--- { output = { message = { role, content = {...} } }, stopReason, usage, metrics,
---   additionalModelResponseFields, trace, performanceConfig, serviceTier }
--- For InvokeModelWithResponseStream: { body = <all chunk bytes joined>, contentType, ... }.
--- Raises like next() on failure.
-function Stream:collect()
-	local plan = self.plan
+-- A member the assembler uses must have the type it is used as: else a
+-- SerializationError naming the event and the member (a broken or hostile peer), never
+-- a raw Lua error.
+local TYPE_NAMES = { table = "JSON object", string = "string", number = "number" }
+local function expect(v, ty, et, field)
+	if v ~= nil and type(v) ~= ty then
+		error(errors.make("SerializationError", "event " .. et .. ": " .. field .. " must be a " ..
+			TYPE_NAMES[ty] .. " (got " .. type(v) .. ")"), 0)
+	end
+	return v
+end
+
+-- The assembler: every event that next() hands out is added here, so that collect()
+-- returns the whole message even when some events were taken before it was called. One
+-- assembler per stream; the tool loop's streamed turns go through the same code.
+-- add() raises a SerializationError on a member of the wrong type.
+local Acc = {}
+Acc.__index = Acc
+
+local ChunkAcc = {}
+ChunkAcc.__index = ChunkAcc
+
+function ChunkAcc:add(k, v)
+	if k == "chunk" then
+		local n = self.n + 1
+		self.parts[n] = expect(v.bytes, "string", "chunk", "bytes") or ""
+		self.n = n
+	end
+end
+
+function ChunkAcc:result(meta)
+	local out = { body = concat(self.parts, "", 1, self.n) }
+	for k, v in pairs(meta or {}) do out[k] = v end
+	return out
+end
+ChunkAcc.partial = ChunkAcc.result
+
+new_assembler = function(plan)
 	if plan and plan.name ~= "ConverseStream" then
-		local parts, n = {}, 0
-		for ev in self:events() do
-			if ev.chunk then n = n + 1; parts[n] = ev.chunk.bytes or "" end
-		end
-		local out = { body = concat(parts, "", 1, n) }
-		for k, v in pairs(self.meta_fields or {}) do out[k] = v end
-		return out
+		return setmetatable({ parts = {}, n = 0 }, ChunkAcc)
 	end
-	local blocks = {}
-	local out = { output = { message = { role = "assistant", content = json.array{} } } }
-	local function block(i)
-		local b = blocks[i]
-		if not b then
-			b = { block = {}, index = i }
-			blocks[i] = b
-		end
-		return b
+	return setmetatable({ blocks = {},
+		out = { output = { message = { role = "assistant", content = json.array{} } } } }, Acc)
+end
+_M.assembler = new_assembler
+
+function Acc:block(i, et)
+	expect(i, "number", et, "contentBlockIndex")
+	i = i or 0
+	local b = self.blocks[i]
+	if not b then
+		b = { block = {}, index = i }
+		self.blocks[i] = b
 	end
-	for ev in self:events() do
-		local k, v = next(ev)
-		if k == "messageStart" then
-			out.output.message.role = v.role or "assistant"
-		elseif k == "contentBlockStart" then
-			local b = block(v.contentBlockIndex or 0)
-			local st = v.start or {}
-			if st.toolUse then
-				b.block.toolUse = { toolUseId = st.toolUse.toolUseId, name = st.toolUse.name,
-					type = st.toolUse.type }
-				b.input_parts = {}
-			elseif st.toolResult then
-				b.block.toolResult = { toolUseId = st.toolResult.toolUseId, status = st.toolResult.status,
-					type = st.toolResult.type, content = json.array{} }
-			elseif st.image then
-				b.block.image = { format = st.image.format }
+	return b
+end
+
+-- Adds one ConverseStream event (type k, value v).
+function Acc:add(k, v)
+	local out = self.out
+	if k == "contentBlockDelta" then
+		local b = self:block(v.contentBlockIndex, k)
+		local d = expect(v.delta, "table", k, "delta") or {}
+		if d.text ~= nil then
+			local tp = b.text_parts
+			if not tp then tp = {}; b.text_parts = tp end
+			tp[#tp + 1] = expect(d.text, "string", k, "delta.text")
+		elseif d.toolUse ~= nil then
+			expect(d.toolUse, "table", k, "delta.toolUse")
+			b.input_parts = b.input_parts or {}
+			if not b.block.toolUse then b.block.toolUse = {} end
+			b.input_parts[#b.input_parts + 1] = expect(d.toolUse.input, "string", k, "delta.toolUse.input") or ""
+		elseif d.reasoningContent ~= nil then
+			local r = expect(d.reasoningContent, "table", k, "delta.reasoningContent")
+			b.block.reasoningContent = b.block.reasoningContent or {}
+			local rc = b.block.reasoningContent
+			if expect(r.text, "string", k, "delta.reasoningContent.text") then
+				b.reasoning_parts = b.reasoning_parts or {}
+				b.reasoning_parts[#b.reasoning_parts + 1] = r.text
 			end
-		elseif k == "contentBlockDelta" then
-			local b = block(v.contentBlockIndex or 0)
-			local d = v.delta or {}
-			if d.text then
-				b.text_parts = b.text_parts or {}
-				b.text_parts[#b.text_parts + 1] = d.text
-			elseif d.toolUse then
-				b.input_parts = b.input_parts or {}
-				if not b.block.toolUse then b.block.toolUse = {} end
-				b.input_parts[#b.input_parts + 1] = d.toolUse.input or ""
-			elseif d.reasoningContent then
-				local r = d.reasoningContent
-				b.block.reasoningContent = b.block.reasoningContent or {}
-				local rc = b.block.reasoningContent
-				if r.text then
-					b.reasoning_parts = b.reasoning_parts or {}
-					b.reasoning_parts[#b.reasoning_parts + 1] = r.text
-				end
-				if r.signature then
-					rc.reasoningText = rc.reasoningText or {}
-					rc.reasoningText.signature = (rc.reasoningText.signature or "") .. r.signature
-				end
-				if r.redactedContent then
-					rc.redactedContent = (rc.redactedContent or "") .. r.redactedContent
-				end
-			elseif d.citation then
-				b.citations = b.citations or {}
-				b.citations[#b.citations + 1] = d.citation
-				b.text_parts = b.text_parts or {}
-			elseif d.toolResult then
-				b.block.toolResult = b.block.toolResult or { content = json.array{} }
-				local c = b.block.toolResult.content
-				for _, part in ipairs(d.toolResult) do c[#c + 1] = part end
-			elseif d.image then
-				b.block.image = b.block.image or {}
-				if d.image.source then b.block.image.source = d.image.source end
-				if d.image.error then b.block.image.error = d.image.error end
+			if expect(r.signature, "string", k, "delta.reasoningContent.signature") then
+				rc.reasoningText = rc.reasoningText or {}
+				rc.reasoningText.signature = (rc.reasoningText.signature or "") .. r.signature
 			end
-		elseif k == "contentBlockStop" then
-			local b = blocks[v.contentBlockIndex or 0]
-			if b then finish_block(b) end
-		elseif k == "messageStop" then
-			out.stopReason = v.stopReason
-			out.additionalModelResponseFields = v.additionalModelResponseFields
-		elseif k == "metadata" then
-			out.usage, out.metrics, out.trace = v.usage, v.metrics, v.trace
-			out.performanceConfig, out.serviceTier = v.performanceConfig, v.serviceTier
+			if expect(r.redactedContent, "string", k, "delta.reasoningContent.redactedContent") then
+				rc.redactedContent = (rc.redactedContent or "") .. r.redactedContent
+			end
+		elseif d.citation ~= nil then
+			b.citations = b.citations or {}
+			b.citations[#b.citations + 1] = expect(d.citation, "table", k, "delta.citation")
+			b.text_parts = b.text_parts or {}
+		elseif d.toolResult ~= nil then
+			expect(d.toolResult, "table", k, "delta.toolResult")
+			b.block.toolResult = b.block.toolResult or { content = json.array{} }
+			local c = b.block.toolResult.content
+			for _, part in ipairs(d.toolResult) do c[#c + 1] = part end
+		elseif d.image ~= nil then
+			expect(d.image, "table", k, "delta.image")
+			b.block.image = b.block.image or {}
+			if d.image.source then b.block.image.source = d.image.source end
+			if d.image.error then b.block.image.error = d.image.error end
 		end
+	elseif k == "messageStart" then
+		out.output.message.role = expect(v.role, "string", k, "role") or "assistant"
+	elseif k == "contentBlockStart" then
+		local b = self:block(v.contentBlockIndex, k)
+		local st = expect(v.start, "table", k, "start") or {}
+		if expect(st.toolUse, "table", k, "start.toolUse") then
+			b.block.toolUse = { toolUseId = st.toolUse.toolUseId, name = st.toolUse.name,
+				type = st.toolUse.type }
+			b.input_parts = {}
+		elseif expect(st.toolResult, "table", k, "start.toolResult") then
+			b.block.toolResult = { toolUseId = st.toolResult.toolUseId, status = st.toolResult.status,
+				type = st.toolResult.type, content = json.array{} }
+		elseif expect(st.image, "table", k, "start.image") then
+			b.block.image = { format = st.image.format }
+		end
+	elseif k == "contentBlockStop" then
+		expect(v.contentBlockIndex, "number", k, "contentBlockIndex")
+		local b = self.blocks[v.contentBlockIndex or 0]
+		if b then finish_block(b) end
+	elseif k == "messageStop" then
+		out.stopReason = expect(v.stopReason, "string", k, "stopReason")
+		out.additionalModelResponseFields = v.additionalModelResponseFields
+	elseif k == "metadata" then
+		out.usage, out.metrics, out.trace = v.usage, v.metrics, v.trace
+		out.performanceConfig, out.serviceTier = v.performanceConfig, v.serviceTier
 	end
+end
+
+-- The content blocks gathered so far, in index order, into out.
+local function assemble(out, blocks)
 	local idx = {}
 	for i, b in pairs(blocks) do
 		if not b.finished then finish_block(b) end
@@ -296,6 +411,55 @@ function Stream:collect()
 	sort(idx)
 	local content = out.output.message.content
 	for _, i in ipairs(idx) do content[#content + 1] = blocks[i].block end
+	return out
+end
+
+-- Converse's response shape from what was added (idempotent).
+function Acc:result()
+	if self.done then return self.out end
+	self.done = true
+	return assemble(self.out, self.blocks)
+end
+
+-- What was gathered before a failure, in the same shape: the blocks that finish cleanly.
+function Acc:partial()
+	local src = self.out
+	local out = { output = { message = { role = src.output.message.role, content = json.array{} } },
+		stopReason = src.stopReason, usage = src.usage, metrics = src.metrics }
+	local blocks = {}
+	for i, b in pairs(self.blocks) do
+		if b.finished or pcall(finish_block, b) then blocks[i] = b end
+	end
+	return assemble(out, blocks)
+end
+
+-- A failed collect(): what was collected stays on the stream (s.partial, same shape),
+-- and the error object is raised.
+local function collect_failed(self, err)
+	if not errors.is(err) then
+		err = errors.make("SerializationError", "an event has an unexpected shape: " .. tostring(err))
+	end
+	self.partial = self.acc:partial(self.meta_fields)
+	if self.failed then error(self.failed, 0) end
+	return raise(self, err)
+end
+
+-- Collects the stream into Converse's response shape, the events already taken
+-- included: { output = { message = { role, content = {...} } }, stopReason, usage,
+-- metrics, additionalModelResponseFields, trace, performanceConfig, serviceTier }.
+-- For InvokeModelWithResponseStream: { body = <all chunk bytes joined>, contentType, ... }.
+-- Raises like next() on failure (and on an event of the wrong shape, a
+-- SerializationError), keeping what was collected until then in `s.partial`.
+function Stream:collect()
+	local ok, err = pcall(function()
+		local nxt = self.next
+		while nxt(self) do end
+	end)
+	if not ok then return collect_failed(self, err) end
+	if self.acc_err then return collect_failed(self, self.acc_err) end
+	local out
+	ok, out = pcall(self.acc.result, self.acc, self.meta_fields)
+	if not ok then return collect_failed(self, out) end
 	return out
 end
 

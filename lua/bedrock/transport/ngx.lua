@@ -6,7 +6,7 @@
 --   local T = require "bedrock.transport.ngx"
 --   local t = T.new{ verify = true, timeouts = { connect =, first_byte =, idle =, total = },
 --                    pool_size = 32, keepalive_timeout = 60000, proxy = nil | false | {...},
---                    recv_size = 65536 }
+--                    recv_size = 65536, max_body = 64 MiB, max_error_body = 1 MiB }
 --   local res, err = t:request{ method =, url =, headers = { {name, value}, ... }, body =,
 --                               timeouts = {...} }
 --   local s, err = t:open{ same fields, decoder = dec }
@@ -38,6 +38,12 @@ local type, tostring, tonumber, pairs, ipairs, setmetatable, getmetatable =
 	type, tostring, tonumber, pairs, ipairs, setmetatable, getmetatable
 local find, sub, lower, match, format = string.find, string.sub, string.lower, string.match, string.format
 local concat = table.concat
+
+-- Largest response bodies read whole (request()), as in the curl transport: 2xx, other.
+local MAX_BODY, MAX_ERROR_BODY = 64 * 1024 * 1024, 1024 * 1024
+local function bad_limit(v)
+	return v ~= nil and v ~= false and (type(v) ~= "number" or v ~= v or v < 0 or v == math.huge)
+end
 
 local TIMEOUT_NAMES = { connect = true, first_byte = true, idle = true, total = true }
 -- "No deadline": a week, in ms (cosocket timeouts are milliseconds, must be finite).
@@ -95,7 +101,7 @@ Stream.__name = "bedrock.transport.ngx.Stream"
 
 -- "https://host:port/path?q" -> scheme, host (no brackets), port, target ("/path?q"),
 -- authority as written (for Host). nil, message when malformed.
-local function parse_url(url)
+local function parse_url_uncached(url)
 	if type(url) ~= "string" then return nil, "must be an http:// or https:// URL, got " .. tostring(url) end
 	if find(url, "[%z\1-\32\127]") then return nil, "must not contain spaces or control characters" end
 	local scheme, rest = match(url, "^([Hh][Tt][Tt][Pp][Ss]?)://(.*)$")
@@ -115,6 +121,21 @@ local function parse_url(url)
 	port = tonumber(port ~= "" and port or (scheme == "https" and 443 or 80))
 	if port < 1 or port > 65535 then return nil, "has a bad port: " .. url end
 	return { scheme = scheme, host = lower(host), port = port, target = target, authority = authority }
+end
+
+-- Parsed URLs, by URL: a client sends the same few URLs call after call. Bounded: past
+-- the limit URLs are parsed every time. The tables are shared: never modified.
+local url_memo, n_url_memo = {}, 0
+local function parse_url(url)
+	local u = url_memo[url]
+	if u then return u end
+	local msg
+	u, msg = parse_url_uncached(url)
+	if u and n_url_memo < 256 then
+		n_url_memo = n_url_memo + 1
+		url_memo[url] = u
+	end
+	return u, msg
 end
 _M.parse_url = parse_url
 
@@ -197,6 +218,9 @@ function _M.new(opts)
 			"nginx's Lua module verifies against lua_ssl_trusted_certificate; set the CA there " ..
 			"(there is no per-connection CA file for cosockets)")
 	end
+	for _, f in ipairs{ "max_body", "max_error_body" } do
+		if bad_limit(opts[f]) then bad(f, "must be a byte count, or false") end
+	end
 	for _, f in ipairs{ "pool_size", "keepalive_timeout", "recv_size" } do
 		local v = opts[f]
 		if v ~= nil and (type(v) ~= "number" or v < 1 or v ~= v) then bad(f, "must be a positive number") end
@@ -234,8 +258,12 @@ function _M.new(opts)
 		pool_size = opts.pool_size or 32,
 		keepalive_timeout = opts.keepalive_timeout or 60000,
 		recv_size = opts.recv_size or DEFAULT_RECV,
+		max_body = opts.max_body == nil and MAX_BODY or opts.max_body,
+		max_error_body = opts.max_error_body == nil and MAX_ERROR_BODY or opts.max_error_body,
 		proxies = proxies,
 		requests = 0, connections = 0, reused = 0,
+		-- pool names by parsed URL (the proxy choice is fixed per transport and URL)
+		pools = setmetatable({}, { __mode = "k" }),
 		closed = false,
 	}, Transport)
 end
@@ -339,6 +367,10 @@ function Transport:_check(req)
 		for k, v in pairs(self.timeouts) do timeouts[k] = v end
 		for k, v in pairs(req.timeouts) do timeouts[k] = v end
 	end
+	if bad_limit(req.max_body) then return nil, verr("max_body", "must be a byte count, or false") end
+	if bad_limit(req.max_error_body) then
+		return nil, verr("max_error_body", "must be a byte count, or false")
+	end
 	local dec = req.decoder
 	if dec ~= nil then
 		local mt = type(dec) == "userdata" and getmetatable(dec)
@@ -380,11 +412,16 @@ end
 function Transport:_connect(s, u, fresh)
 	local n = s.ngx
 	local proxy = s.proxy
-	local sni = u.scheme == "https" and u.host or ""
-	local pool = format("bedrock:%s:%d:%s:%s:%s", u.host, u.port, sni,
-		(u.scheme == "https" and (self.verify and "v" or "nv")) or "plain",
-		proxy and proxy.name or "")
-	if proxy and proxy.auth then pool = pool .. ":" .. n.md5(proxy.auth) end
+	local pools = self.pools
+	local pool = pools[u]
+	if not pool then
+		local sni = u.scheme == "https" and u.host or ""
+		pool = format("bedrock:%s:%d:%s:%s:%s", u.host, u.port, sni,
+			(u.scheme == "https" and (self.verify and "v" or "nv")) or "plain",
+			proxy and proxy.name or "")
+		if proxy and proxy.auth then pool = pool .. ":" .. n.md5(proxy.auth) end
+		pools[u] = pool
+	end
 	local sock, err = n.socket.tcp()
 	if not sock then return nil, conn_error("cannot create a cosocket: " .. tostring(err)) end
 	s.sock = sock
@@ -668,11 +705,30 @@ function Transport:request(req)
 	end
 	local s, err = start(self, req)
 	if not s then return nil, err end
-	local parts, n = {}, 0
+	local option, limit
+	local st = s.status
+	if st >= 200 and st < 300 then
+		option, limit = "max_body", req.max_body
+		if limit == nil then limit = self.max_body end
+	else
+		option, limit = "max_error_body", req.max_error_body
+		if limit == nil then limit = self.max_error_body end
+	end
+	local cl = tonumber(s.headers["content-length"])
+	if limit and cl and cl > limit then
+		s:close()
+		return nil, errors.too_large(option, limit, st, s.headers, cl)
+	end
+	local parts, n, received = {}, 0, 0
 	while not s.finished do
 		local kind, a = s:_next()
 		if not kind then return nil, a end
 		if kind == "done" then s:_finish() break end
+		received = received + #a
+		if limit and received > limit then
+			s:close()
+			return nil, errors.too_large(option, limit, st, s.headers)
+		end
 		n = n + 1
 		parts[n] = a
 	end

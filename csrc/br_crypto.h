@@ -1,0 +1,29 @@
+/* Small hashing and signing helpers over OpenSSL's libcrypto, for the credential
+ * providers: SHA-1 (the SSO token cache names its files by it) and ES256, ECDSA over
+ * P-256 with SHA-256 in the JWS form (r || s, 32 bytes each), which DPoP proofs use.
+ * Plain C; no Lua. Key material is never copied into error text. */
+#ifndef BR_CRYPTO_H
+#define BR_CRYPTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "br_errors.h"
+
+/* hex gets the 40 lowercase hex digits of SHA-1(data) and a NUL. */
+void br_crypto_sha1_hex(const void *data, size_t n, char hex[41]);
+
+/* Reads a P-256 private key in DER (SEC1 "EC PRIVATE KEY" or PKCS#8) and gives the
+ * public point's coordinates. BR_BAD_KEY when it is not such a key. */
+br_status br_es256_public(const uint8_t *der, size_t der_len, uint8_t x[32], uint8_t y[32]);
+
+/* Signs msg with that key: sig = r || s (JWS ES256), x/y as br_es256_public (either may
+ * be NULL). BR_BAD_KEY, or BR_CRYPTO when libcrypto fails. */
+br_status br_es256_sign(const uint8_t *der, size_t der_len, const uint8_t *msg, size_t n,
+			uint8_t sig[64], uint8_t x[32], uint8_t y[32]);
+
+/* Verifies a JWS ES256 signature of msg for the public point (x, y): BR_OK,
+ * BR_BAD_SIGNATURE, BR_BAD_KEY (not a point on P-256) or BR_CRYPTO. */
+br_status br_es256_verify(const uint8_t x[32], const uint8_t y[32], const uint8_t *msg,
+			  size_t n, const uint8_t sig[64]);
+
+#endif
