@@ -44,6 +44,9 @@ local function server_conf(extra)
 		loc("/invoke", "require('" .. APP .. "').invoke()"),
 		loc("/others", "require('" .. APP .. "').others()"),
 		loc("/refused", "require('" .. APP .. "').refused()"),
+		loc("/tools", "require('" .. APP .. "').tools()"),
+		loc("/async", "require('" .. APP .. "').async()"),
+		loc("/container", "require('" .. APP .. "').container()"),
 		loc("/stats", "require('" .. APP .. "').stats()"),
 		loc("/init-result", "ngx.print(INIT_RESULT)"),
 		"    location = /filter {\n",
@@ -78,7 +81,7 @@ local function sse_timed(url)
 end
 
 describe("nginx cosocket transport #ngx", function()
-	local em, ng
+	local em, ng, ng_creds
 
 	local function control(method, what)
 		local cmd = "curl -s -X " .. method .. " -H 'x-emulator-admin: 1' " ..
@@ -93,9 +96,16 @@ describe("nginx cosocket transport #ngx", function()
 				AWS_SECRET_ACCESS_KEY = SECRET, AWS_REGION = "us-east-1" },
 			http = server_conf(),
 		}
+		-- a second nginx whose workers find credentials only at the container endpoint
+		ng_creds = ngxh.start{
+			env = { BEDROCK_TEST_ENDPOINT = em.url, AWS_REGION = "us-east-1", HOME = "/nonexistent",
+				AWS_CONTAINER_CREDENTIALS_FULL_URI = em.url .. "/container-credentials" },
+			http = server_conf(),
+		}
 	end)
 
 	teardown(function()
+		if ng_creds then ng_creds.stop() end
 		if ng then
 			local log = ng.log()
 			ng.stop()
@@ -267,6 +277,59 @@ describe("nginx cosocket transport #ngx", function()
 		local v = json.decode(body)
 		assert.equal("NotSupported", v.code)
 		assert.matches("'init' phase", v.message)
+	end)
+
+	it("the tool loop runs handlers concurrently with parallel = true", function()
+		local status, v, _, raw = get_json(ng.url .. "/tools")
+		assert.equal(200, status, raw)
+		assert.equal(2, v.turns)
+		assert.matches("returned", v.text)
+		assert.equal(3, #v.finished)
+		assert.is_true(v.seconds < 1.0, "three 0.4 s handlers took " .. v.seconds .. " s")
+		status, v, _, raw = get_json(ng.url .. "/tools?parallel=0")
+		assert.equal(200, status, raw)
+		assert.is_true(v.seconds >= 1.15, "one after the other: " .. v.seconds .. " s")
+		assert.same({ "a", "b", "c" }, v.finished)
+	end)
+
+	it("bedrock.async's API works inside a request (tasks are ngx light threads)", function()
+		local status, v, _, raw = get_json(ng.url .. "/async")
+		assert.equal(200, status, raw)
+		assert.equal(5, #v.texts)
+		assert.matches("task 3", v.texts[3])
+		-- five tasks that each sleep 0.3 s before their call ran at the same time
+		assert.is_true(v.seconds < 1.2, v.seconds .. " s")
+		assert.equal("saw: " .. v.texts[1], v.waiter)
+		assert.is_true(v.current_outside)
+		assert.equal("Boom", v.failed)
+		assert.equal("task", v.timeout)
+		assert.equal("Cancelled", v.cancelled)
+		assert.equal("cancelled", v.status)
+		assert.equal(42, v.run)
+	end)
+
+	it("credentials from the container endpoint, fetched over the cosocket transport, once per worker", function()
+		control("DELETE", "requests")
+		local dir = ngxh.tmpdir()
+		local cmd = {}
+		for i = 1, 10 do
+			cmd[#cmd + 1] = "curl -s --max-time 30 " .. ng_creds.url .. "/container > " .. dir .. "/c" .. i .. " &"
+		end
+		ngxh.sh(table.concat(cmd, " ") .. " wait")
+		for i = 1, 10 do
+			local v = json.decode(helper.read(dir .. "/c" .. i))
+			assert.is_table(v, helper.read(dir .. "/c" .. i))
+			assert.matches("with role credentials", v.text or json.encode(v))
+			assert.equal("container-role", v.source)
+		end
+		ngxh.sh("rm -rf " .. helper.shell_quote(dir))
+		local req = control("GET", "requests")
+		local fetches = 0
+		for _, l in ipairs(req.log or {}) do
+			if tostring(l.path):find("container%-credentials") then fetches = fetches + 1 end
+		end
+		-- ten concurrent first calls, one refresh (the log lists credential requests)
+		assert.equal(1, fetches, json.encode(req.log))
 	end)
 
 	it("50 concurrent streams through one worker while another location answers in milliseconds", function()

@@ -156,9 +156,12 @@ function Client:_transport()
 	end
 	local cfg = self.config
 	local terr
+	-- inside nginx the trust store is nginx's (lua_ssl_trusted_certificate): a CA file
+	-- from AWS_CA_BUNDLE or a profile cannot be applied per connection there
+	local ngx_kind = kind == "ngx"
 	ok, t, terr = pcall(T.new, { http2 = cfg.http2 or false, verify = cfg.verify,
-		cainfo = cfg.cainfo, capath = cfg.capath, timeouts = cfg.timeouts,
-		max_body = cfg.max_body, max_error_body = cfg.max_error_body })
+		cainfo = not ngx_kind and cfg.cainfo or nil, capath = not ngx_kind and cfg.capath or nil,
+		timeouts = cfg.timeouts, max_body = cfg.max_body, max_error_body = cfg.max_error_body })
 	if not ok then
 		if not errors.is(t) then t = errors.make("ConfigError", tostring(t)) end
 		return nil, t

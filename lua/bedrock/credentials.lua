@@ -212,6 +212,7 @@ function _M.cached(provider, opts)
 		if ngx_async and ngx_async.active() then
 			sema = sema or require("ngx.semaphore").new(0)
 			sema:wait(60)
+			if sema:count() < 0 then sema:post(-sema:count()) end
 			return
 		end
 		local backend = require("bedrock.async").backend

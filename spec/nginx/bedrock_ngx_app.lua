@@ -168,6 +168,82 @@ function M.refused()
 	reply({ error = err_table(err) }, 502)
 end
 
+-- The tool loop with parallel handlers: three tools that each sleep 0.4 s (ngx.sleep);
+-- run concurrently the turn takes about 0.4 s, one after the other 1.2 s.
+function M.tools()
+	local c = client()
+	local plan = '__tool_plan [[{"name":"a","input":{"n":1}},{"name":"b","input":{"n":2}},' ..
+		'{"name":"c","input":{"n":3}}]]'
+	local order = {}
+	local function handler(name)
+		return function(input)
+			ngx.sleep(0.4)
+			order[#order + 1] = name
+			return { got = input.n, name = name }
+		end
+	end
+	local schema = { type = "object", properties = { n = { type = "number" } } }
+	ngx.update_time()
+	local t0 = ngx.now()
+	local res, err = c:converse_with_tools{ modelId = MODEL, messages = user(plan),
+		parallel = args().parallel ~= "0",
+		tools = { a = { inputSchema = schema, handler = handler("a") },
+			b = { inputSchema = schema, handler = handler("b") },
+			c = { inputSchema = schema, handler = handler("c") } } }
+	ngx.update_time()
+	if not res then return reply({ error = err_table(err) }, 502) end
+	reply({ seconds = ngx.now() - t0, turns = res.turns, text = res.output.message.content[1].text,
+		finished = order })
+end
+
+-- bedrock.async's own API inside a request: spawn, await (also from another task), sleep,
+-- cancel, errors re-raised.
+function M.async()
+	local async = require "bedrock.async"
+	local c = client()
+	ngx.update_time()
+	local t0 = ngx.now()
+	local tasks = {}
+	for i = 1, 5 do
+		tasks[i] = async.spawn(function()
+			async.sleep(0.3)
+			local res = assert(c:converse{ modelId = MODEL, messages = user("task " .. i) })
+			return res.output.message.content[1].text
+		end)
+	end
+	-- a task awaiting another task (not its child thread)
+	local waiter = async.spawn(function() return "saw: " .. tasks[1]:await() end)
+	local out = {}
+	for i = 1, 5 do
+		local aok, r = pcall(tasks[i].await, tasks[i])
+		if not aok then return reply({ error = err_table(r), task = i }, 500) end
+		out[i] = r
+	end
+	local failing = async.spawn(function() async.sleep(0.01); error({ code = "Boom", message = "x" }) end)
+	local ok, e = pcall(failing.await, failing)
+	local slow = async.spawn(function() async.sleep(5) end)
+	local tok, terr = pcall(slow.await, slow, 0.05)
+	slow:cancel()
+	local cok, cerr = pcall(slow.await, slow)
+	ngx.update_time()
+	reply({ seconds = ngx.now() - t0, texts = out, waiter = waiter:await(), current_outside = async.current() == nil,
+		failed = not ok and e.code, timeout = not tok and terr.which, cancelled = not cok and cerr.code,
+		status = slow:status(), run = async.run(function(x) return x * 2 end, 21) })
+end
+
+-- Credentials from the container endpoint: the chain runs on the first call.
+local creds_client
+function M.container()
+	if not creds_client then
+		creds_client = assert(bedrock.client{ region = "us-east-1", endpoint = os.getenv("BEDROCK_TEST_ENDPOINT"),
+			transport = "ngx" })
+	end
+	local res, err = creds_client:converse{ modelId = MODEL, messages = user("with role credentials") }
+	if not res then return reply({ error = err_table(err) }, 502) end
+	local cr = creds_client:credentials()
+	reply({ text = res.output.message.content[1].text, source = cr and cr.source })
+end
+
 -- The transport's counters (connections opened, calls on pooled connections).
 function M.stats()
 	local c = client(args().transport)

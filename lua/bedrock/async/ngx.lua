@@ -110,7 +110,11 @@ function Task:await(seconds)
 		error(errors.new{ code = "ValidationError", field = "task", message = "a task cannot await itself" }, 2)
 	end
 	if not self.finished then
-		local ok, err = self.sema:wait(seconds or 365 * 86400)
+		-- (a wait is bounded by nginx's timer range: "for ever" is a loop of hours)
+		local ok, err
+		repeat
+			ok, err = self.sema:wait(seconds or 3600)
+		until ok or seconds or err ~= "timeout" or self.finished
 		if ok then
 			self.sema:post(1) -- the next awaiter, if any
 		elseif err == "timeout" then
