@@ -45,6 +45,7 @@ local function server_conf(extra)
 		loc("/others", "require('" .. APP .. "').others()"),
 		loc("/refused", "require('" .. APP .. "').refused()"),
 		loc("/tools", "require('" .. APP .. "').tools()"),
+		loc("/curl-task", "require('" .. APP .. "').curl_task()"),
 		loc("/async", "require('" .. APP .. "').async()"),
 		loc("/container", "require('" .. APP .. "').container()"),
 		loc("/stats", "require('" .. APP .. "').stats()"),
@@ -306,6 +307,15 @@ describe("nginx cosocket transport #ngx", function()
 		assert.equal("Cancelled", v.cancelled)
 		assert.equal("cancelled", v.status)
 		assert.equal(42, v.run)
+	end)
+
+	it("a curl-transport call inside a task does not block the worker", function()
+		control("POST", "faults?kind=stall&ms=600")
+		local status, v, _, raw = get_json(ng.url .. "/curl-task")
+		assert.equal(200, status, raw)
+		assert.matches("curl in a task", v.text)
+		-- 600 ms of stall: a blocked worker would have ticked once or twice
+		assert.is_true(v.ticks >= 6, v.ticks .. " ticks")
 	end)
 
 	it("credentials from the container endpoint, fetched over the cosocket transport, once per worker", function()

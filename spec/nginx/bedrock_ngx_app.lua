@@ -231,6 +231,29 @@ function M.async()
 		status = slow:status(), run = async.run(function(x) return x * 2 end, 21) })
 end
 
+-- A curl-transport call inside a bedrock.async task (the emulator stalls it 0.6 s) while
+-- another task ticks every 50 ms: the ticks show whether the worker was blocked.
+function M.curl_task()
+	local async = require "bedrock.async"
+	local c = client("curl")
+	local done = false
+	local call = async.spawn(function()
+		local res, err = c:converse{ modelId = MODEL, messages = user("curl in a task") }
+		done = true
+		return res and res.output.message.content[1].text or err_table(err)
+	end)
+	local ticks = 0
+	local ticker = async.spawn(function()
+		while not done do
+			ngx.sleep(0.05)
+			ticks = ticks + 1
+		end
+	end)
+	local text = call:await()
+	ticker:await()
+	reply({ text = text, ticks = ticks })
+end
+
 -- Credentials from the container endpoint: the chain runs on the first call.
 local creds_client
 function M.container()
