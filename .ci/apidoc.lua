@@ -34,6 +34,7 @@ M.SOURCES = {
 	"lua/bedrock/operations.lua", "lua/bedrock/stream.lua", "lua/bedrock/bidi.lua",
 	"lua/bedrock/tools.lua", "lua/bedrock/async.lua", "lua/bedrock/errors.lua",
 	"lua/bedrock/json.lua", "lua/bedrock/inspect.lua", "lua/bedrock/transport/curl.lua",
+	"lua/bedrock/transport/ngx.lua",
 }
 
 local function read(path)
@@ -190,6 +191,10 @@ function M.surfaces()
 			internal = { bad_limit = true, transfer_error = true } },
 		{ prefix = "transport:", t = require("bedrock.transport.curl").Transport },
 		{ prefix = "tstream:", t = require("bedrock.transport.curl").Stream },
+		{ prefix = "ngxt.", t = require "bedrock.transport.ngx",
+			internal = { phase_error = true, parse_url = true, no_proxy_match = true } },
+		{ prefix = "ngxtransport:", t = require("bedrock.transport.ngx").Transport },
+		{ prefix = "nstream:", t = require("bedrock.transport.ngx").Stream },
 	}
 end
 
@@ -374,7 +379,8 @@ function M.render(docs)
 		"- [Client methods](#client-methods)\n- [Streams](#streams)\n",
 		"- [Bidirectional streams](#bidirectional-streams)\n- [Tool loop](#tool-loop)\n",
 		"- [`bedrock.async`](#bedrockasync)\n- [`bedrock.json`](#bedrockjson)\n",
-		"- [Errors](#errors)\n- [`bedrock.transport.curl`](#bedrocktransportcurl)\n\n")
+		"- [Errors](#errors)\n- [`bedrock.transport.curl`](#bedrocktransportcurl)\n",
+		"- [`bedrock.transport.ngx`](#bedrocktransportngx)\n\n")
 
 	w("## `bedrock`\n\n")
 	render_module(w, docs, "bedrock")
@@ -449,6 +455,14 @@ function M.render(docs)
 	render_entries(w, docs, "transport:")
 	w("### Transport streams\n\n")
 	render_entries(w, docs, "tstream:")
+
+	w("## `bedrock.transport.ngx`\n\n")
+	render_module(w, docs, "bedrock.transport.ngx")
+	render_entries(w, docs, "ngxt.")
+	w("### Transport methods\n\n")
+	render_entries(w, docs, "ngxtransport:")
+	w("### Transport streams\n\n")
+	render_entries(w, docs, "nstream:")
 
 	local text = concat(buf)
 	return (text:gsub("\n\n\n+", "\n\n"):gsub("\n+$", "\n"))

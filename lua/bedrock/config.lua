@@ -184,9 +184,11 @@ local known_options = {
 	logger = true, -- `fn(line, info)`: one readable line per request, response and credential refresh
 	auth_scheme_preference = true, -- `"sigv4"` forces SigV4 even when `AWS_BEARER_TOKEN_BEDROCK` is
 	-- set; `"bearer"` (also `"httpBearerAuth"`) keeps the default choice
-	transport = true, -- an object with `request`/`open` like `bedrock.transport.curl.new{}` (tests,
-	-- other transports); it keeps its own settings, so `timeouts`, `http2`, `verify`, `cainfo`
-	-- and `capath` given with it are a `ConfigError`
+	transport = true, -- `"curl"` or `"ngx"` by name (default: `"ngx"` inside nginx's Lua module,
+	-- `"curl"` elsewhere), or an object with `request`/`open` like
+	-- `bedrock.transport.curl.new{}` (shared connections, tests); an object keeps its own
+	-- settings, so `timeouts`, `http2`, `verify`, `cainfo` and `capath` given with it are a
+	-- `ConfigError`
 	getenv = true, -- `fn(name)` used instead of `os.getenv` (tests)
 	clock = true, -- `fn() -> UNIX seconds` for credential expiry checks (tests). Default `os.time`
 	user_agent = true, -- the User-Agent header. Default `lua-bedrock/<version> <Lua version>`
