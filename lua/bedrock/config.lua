@@ -503,6 +503,9 @@ local function compute(opts, getenv, prof, files, where)
 	return cfg
 end
 
+local OPTION_TYPES = { getenv = "function", user_agent = "string", decode = "boolean",
+	http2 = "boolean", verify = "boolean", cainfo = "string", capath = "string" }
+
 function _M.resolve(opts, getenv)
 	opts = opts or {}
 	if type(opts) ~= "table" then return cfg_error("client options must be a table") end
@@ -514,6 +517,16 @@ function _M.resolve(opts, getenv)
 	end
 	if opts.profile ~= nil and (type(opts.profile) ~= "string" or opts.profile == "") then
 		return cfg_error("profile must be a non-empty string", { field = "profile" })
+	end
+	-- plain-valued options have their type checked here, at creation, like the others
+	for k, ty in pairs(OPTION_TYPES) do
+		local v = opts[k]
+		if v ~= nil and type(v) ~= ty then
+			return cfg_error(k .. " must be a " .. ty .. " (got " .. type(v) .. ")", { field = k })
+		end
+	end
+	if type(getenv) ~= "function" then
+		return cfg_error("getenv must be a function", { field = "getenv" })
 	end
 	local cfg, err = compute(opts, getenv)
 	if not cfg then return nil, err end

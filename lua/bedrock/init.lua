@@ -21,9 +21,8 @@ local _M = { _VERSION = "0.1.0" }
 -- A client for one region and one set of credentials ([Client options](#client-options)).
 -- Nothing is read from files or the network yet: the shared config files and the
 -- credential chain are read on the first request (or `client:credentials()`). An unknown
--- option is a `ConfigError` naming it; most options are type-checked the same way, at
--- creation, or at the first call for those of the client's own transport (`http2`,
--- `verify`, `cainfo`, `capath`).
+-- option is a `ConfigError` naming it, and so is an option of the wrong type, at
+-- creation.
 function _M.client(opts)
 	return client.new(opts)
 end
