@@ -13,7 +13,10 @@
 --   * the options of a `[DEFAULT]` section appear in every other section (configparser).
 --
 -- parse(text, path) -> sections | nil, err, where sections is the raw file:
---   { [section name] = { [key] = "value" | { [subkey] = "value" } }, _order = {names} }
+--   { [section name] = { [key] = "value" | { [subkey] = "value" } } }, every key a section
+--   name (any name: `[_order]` is a section like another);
+-- meta(sections) -> { order = {names in file order}, lines = { [name] = { [key] = line } },
+--   path = } (kept beside the table, not in it)
 -- config(raw) -> { profiles =, sso_sessions =, services = } (the config file's view:
 --   `[profile x]`, `[default]`, `[sso-session x]`, `[services x]`)
 -- credentials(raw) -> { profiles = } (the credentials file's view: `[x]` is profile x)
@@ -21,6 +24,12 @@
 local errors = require "bedrock.errors"
 
 local _M = { _VERSION = "0.1.0" }
+
+-- sections table -> its metadata (weak keys: it goes with the table)
+local meta_of = setmetatable({}, { __mode = "k" })
+function _M.meta(raw)
+	return meta_of[raw]
+end
 
 local type, tostring, ipairs = type, tostring, ipairs
 local concat = table.concat
@@ -133,8 +142,7 @@ function _M.parse(text, path)
 			if s[k] == nil then s[k] = v; optlines[name][k] = optlines.DEFAULT[k] end
 		end
 	end
-	sections._order = order
-	sections._lines = optlines
+	meta_of[sections] = { order = order, lines = optlines, path = path }
 	return sections
 end
 
@@ -185,9 +193,10 @@ local function second_word(key)
 end
 
 local function attach_lines(view, raw, kind)
-	view.path = raw._path
+	local m = meta_of[raw]
+	view.path = m.path
 	view.lines = {}
-	for _, name in ipairs(raw._order) do view.lines[name] = raw._lines[name] end
+	for _, name in ipairs(m.order) do view.lines[name] = m.lines[name] end
 	view.kind = kind
 	return view
 end
@@ -195,7 +204,7 @@ end
 function _M.config(raw)
 	local profiles, sso_sessions, services = {}, {}, {}
 	local where = {}
-	for _, key in ipairs(raw._order) do
+	for _, key in ipairs(meta_of[raw].order) do
 		local values = raw[key]
 		if key:sub(1, 7) == "profile" then
 			local name = second_word(key)
@@ -217,7 +226,7 @@ end
 
 function _M.credentials(raw)
 	local profiles, where = {}, {}
-	for _, key in ipairs(raw._order) do profiles[key] = raw[key]; where[key] = key end
+	for _, key in ipairs(meta_of[raw].order) do profiles[key] = raw[key]; where[key] = key end
 	return attach_lines({ profiles = profiles, sso_sessions = {}, services = {}, section_of = where },
 		raw, "credentials")
 end
@@ -243,7 +252,7 @@ function _M.read(path, kind)
 	end
 	local raw, err = _M.parse(text, path)
 	if not raw then return nil, err end
-	raw._path = path
+	meta_of[raw].path = path
 	if kind == "credentials" then return _M.credentials(raw) end
 	return _M.config(raw)
 end
