@@ -109,7 +109,8 @@ bench:
 	$(MAKE) LUA=luajit module
 	$(MAKE) -C bench
 
-demo:
+# Like `make test`, the demo installs what it needs first: it must work on a fresh machine.
+demo: deps
 	$(MAKE) LUA=lua5.4 all
 	.ci/run-demo
 

@@ -552,9 +552,13 @@ static void collect(br_http_multi *m)
 		if (!x)
 			continue;
 		rc = msg->data.result; /* read before detach: msg dies with remove_handle */
-		if (rc == CURLE_OK) {
+		if (rc == CURLE_OK && !x->headers_done) {
+			/* libcurl 7.88 reports OK for a connection closed in the middle of the
+			 * response headers: that is no response at all. */
+			fail(x, BR_HTTP_ERR_CONNECTION, CURLE_RECV_ERROR,
+			     "connection closed before the end of the response headers");
+		} else if (rc == CURLE_OK) {
 			detach(x);
-			x->headers_done = 1;
 			x->state = BR_HTTP_S_DONE;
 		} else if (x->err == BR_HTTP_ERR_NOMEM) {
 			fail(x, BR_HTTP_ERR_NOMEM, rc, "out of memory while receiving");

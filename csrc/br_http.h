@@ -1,6 +1,6 @@
 /* HTTP transport: libcurl multi transfers that the caller steps. Plain C, no Lua.
  *
- * Model (DESIGN.md "Transport"): one br_http_multi per client holds one curl multi
+ * Model: one br_http_multi per client holds one curl multi
  * handle, so connections are reused across transfers (HTTP/1.1 keep-alive) and HTTP/2
  * streams are multiplexed. A transfer (br_http_xfer) is started with br_http_xfer_new and
  * then advanced only by br_http_step: curl's callbacks run inside that call and do

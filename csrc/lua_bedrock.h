@@ -8,6 +8,15 @@
 #include <lauxlib.h>
 #include "br_errors.h"
 
+/* Supported: Lua 5.4 (and later) and LuaJIT 2.1. LuaJIT reports 5.1 like PUC Lua 5.1, so
+ * LuaRocks cannot tell them apart; LuaJIT 2.1's lua.h is the one that defines LUA_OK.
+ * PUC 5.1 and LuaJIT 2.0 lack luaL_setmetatable/luaL_testudata, 5.2 and 5.3 user values. */
+#if LUA_VERSION_NUM == 501 && !defined(LUA_OK)
+#error "lua-bedrock supports Lua 5.4 and LuaJIT 2.1; these are the headers of PUC Lua 5.1 (or LuaJIT 2.0). With LuaRocks and LuaJIT 2.1 pass LUA_INCDIR=<LuaJIT 2.1 include dir> (Debian: /usr/include/luajit-2.1)"
+#elif LUA_VERSION_NUM == 502 || LUA_VERSION_NUM == 503
+#error "lua-bedrock supports Lua 5.4 and LuaJIT 2.1, not Lua 5.2 or 5.3"
+#endif
+
 #if LUA_VERSION_NUM < 502
 #define lua_rawlen(L, i) lua_objlen(L, (i))
 #define lua_absindex(L, i) \

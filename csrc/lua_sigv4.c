@@ -293,6 +293,35 @@ static int l_signer_prepare(lua_State *L)
 	return 1;
 }
 
+/* Same bytes, compared without an early exit (a secret is compared here). */
+static int same_secret(const char *a, const char *b, size_t blen)
+{
+	size_t alen = strlen(a), i;
+	unsigned char d = 0;
+
+	if (alen != blen)
+		return 0;
+	for (i = 0; i < alen; i++)
+		d |= (unsigned char)(a[i] ^ b[i]);
+	return d == 0;
+}
+
+/* s:is_prepared(access_key, secret_key) -> boolean: whether the last s:prepare{} was
+ * given these credentials. Lets a caller keep no copy of the secret to know when to
+ * prepare again. */
+static int l_signer_is_prepared(lua_State *L)
+{
+	l_signer *ls = check_signer(L);
+	size_t akl, skl;
+	const char *ak = luaL_checklstring(L, 2, &akl);
+	const char *sk = luaL_checklstring(L, 3, &skl);
+
+	lua_pushboolean(L, ls->prep && ls->pp.access_key && ls->pp.secret_key &&
+			strlen(ls->pp.access_key) == akl && memcmp(ls->pp.access_key, ak, akl) == 0 &&
+			same_secret(ls->pp.secret_key, sk, skl));
+	return 1;
+}
+
 /* A string argument the core wants as a C string (no embedded NUL); NULL when nil and
  * optional. */
 static const char *arg_cstr(lua_State *L, int arg, int required)
@@ -371,7 +400,9 @@ static int l_signer_presign(lua_State *L)
 /* s:sign_event(params, prior_sig_hex, date_ms, payload [, amz_date [, debug]])
  *   -> raw 32-byte signature, hex [, stage table]
  * date_ms is the :date value in ms; or a string of raw header bytes to hash verbatim
- * (then amz_date is required). amz_date, when given, is the signing time. */
+ * (then amz_date is required). amz_date, when given, is the signing time. params nil:
+ * the credentials and scope of the last s:prepare{} (so that no Lua table has to keep
+ * the secret for a stream's lifetime). */
 static int l_signer_sign_event(lua_State *L)
 {
 	l_signer *ls = check_signer(L);
@@ -386,7 +417,12 @@ static int l_signer_sign_event(lua_State *L)
 	int debug = lua_toboolean(L, 7);
 	br_status st;
 
-	luaL_checktype(L, 2, LUA_TTABLE);
+	if (lua_isnil(L, 2)) {
+		if (!ls->prep)
+			return luaL_error(L, "bedrock.Signer: sign_event without params before prepare");
+	} else {
+		luaL_checktype(L, 2, LUA_TTABLE);
+	}
 	prior = luaL_optstring(L, 3, "");
 	payload = luaL_optlstring(L, 5, "", &plen);
 	if (!lua_isnoneornil(L, 6))
@@ -404,7 +440,14 @@ static int l_signer_sign_event(lua_State *L)
 	}
 	luaL_checkstack(L, 8, "sign_event");
 	memset(&p, 0, sizeof p);
-	read_params(L, 2, 2, &p, 0);
+	if (lua_isnil(L, 2)) {
+		p.access_key = ls->pp.access_key;
+		p.secret_key = ls->pp.secret_key;
+		p.region = ls->pp.region;
+		p.service = ls->pp.service;
+	} else {
+		read_params(L, 2, 2, &p, 0);
+	}
 	if (amz)
 		st = br_sigv4_sign_event_raw(ls->s, &p, prior, alen == 16 ? amz : "", hdr, hlen,
 					     (const uint8_t *)payload, plen, sig, hex, &res);
@@ -577,6 +620,7 @@ void br_lua_open_sigv4(lua_State *L)
 	static const luaL_Reg methods[] = {
 		{"sign", l_signer_sign},
 		{"prepare", l_signer_prepare},
+		{"is_prepared", l_signer_is_prepared},
 		{"sign_prepared", l_signer_sign_prepared},
 		{"presign", l_signer_presign},
 		{"sign_event", l_signer_sign_event},

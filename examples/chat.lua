@@ -7,7 +7,8 @@
 -- from the environment (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY[/AWS_SESSION_TOKEN] or
 -- AWS_BEARER_TOKEN_BEDROCK), AWS_ENDPOINT_URL_BEDROCK_RUNTIME to talk to the emulator,
 -- BEDROCK_MODEL_ID to pick the model, BEDROCK_SYSTEM for a system prompt,
--- BEDROCK_CHAT_ECHO=1 to echo input lines (when they come from a pipe, as in `make demo`).
+-- BEDROCK_CHAT_ECHO=1 to echo input lines (when they come from a pipe).
+-- `DEMO_INTERACTIVE=1 make demo` runs it against the emulator.
 -- Commands: /reset forgets the conversation, /quit (or end of input) leaves.
 local bedrock = require "bedrock"
 

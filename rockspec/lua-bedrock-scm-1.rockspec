@@ -2,19 +2,22 @@ rockspec_format = "3.0"
 package = "lua-bedrock"
 version = "scm-1"
 source = {
-   url = "git+https://example.invalid/lua-bedrock.git",
+   url = "git+https://github.com/lua-bedrock/lua-bedrock.git",
 }
 description = {
    summary = "Amazon Bedrock Runtime for Lua: SigV4, event streams and all eleven operations",
    detailed = [[
 A C core signs requests (SigV4), moves them (libcurl, OpenSSL) and decodes binary event
 streams; a thin Lua layer gives an idiomatic client with streaming iterators, retries,
-timeouts and validation. Runs in Lua 5.4 and LuaJIT.]],
+timeouts and validation. Supports Lua 5.4 and LuaJIT 2.1 (not PUC Lua 5.1, 5.2 or 5.3).]],
    license = "Apache-2.0",
    labels = { "aws", "bedrock", "llm", "sigv4", "eventstream" },
 }
 dependencies = {
-   "lua >= 5.1",
+   -- Lua 5.4 or LuaJIT 2.1. LuaRocks reports LuaJIT as Lua 5.1, so "5.1" must be admitted
+   -- here; the C sources refuse PUC Lua 5.1's headers at build time with an #error that
+   -- says what is supported (csrc/lua_bedrock.h).
+   "lua >= 5.1, ~= 5.2, ~= 5.3",
    "lua-cjson",
 }
 external_dependencies = {
@@ -72,6 +75,7 @@ build = {
       ["bedrock.credentials.web_identity"] = "lua/bedrock/credentials/web_identity.lua",
       ["bedrock.errors"] = "lua/bedrock/errors.lua",
       ["bedrock.ini"] = "lua/bedrock/ini.lua",
+      ["bedrock.inspect"] = "lua/bedrock/inspect.lua",
       ["bedrock.json"] = "lua/bedrock/json.lua",
       ["bedrock.model"] = "lua/bedrock/model.lua",
       ["bedrock.operations"] = "lua/bedrock/operations.lua",

@@ -114,10 +114,10 @@ describe("request building", function()
 		assert.equal("amazon.nova-reel-v1:0", body.modelId)
 	end)
 
-	it("encodes a table InvokeModel body as JSON and defaults its content type", function()
+	it("encodes a table InvokeModel body as JSON and adds no content type of its own", function()
 		local r = assert(mk():_build("invoke_model", { modelId = "m", body = { prompt = "hi", n = 2 } }))
 		assert.same({ prompt = "hi", n = 2 }, json.decode(r.body))
-		assert.equal("application/json", hmap(r.headers)["content-type"])
+		assert.is_nil(hmap(r.headers)["content-type"])
 		r = assert(mk():_build("invoke_model_with_response_stream", { modelId = "m", body = "raw",
 			accept = "text/plain" }))
 		assert.equal("text/plain", hmap(r.headers)["x-amzn-bedrock-accept"])

@@ -63,33 +63,73 @@ local function shell_quote(s)
 end
 M.shell_quote = shell_quote
 
--- Starts bedrock-emulator on a free loopback port. `args` is a list of extra command-line
--- arguments; `env` a table of environment variables for it. Returns an object with
--- port, url ("http://127.0.0.1:<port>") and stop(). The emulator prints its port as the
--- first line of standard output.
-function M.emulator(args, env)
+-- Starts a loopback server whose command (`exec` appended to `sh -c`) prints its port as
+-- the first line of standard output. Returns { pid, port, url, stop() }.
+local function start_server(what, exec_cmd, env)
 	local parts = { "echo $$;" }
 	for k, v in pairs(env or {}) do parts[#parts + 1] = k .. "=" .. shell_quote(v) end
-	parts[#parts + 1] = "exec " .. shell_quote(M.emulator_bin) .. " --port 0"
-	for _, a in ipairs(args or {}) do parts[#parts + 1] = shell_quote(a) end
+	parts[#parts + 1] = "exec " .. exec_cmd
 	local cmd = "sh -c " .. shell_quote(table.concat(parts, " "))
 	local p = assert(io.popen(cmd, "r"))
 	local pid = p:read("*l")
 	local port = p:read("*l")
 	if not port or not tonumber(port) then
 		p:close()
-		error("bedrock-emulator did not start (" .. tostring(port) .. ")", 2)
+		error(what .. " did not start (" .. tostring(port) .. ")", 3)
 	end
-	local em = { pid = tonumber(pid), port = tonumber(port), pipe = p }
-	em.url = "http://127.0.0.1:" .. em.port
-	function em.stop()
-		if em.pipe then
-			os.execute("kill " .. em.pid .. " 2>/dev/null")
-			em.pipe:close()
-			em.pipe = nil
+	local srv = { pid = tonumber(pid), port = tonumber(port), pipe = p }
+	srv.url = "http://127.0.0.1:" .. srv.port
+	function srv.stop()
+		if srv.pipe then
+			os.execute("kill " .. srv.pid .. " 2>/dev/null")
+			srv.pipe:close()
+			srv.pipe = nil
+			if srv.tmp then os.remove(srv.tmp) end
 		end
 	end
-	return em
+	return srv
+end
+
+-- Starts bedrock-emulator on a free loopback port. `args` is a list of extra command-line
+-- arguments; `env` a table of environment variables for it. Returns an object with
+-- port, url ("http://127.0.0.1:<port>") and stop(). The emulator prints its port as the
+-- first line of standard output.
+function M.emulator(args, env)
+	local parts = { shell_quote(M.emulator_bin), "--port 0" }
+	for _, a in ipairs(args or {}) do parts[#parts + 1] = shell_quote(a) end
+	return start_server("bedrock-emulator", table.concat(parts, " "), env)
+end
+
+-- Starts spec/hostile_server.py (a broken HTTP/1.1 server, see the script): every
+-- connection gets `head` (bytes, verbatim: a status line and headers, or only part of
+-- them) followed by `tail` ("close", "endless", "endless-chunked", "trickle:MS"); or, with
+-- `echo = status`, an error answer whose message is the request head the client sent
+-- (plus `message`). Returns the same object as M.emulator.
+function M.hostile(o)
+	local parts = { "python3 spec/hostile_server.py" }
+	local tmp
+	if o.head then
+		tmp = os.tmpname()
+		local f = assert(io.open(tmp, "wb"))
+		f:write(o.head)
+		f:close()
+		parts[#parts + 1] = "--head " .. shell_quote(tmp)
+	end
+	if o.echo then parts[#parts + 1] = "--echo " .. tonumber(o.echo) end
+	if o.message then parts[#parts + 1] = "--message " .. shell_quote(o.message) end
+	if o.tail then parts[#parts + 1] = "--tail " .. shell_quote(o.tail) end
+	local srv = start_server("hostile_server.py", table.concat(parts, " "))
+	srv.tmp = tmp
+	return srv
+end
+
+-- Resident memory of this process in KiB (Linux /proc), or nil.
+function M.rss_kib()
+	local f = io.open("/proc/self/status", "r")
+	if not f then return nil end
+	local s = f:read("*a")
+	f:close()
+	return tonumber(s:match("VmRSS:%s*(%d+)"))
 end
 
 return M

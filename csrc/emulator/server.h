@@ -140,7 +140,7 @@ void srv_dispatch(srv_request *rq, srv_reply *r);
 void srv_error(srv_reply *r, int status, const char *type, const char *suffix,
 	       int cap_message, const char *msg);
 /* Sets r->rs to the answer of a kind=error fault: the status of f->exception in the
- * service's error table (reference §13; f->status overrides, unknown names 400), the
+ * service's error table (f->status overrides, unknown names 400), the
  * Bedrock x-amzn-ErrorType, and a JSON body with message and the exception's modeled
  * extra members. model: the request's model id (resourceName's default). */
 void srv_error_fault(const srv_fault *f, const char *model, srv_reply *r);
@@ -226,9 +226,10 @@ void srv_faults_cleanup(void);
 /* Counts an accepted connection; returns its id (1, 2, ...). Thread-safe, like every
  * srv_stats_* function. */
 unsigned long srv_stats_connection(int http2_hint);
-/* Records one non-admin request; first = 1 for the first one on its connection. */
+/* Records one non-admin request; first = 1 for the first one on its connection;
+ * content_type is the request's Content-Type header (NULL when it had none). */
 void srv_stats_request(unsigned long conn, int first, const char *method, const char *path,
-		       int status, int http2);
+		       int status, int http2, const char *content_type);
 /* Appends {"connections":…,"requests":…,"log":[…]} to b. */
 void srv_stats_json(br_buf *b);
 /* Zeroes the counters and empties the log; cleanup is the same, at exit. */

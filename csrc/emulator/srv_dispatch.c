@@ -23,7 +23,7 @@ void srv_error(srv_reply *r, int status, const char *type, const char *suffix,
 	br_buf_append_str(&r->rs.body, "\"}");
 }
 
-/* The service's exceptions (reference §13): HTTP status and a default message. */
+/* The service's exceptions: HTTP status and a default message. */
 static const struct {
 	const char *name;
 	int status;
@@ -148,7 +148,13 @@ static void record(srv_request *rq, srv_reply *r)
 		*rq->conn_used = 1;
 		first = 1;
 	}
-	srv_stats_request(rq->conn_id, first, rq->method, rq->path, r->rs.status, rq->http2);
+	const char *ct = NULL;
+	for (size_t i = 0; i < rq->nheaders; i++)
+		if (strcmp(rq->headers[i].name, "content-type") == 0) {
+			ct = rq->headers[i].value;
+			break;
+		}
+	srv_stats_request(rq->conn_id, first, rq->method, rq->path, r->rs.status, rq->http2, ct);
 	if (srv_cfg.verbose)
 		fprintf(stderr, "bedrock-emulator: conn %lu %s %s %s -> %d\n", rq->conn_id,
 			rq->http2 ? "h2" : "h1", rq->method, rq->path, r->rs.status);

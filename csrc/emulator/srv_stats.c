@@ -1,6 +1,7 @@
 /* Counters the tests read through GET /_emulator/requests: connections accepted (all, and
  * those that carried at least one non-admin request), requests served (admin requests
- * excluded), and a log of the last LOG_MAX requests. */
+ * excluded), and a log of the last LOG_MAX requests (with the Content-Type each carried, so
+ * that tests can see what a client sent). */
 #include "server.h"
 
 #include <pthread.h>
@@ -14,7 +15,8 @@ typedef struct {
 	unsigned long conn;
 	char method[8];
 	char path[200];
-	int status, http2;
+	char content_type[100];
+	int status, http2, has_ct;
 } log_entry;
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
@@ -32,7 +34,7 @@ unsigned long srv_stats_connection(int http2)
 }
 
 void srv_stats_request(unsigned long conn, int first, const char *method, const char *path,
-		       int status, int http2)
+		       int status, int http2, const char *content_type)
 {
 	pthread_mutex_lock(&mu);
 	n_requests++;
@@ -49,6 +51,8 @@ void srv_stats_request(unsigned long conn, int first, const char *method, const 
 	snprintf(e->path, sizeof e->path, "%s", path ? path : "");
 	e->status = status;
 	e->http2 = http2;
+	e->has_ct = content_type != NULL;
+	snprintf(e->content_type, sizeof e->content_type, "%s", content_type ? content_type : "");
 	pthread_mutex_unlock(&mu);
 }
 
@@ -66,7 +70,15 @@ void srv_stats_json(br_buf *b)
 			 i ? "," : "", e->conn, e->method, e->status, e->http2 ? "true" : "false");
 		br_buf_append_str(b, line);
 		srv_json_escape(b, e->path);
-		br_buf_append_str(b, "\"}");
+		br_buf_append_str(b, "\",\"content_type\":");
+		if (e->has_ct) {
+			br_buf_append_str(b, "\"");
+			srv_json_escape(b, e->content_type);
+			br_buf_append_str(b, "\"");
+		} else {
+			br_buf_append_str(b, "null");
+		}
+		br_buf_append_str(b, "}");
 	}
 	br_buf_append_str(b, "]}");
 	pthread_mutex_unlock(&mu);

@@ -4,6 +4,7 @@
 --   bidi.open(client, plan, req, opts) -> BidiStream | nil, err
 --   s:send(event), s:close_input(), for ev in s do ... end
 local call = require "bedrock.call"
+local config = require "bedrock.config"
 local errors = require "bedrock.errors"
 local request = require "bedrock.request"
 local response = require "bedrock.response"
@@ -54,9 +55,11 @@ function Bidi:send(ev)
 end
 
 function Bidi:_frame(payload)
+	if self.closed then return nil, errors.make("ConnectionError", "stream is closed") end
 	local ms = (self.clock and self.clock() or os_time()) * 1000
 	if tointeger then ms = tointeger(floor(ms)) or ms end
-	local sig, hex = self.signer:sign_event(self.sign_params, self.prior, ms, payload)
+	-- nil params: the credentials the stream's own signer was prepared with (in C)
+	local sig, hex = self.signer:sign_event(nil, self.prior, ms, payload)
 	if not sig then return nil, errors.make("StreamError", "could not sign the event: " .. tostring(hex)) end
 	self.prior = hex
 	local frame, ferr = core.encode({ { ":date", 8, ms }, { ":chunk-signature", 6, sig } }, payload)
@@ -76,7 +79,10 @@ function Bidi:close_input()
 end
 
 function _M.open(self, plan, req, opts)
+	if opts ~= nil and type(opts) ~= "table" then error("options must be a table", 3) end
 	opts = opts or {}
+	local opts_ok, oerr = config.check_call_options(opts)
+	if not opts_ok then return nil, oerr end
 	local check = opts.validate
 	if check == nil then check = self.config.validate end
 	if type(req) ~= "table" then return verr(nil, "request must be a table") end
@@ -120,21 +126,28 @@ function _M.open(self, plan, req, opts)
 		call.emit_request(self, info)
 	end
 	local s
+	local max_error_body = opts.max_error_body
+	if max_error_body == nil then max_error_body = self.config.max_error_body end
 	s, err = t:open{ method = p.method, url = url, headers = hdrs, body_stream = true, http2 = true,
-		timeouts = opts.timeouts }
+		timeouts = opts.timeouts, max_error_body = max_error_body }
 	if not s then
 		if info then info.error = err; call.emit_response(self, info) end
 		return nil, err
 	end
+	-- the frames are signed with the opening request's credentials for the stream's whole
+	-- life: a signer of its own holds them (in C), closed with the stream
+	local es = core.signer()
+	es:prepare{ access_key = creds.access_key_id, secret_key = creds.secret_access_key,
+		region = self.config.region, service = "bedrock" }
 	local b = stream.new{ plan = plan, node = plan.output_stream, source = s,
-		decoder = core.decoder() }
+		decoder = core.decoder(), on_close = function(st) st.signer:close() end }
 	setmetatable(b, Bidi)
-	b.signer = self:_signer()
+	b.signer = es
 	b.prior = p.signature
 	b.clock = opts.clock
-	b.sign_params = { access_key = creds.access_key_id, secret_key = creds.secret_access_key,
-		session_token = creds.session_token, region = self.config.region, service = "bedrock" }
+	b.redact = call.redactor(creds)
 	b.attempts = 1
+	b.max_error_body = max_error_body
 	b.client, b.info = self, info
 	-- The body is written before the response headers are awaited (a server may answer
 	-- only after the first input): the initial events go out first, then the headers are
@@ -166,6 +179,7 @@ function Bidi:_response()
 	local info = self.info
 	if info then
 		info.status, info.response_headers = status, rh
+		call.stream_timing(info, s)
 		call.emit_response(self.client, info)
 	end
 	if status < 200 or status >= 300 then
@@ -173,9 +187,11 @@ function Bidi:_response()
 		-- Content-Length, but a chunked one only completes once the request body ended
 		self.input_closed = true
 		s:close_input()
-		local body = response.drain(s)
+		local body, derr = response.drain(s, self.max_error_body, status, rh)
 		self:close()
-		local _, perr = response.parse(self.plan, status, rh, body)
+		local perr = derr
+		if body ~= nil then perr = select(2, response.parse(self.plan, status, rh, body)) end
+		if self.redact then self.redact(perr) end
 		self.failed = perr
 		return nil, perr
 	end

@@ -19,8 +19,8 @@ local retry = require "bedrock.retry"
 
 local _M = { _VERSION = request.VERSION }
 
-local type, pairs, tostring, setmetatable, pcall, error =
-	type, pairs, tostring, setmetatable, pcall, error
+local type, pairs, ipairs, tostring, setmetatable, getmetatable, pcall, error =
+	type, pairs, ipairs, tostring, setmetatable, getmetatable, pcall, error
 local format = string.format
 local plans, by_method = operations.plans, operations.by_method
 
@@ -50,7 +50,46 @@ Client.__tostring = function(c)
 end
 _M.Client = Client
 
+-- `client.converse{...}` (a dot for a colon) passes the request as `self`: say so, naming
+-- the method, at the caller's line. Every public method starts with this check.
+local function check_self(self, method, level)
+	if getmetatable(self) ~= Client then
+		error(format("%s must be called as a method: use client:%s(...) (with a colon, not a dot)",
+			method, method), level + 1)
+	end
+end
+_M.check_self = check_self
+
+-- Options that configure the client's own transport. A transport passed in keeps its own
+-- settings: giving these as well would silently lose them, so it is refused.
+local TRANSPORT_OPTIONS = { "timeouts", "http2", "verify", "cainfo", "capath" }
+
+local function check_transport(opts)
+	local t = opts.transport
+	local tt = type(t)
+	if tt ~= "userdata" and (tt ~= "table" or
+		(type(t.request) ~= "function" and type(t.open) ~= "function")) then
+		return nil, errors.make("ConfigError", "transport must be an object with request/open " ..
+			"methods (e.g. bedrock.transport.curl.new{...})", { field = "transport" })
+	end
+	local clash = {}
+	for _, k in ipairs(TRANSPORT_OPTIONS) do
+		if opts[k] ~= nil then clash[#clash + 1] = k end
+	end
+	if #clash > 0 then
+		return nil, errors.make("ConfigError", "the client options " .. table.concat(clash, ", ") ..
+			" configure the client's own transport; a transport passed in keeps its own " ..
+			"settings: give them to it instead (T.new{ " .. table.concat(clash, " = ..., ") ..
+			" = ... })", { field = clash[1], fields = clash })
+	end
+	return true
+end
+
 function _M.new(opts)
+	if type(opts) == "table" and opts.transport ~= nil then
+		local ok, terr = check_transport(opts)
+		if not ok then return nil, terr end
+	end
 	local cfg, err = config.resolve(opts)
 	if not cfg then return nil, err end
 	local auth
@@ -83,6 +122,7 @@ end
 -- creds | nil, err. creds.source names the provider that answered ("env",
 -- "shared-credentials-file", "assume-role", …); secrets print as <redacted>.
 function Client:credentials()
+	check_self(self, "credentials", 2)
 	local ok, err = config.load(self.config)
 	if not ok then return nil, err end
 	return self.auth.get()
@@ -98,7 +138,8 @@ function Client:_transport()
 	local cfg = self.config
 	local terr
 	ok, t, terr = pcall(T.new, { http2 = cfg.http2 or false, verify = cfg.verify,
-		cainfo = cfg.cainfo, capath = cfg.capath, timeouts = cfg.timeouts })
+		cainfo = cfg.cainfo, capath = cfg.capath, timeouts = cfg.timeouts,
+		max_body = cfg.max_body, max_error_body = cfg.max_error_body })
 	if not ok then
 		if not errors.is(t) then t = errors.make("ConfigError", tostring(t)) end
 		return nil, t
@@ -122,6 +163,7 @@ end
 
 -- Closes the transport (connections) and the signer.
 function Client:close()
+	check_self(self, "close", 2)
 	if self.transport and self.transport.close then self.transport:close() end
 	self.transport = nil
 	if self.signer then self.signer:close() end
@@ -140,7 +182,10 @@ Client._sign = request.sign
 -- Build and sign without sending (tests, debugging, the botocore differential).
 -- opts: validate, time (UNIX seconds for the signature), credentials override.
 function Client:_build(op, req, opts)
+	check_self(self, "_build", 2)
 	opts = opts or {}
+	local ok, oerr = config.check_call_options(opts)
+	if not ok then return nil, oerr end
 	local plan = resolve_plan(op)
 	local check = opts.validate
 	if check == nil then check = self.config.validate end
@@ -162,12 +207,15 @@ end
 
 -- One method per operation, from the plans.
 for name, plan in pairs(plans) do
+	local mname = plan.method_name
 	if name == "InvokeModelWithBidirectionalStream" then
-		Client[plan.method_name] = function(self, req, opts)
+		Client[mname] = function(self, req, opts)
+			if getmetatable(self) ~= Client then check_self(self, mname, 2) end
 			return bidi.open(self, plan, req, opts)
 		end
 	else
-		Client[plan.method_name] = function(self, req, opts)
+		Client[mname] = function(self, req, opts)
+			if getmetatable(self) ~= Client then check_self(self, mname, 2) end
 			return call.run(self, plan, req, opts)
 		end
 	end
@@ -176,6 +224,7 @@ end
 -- client:converse_with_tools(req) -> the final Converse response + messages, usage,
 -- turns | nil, err: the tool-calling loop (lua/bedrock/tools.lua).
 function Client:converse_with_tools(req)
+	check_self(self, "converse_with_tools", 2)
 	return require("bedrock.tools").loop(self, req)
 end
 
@@ -183,6 +232,12 @@ end
 -- Each page is a ListAsyncInvokes response; the iterator follows nextToken until it is
 -- absent. A failure is raised (like stream iterators), never a silent end.
 function Client:list_async_invokes_pages(req, opts)
+	check_self(self, "list_async_invokes_pages", 2)
+	if req ~= nil and type(req) ~= "table" then
+		error(errors.new{ code = "ValidationError", message = "request must be a table (got " ..
+			type(req) .. ")" }, 2)
+	end
+	if opts ~= nil and type(opts) ~= "table" then error("options must be a table", 2) end
 	local plan = plans.ListAsyncInvokes
 	local pg = plan.paginator
 	local r = {}

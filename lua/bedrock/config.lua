@@ -64,7 +64,7 @@ function _M.partition(region)
 	return partitions[1]
 end
 
--- Endpoint rules (reference §2). Returns url | nil, err.
+-- Endpoint rules (botocore's endpoint rule set for bedrock-runtime). Returns url | nil, err.
 function _M.endpoint(p)
 	if p.endpoint then
 		if p.use_fips then return cfg_error("Invalid Configuration: FIPS and custom endpoint are not supported") end
@@ -133,9 +133,14 @@ end
 
 local retry_modes = { standard = true, legacy = true, adaptive = true }
 
+-- The largest retry.max_attempts / AWS_MAX_ATTEMPTS accepted.
+_M.MAX_ATTEMPTS = 100
+
 -- Default timeouts in milliseconds. first_byte is long because a non-streaming call's
--- first byte only comes when the model has finished generating.
-_M.default_timeouts = { connect = 10000, first_byte = 300000, idle = 60000, total = nil }
+-- first byte only comes when the model has finished generating; idle is the SDKs' 60 s
+-- read timeout; total (one hour, the longest inference the service runs) ends a body
+-- that trickles a byte now and then, which no idle timeout catches.
+_M.default_timeouts = { connect = 10000, first_byte = 300000, idle = 60000, total = 3600000 }
 
 local known_options = {
 	region = true, endpoint = true, credentials = true, profile = true, timeouts = true,
@@ -143,8 +148,31 @@ local known_options = {
 	use_dualstack_endpoint = true, cainfo = true, capath = true, verify = true,
 	on_request = true, on_response = true, logger = true, auth_scheme_preference = true,
 	transport = true, getenv = true, clock = true, user_agent = true, decode = true,
+	max_body = true, max_error_body = true,
 }
 _M.known_options = known_options
+
+-- The per-call options (client:<operation>(req, opts)), refused the same way when unknown.
+local known_call_options = {
+	validate = true, timeouts = true, decode = true, time = true, dry_run = true, clock = true,
+	max_body = true, max_error_body = true,
+}
+_M.known_call_options = known_call_options
+
+-- check_call_options(opts) -> true | nil, ConfigError naming the first unknown option.
+function _M.check_call_options(opts)
+	if type(opts) ~= "table" then return cfg_error("per-call options must be a table") end
+	for k in pairs(opts) do
+		if not known_call_options[k] then
+			local names = {}
+			for n in pairs(known_call_options) do names[#names + 1] = n end
+			table.sort(names)
+			return cfg_error("unknown per-call option '" .. tostring(k) .. "' (known: " ..
+				table.concat(names, ", ") .. ")", { field = tostring(k) })
+		end
+	end
+	return true
+end
 
 ---------------------------------------------------------------------------- files
 
@@ -401,8 +429,10 @@ local function compute(opts, getenv, prof, files, where)
 			if not max then return cfg_error(name .. " must be an integer (got " .. e .. ")") end
 		end
 	end
-	if max ~= nil and (type(max) ~= "number" or max < 1 or max ~= floor(max)) then
-		return cfg_error("max_attempts must be an integer >= 1", { field = "retry.max_attempts" })
+	-- bounded: an infinite or absurd count would retry a throttled call for ever
+	if max ~= nil and (type(max) ~= "number" or max < 1 or max > _M.MAX_ATTEMPTS or max ~= floor(max)) then
+		return cfg_error("max_attempts must be an integer from 1 to " .. _M.MAX_ATTEMPTS ..
+			" (got " .. tostring(max) .. ")", { field = "retry.max_attempts" })
 	end
 	cfg.retry = { mode = mode, max_attempts = max, sleep = r.sleep, random = r.random,
 		clock = r.clock }
@@ -479,6 +509,14 @@ function _M.resolve(opts, getenv)
 		cfg[k] = opts[k]
 	end
 	cfg.user_agent = opts.user_agent
+	-- response body limits (bytes, or false for none); nil: the transport's defaults
+	for _, k in ipairs{ "max_body", "max_error_body" } do
+		local v = opts[k]
+		if v ~= nil and v ~= false and (type(v) ~= "number" or v ~= v or v < 0 or v == math.huge) then
+			return cfg_error(k .. " must be a number of bytes, or false for no limit", { field = k })
+		end
+		cfg[k] = v
+	end
 	return cfg
 end
 

@@ -284,7 +284,7 @@ end
 
 -- resolve(opt, cfg) -> auth | nil, err where auth = { scheme = "sigv4" | "bearer", get = fn }
 -- get() -> creds | nil, err (cached).
--- Bearer is chosen as botocore 1.43 chooses it (reference §3.2): credentials = {token=},
+-- Bearer is chosen as botocore 1.43 chooses it: credentials = {token=},
 -- or AWS_BEARER_TOKEN_BEDROCK present in the environment (even empty) unless the
 -- in-code option auth_scheme_preference = "sigv4" says otherwise. Explicit access keys do
 -- not prevent the environment token (botocore's rule); an empty env token is refused

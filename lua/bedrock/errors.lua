@@ -1,11 +1,12 @@
--- One error type for every failure the library reports (DESIGN.md "Errors and retries").
+-- One error type for every failure the library reports.
 -- Fields: code (AWS exception name or a local code), message, status, request_id,
 -- retryable, field (validation path), and for timeouts `which`. Functions return
 -- nil, err; stream iterators raise err itself.
 local _M = { _VERSION = "0.1.0" }
 
-local setmetatable, getmetatable, tostring, type = setmetatable, getmetatable, tostring, type
+local setmetatable, getmetatable, tostring, type, pairs = setmetatable, getmetatable, tostring, type, pairs
 local concat = table.concat
+local find, sub, gsub, format = string.find, string.sub, string.gsub, string.format
 
 local Error = { __name = "bedrock.Error" }
 Error.__index = Error
@@ -22,16 +23,23 @@ _M.codes = {
 	NotSupported = true,     -- a feature this client/transport does not offer (yet)
 	Cancelled = true,        -- a bedrock.async task was cancelled (task:cancel())
 	MaxTurnsExceeded = true, -- converse_with_tools: the model still asked for tools
+	ResponseTooLarge = true, -- a response body passed max_body / max_error_body
 }
 
 function Error.__tostring(e)
-	local parts = { e.code or "Error" }
+	local parts = { tostring(e.code or "Error") }
 	if e.status then parts[#parts + 1] = " (" .. tostring(e.status) .. ")" end
 	parts[#parts + 1] = ": "
-	if e.field then parts[#parts + 1] = e.field .. ": " end
+	if e.field then parts[#parts + 1] = tostring(e.field) .. ": " end
 	parts[#parts + 1] = tostring(e.message or "")
-	if e.request_id then parts[#parts + 1] = " [request " .. e.request_id .. "]" end
-	return concat(parts)
+	if e.request_id then parts[#parts + 1] = " [request " .. tostring(e.request_id) .. "]" end
+	-- one line, whatever a service put in its message (some echo a canonical request)
+	return (gsub(concat(parts), "[\r\n]+", " "))
+end
+
+-- "failed: " .. err and err .. "!" work as with the string errors of lua-resty code.
+function Error.__concat(a, b)
+	return tostring(a) .. tostring(b)
 end
 
 -- new{code=, message=, status=, request_id=, retryable=, field=, ...} -> error object.
@@ -54,7 +62,7 @@ function _M.is(v, code)
 end
 
 ---------------------------------------------------------------------------- parsing
--- Response and event-stream errors (reference §13, §9.1). These need JSON, loaded lazily
+-- Response and event-stream errors. These need JSON, loaded lazily
 -- so that errors.lua stays usable on its own.
 
 local reasons = {
@@ -129,11 +137,18 @@ end
 
 -- from_event(headers, payload) -> error object for an `exception` or `error` message.
 -- exception: code = :exception-type with its first letter upper-cased; the message from
--- the payload. error: code = :error-code, message = :error-message.
+-- the payload. error: code = :error-code, message = :error-message. Header values of
+-- another type than string (a hostile or broken peer) give a StreamError saying so.
 function _M.from_event(h, payload)
 	local mt = h[":message-type"]
 	if mt == "exception" then
-		local t = h[":exception-type"] or "UnknownException"
+		local t = h[":exception-type"]
+		if t == nil then t = "UnknownException" end
+		if type(t) ~= "string" or t == "" then
+			return _M.new{ code = "StreamError", in_stream = true, detail_code = "BAD_HEADER",
+				message = "exception message whose :exception-type is not a non-empty string (" ..
+					type(t) .. ")" }
+		end
 		local code = t:sub(1, 1):upper() .. t:sub(2)
 		local doc = decode_json(payload) or {}
 		local msg = doc.message
@@ -149,8 +164,79 @@ function _M.from_event(h, payload)
 		end
 		return _M.new(e)
 	end
-	return _M.new{ code = h[":error-code"] or "StreamError",
-		message = h[":error-message"] or "unmodeled stream error", in_stream = true }
+	local code, msg = h[":error-code"], h[":error-message"]
+	if code ~= nil and (type(code) ~= "string" or code == "") then
+		return _M.new{ code = "StreamError", in_stream = true, detail_code = "BAD_HEADER",
+			message = "error message whose :error-code is not a non-empty string (" .. type(code) .. ")" }
+	end
+	if type(msg) ~= "string" then msg = nil end
+	return _M.new{ code = code or "StreamError", message = msg or "unmodeled stream error", in_stream = true }
+end
+
+-- too_large(option, limit, status, headers [, announced]) -> the ResponseTooLarge error of
+-- a response body that passed `option` ("max_body" or "max_error_body") = `limit` bytes;
+-- `announced` is the Content-Length when that alone passed it.
+function _M.too_large(option, limit, status, headers, announced)
+	local what = status and (status < 200 or status >= 300) and headers
+		and clean_code(headers["x-amzn-errortype"])
+	return _M.new{ code = "ResponseTooLarge", status = status, limit = limit, option = option,
+		request_id = _M.request_id(headers),
+		message = (announced and ("response body of " .. tostring(announced) ..
+			" bytes (Content-Length) is larger than ") or "response body is larger than ") ..
+			option .. " (" .. tostring(limit) .. " bytes)" .. (what and (" in a " .. what ..
+			" answer") or "") }
+end
+
+-- Replaces every occurrence of the secret values (and their percent-encoded forms, as a
+-- canonical query string would carry them) with "<redacted>" in every string field of
+-- an error, nested tables included; the error is changed in place and returned. Values
+-- shorter than 8 bytes are not searched (they would match ordinary words).
+local REDACTED = "<redacted>"
+local function replace_plain(s, needle)
+	local i = find(s, needle, 1, true)
+	if not i then return s end
+	local out, pos, n = {}, 1, #needle
+	while i do
+		out[#out + 1] = sub(s, pos, i - 1)
+		out[#out + 1] = REDACTED
+		pos = i + n
+		i = find(s, needle, pos, true)
+	end
+	out[#out + 1] = sub(s, pos)
+	return concat(out)
+end
+
+local function pct(c) return format("%%%02X", c:byte()) end
+
+local function redact_value(v, list, seen)
+	if type(v) == "string" then
+		for i = 1, #list do v = replace_plain(v, list[i]) end
+		return v
+	end
+	if type(v) == "table" and not seen[v] then
+		seen[v] = true
+		for k, x in pairs(v) do
+			if type(x) == "string" or type(x) == "table" then v[k] = redact_value(x, list, seen) end
+		end
+	end
+	return v
+end
+
+-- redact(err, secrets) -> err; secrets is a list of strings (nil entries allowed up to n).
+function _M.redact(err, secrets, n)
+	local list = {}
+	for i = 1, n or #secrets do
+		local v = secrets[i]
+		if type(v) == "string" and #v >= 8 then
+			list[#list + 1] = v
+			local enc = gsub(v, "[^A-Za-z0-9%-%._~]", pct)
+			if enc ~= v then list[#list + 1] = enc end
+		end
+	end
+	if #list == 0 or type(err) ~= "table" then return err end
+	-- the longest first, so that a value containing another is replaced whole
+	table.sort(list, function(a, b) return #a > #b end)
+	return redact_value(err, list, {})
 end
 
 _M.Error = Error

@@ -7,6 +7,7 @@
 -- See docs/client.md.
 local client = require "bedrock.client"
 local errors = require "bedrock.errors"
+local inspect = require "bedrock.inspect"
 local json = require "bedrock.json"
 
 local _M = { _VERSION = "0.1.0" }
@@ -28,6 +29,9 @@ _M.array = json.array             -- mark a table as a JSON array (also when emp
 _M.empty_array = json.empty_array -- a shared, read-only empty JSON array
 _M.null = json.null               -- JSON null inside documents
 _M.json = json                    -- encode/decode/b64encode/b64decode helpers
+
+-- Readable text for results, events and errors (the REPL): print(bedrock.inspect(res)).
+_M.inspect = inspect.inspect
 
 _M.errors = errors
 _M.is_error = errors.is

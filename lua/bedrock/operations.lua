@@ -154,4 +154,20 @@ nodes.ConverseRequest.hook = messages_not_empty
 nodes.ConverseStreamRequest.hook = messages_not_empty
 nodes.ConverseTokensRequest.hook = messages_not_empty
 
+-- CountTokens' invokeModel.body is InvokeModel's body inside JSON (a blob, so base64): it
+-- takes what invoke_model takes, a string of bytes or a Lua table sent as JSON text.
+do
+	local json = require "bedrock.json"
+	local member = nodes.InvokeModelTokensRequest.members.body
+	local write_blob = member.write
+	member.write = function(v, buf, n, st)
+		if type(v) == "table" and v ~= NULL then
+			local text, err = json.encode(v)
+			if not text then return nil, err end
+			v = text
+		end
+		return write_blob(v, buf, n, st)
+	end
+end
+
 return _M

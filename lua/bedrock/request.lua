@@ -302,10 +302,8 @@ function prepare_rest(plan, req, check, path, members, input)
 					return verr(plan.payload, format("body must be at most %d bytes (got %d)", node.max, #body))
 				end
 			end
-			local has_ct = false
-			for i = 1, #headers do if headers[i][1] == "content-type" then has_ct = true break end end
-			-- curl would otherwise send application/x-www-form-urlencoded for a POST body
-			if not has_ct then content_type = "application/json" end
+			-- no contentType member, no Content-Type (as botocore): the transport keeps
+			-- libcurl from adding its form type to a POST body
 		elseif plan.payload_kind == "eventstream" then
 			content_type = "application/vnd.amazon.eventstream"
 		end
@@ -326,8 +324,12 @@ function _M.sign(self, p, creds, time)
 	if ct then hdrs[1] = CT_PAIRS[ct] or { "content-type", ct } end
 	local ph = p.headers
 	for i = 1, #ph do hdrs[#hdrs + 1] = ph[i] end
-	if creds.token then
-		hdrs[#hdrs + 1] = { "authorization", "Bearer " .. creds.token }
+	local token = creds.token
+	if token then
+		if find(token, "[%z\r\n]") then
+			return nil, errors.make("CredentialsError", "the bearer token contains a NUL, CR or LF byte")
+		end
+		hdrs[#hdrs + 1] = { "authorization", "Bearer " .. token }
 		return hdrs
 	end
 	local signer, err = self:_signer()
@@ -348,16 +350,27 @@ function _M.sign(self, p, creds, time)
 	end
 	hdrs[#hdrs + 1] = host
 	hdrs[#hdrs + 1] = date_pair
-	if creds.session_token then
-		hdrs[#hdrs + 1] = { "x-amz-security-token", creds.session_token }
+	local st = creds.session_token
+	if st then
+		if find(st, "[%z\r\n]") then
+			return nil, errors.make("CredentialsError", "the session token contains a NUL, CR or LF byte")
+		end
+		hdrs[#hdrs + 1] = { "x-amz-security-token", st }
 	end
 	-- the credentials and scope are given to the signer once (again when they change);
-	-- each request then passes only its own parts
+	-- each request then passes only its own parts. The signer (C) is asked whether they
+	-- changed: no Lua table keeps a copy of the secret.
 	local ak, sk = creds.access_key_id, creds.secret_access_key
-	if self.prepared ~= signer or self.signed_ak ~= ak or self.signed_sk ~= sk then
+	if self.prepared ~= signer or not signer:is_prepared(ak, sk) then
 		self.prepared = nil
+		if find(ak, "%z") then
+			return nil, errors.make("CredentialsError", "the access key id contains a NUL byte")
+		end
+		if find(sk, "%z") then
+			return nil, errors.make("CredentialsError", "the secret access key contains a NUL byte")
+		end
 		signer:prepare{ access_key = ak, secret_key = sk, region = cfg.region, service = "bedrock" }
-		self.prepared, self.signed_ak, self.signed_sk = signer, ak, sk
+		self.prepared = signer
 	end
 	local auth, sig, msg = signer:sign_prepared(p.method, p.path, p.query, hdrs, p.body, amz_date,
 		p.payload_hash)

@@ -4,7 +4,7 @@
 --   response.parse(plan, status, headers, body [, opts]) -> result | nil, err
 --   response.stream(plan, source, status, headers) -> Stream
 --   response.stream_from_body(plan, status, headers, body [, slice]) -> Stream | nil, err
---   response.drain(source) -> body [, err]
+--   response.drain(source [, limit, status, headers]) -> body [, err] | nil, err
 local errors = require "bedrock.errors"
 local json = require "bedrock.json"
 local retry = require "bedrock.retry"
@@ -12,7 +12,7 @@ local stream = require "bedrock.stream"
 
 local _M = {}
 
-local type, ipairs, tonumber, tostring = type, ipairs, tonumber, tostring
+local type, ipairs, tonumber, tostring, pcall = type, ipairs, tonumber, tostring, pcall
 local find, sub = string.find, string.sub
 local concat = table.concat
 local tointeger = math.tointeger
@@ -66,7 +66,13 @@ function _M.parse(plan, status, headers, body, opts)
 					message = "response body is not a JSON object: " .. tostring(err or type(v)),
 					request_id = errors.request_id(headers) }
 			end
-			out = plan.output.read(v)
+			local ok
+			ok, out = pcall(plan.output.read, v)
+			if not ok then
+				if not errors.is(out) then out = errors.make("SerializationError", tostring(out)) end
+				out.status, out.request_id = status, errors.request_id(headers)
+				return nil, out
+			end
 		end
 	end
 	local oh = plan.output_headers
@@ -114,16 +120,28 @@ function _M.stream_from_body(plan, status, headers, body, slice)
 	return _M.stream(plan, src, status, headers)
 end
 
--- Reads a whole (error) response body from an opened transfer.
-local function drain(s)
-	local parts = {}
+-- Reads a whole (error) response body from an opened transfer: body [, err]. With a
+-- limit (bytes; max_error_body) a body that passes it stops the reading: nil,
+-- ResponseTooLarge (the caller closes the transfer), so a body that never ends costs at
+-- most the limit plus one transport buffer of memory.
+local DRAIN_LIMIT = 1024 * 1024
+_M.DRAIN_LIMIT = DRAIN_LIMIT
+local function drain(s, limit, status, headers)
+	local parts, n = {}, 0
+	if limit == nil then limit = DRAIN_LIMIT end
 	while true do
 		local data, err = s:read()
 		if data == nil or data == false then
 			if err then return concat(parts), err end
 			break
 		end
-		if data ~= true then parts[#parts + 1] = data end
+		if data ~= true then
+			parts[#parts + 1] = data
+			n = n + #data
+			if limit and n > limit then
+				return nil, errors.too_large("max_error_body", limit, status, headers)
+			end
+		end
 	end
 	return concat(parts)
 end

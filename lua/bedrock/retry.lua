@@ -1,4 +1,4 @@
--- Retry policy: the SDKs' "standard" mode (reference §14.2), plus botocore's "legacy".
+-- Retry policy: the SDKs' "standard" mode, plus botocore's "legacy".
 --
 -- standard:
 --   * max attempts 3 (AWS_MAX_ATTEMPTS / retry.max_attempts count attempts, not retries)
@@ -45,7 +45,7 @@ function _M.classify(err)
 	-- the transport marks what no retry can fix (bad URL, TLS trust) as not retryable
 	if code == "ConnectionError" then return err.retryable and "timeout" or nil end
 	if code == "ValidationError" or code == "ConfigError" or code == "CredentialsError"
-		or code == "SerializationError" then
+		or code == "SerializationError" or code == "ResponseTooLarge" then
 		return nil
 	end
 	if THROTTLING[code] then return "throttling" end

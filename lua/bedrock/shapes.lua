@@ -14,6 +14,7 @@
 --       union member reported as { SDK_UNKNOWN_MEMBER = { name = key } } (botocore's form).
 -- Patterns in the model are not checked (neither SDK checks them on the client side);
 -- lengths, ranges, enums, required and unknown members are.
+local errors = require "bedrock.errors"
 local json = require "bedrock.json"
 
 local _M = { _VERSION = "0.1.0" }
@@ -459,8 +460,17 @@ local function build_reader(node)
 			return v
 		end
 	elseif kind == "blob" then
+		-- text that is not base64 is an error, raised as the error object (the callers of
+		-- a reader catch it), never handed back as if it were the bytes
 		return function(v)
-			if type(v) == "string" then return b64decode(v) or v end
+			if type(v) == "string" then
+				local b, err = b64decode(v)
+				if b == nil then
+					error(errors.make("SerializationError", "a blob member is not valid base64: " ..
+						tostring(err)), 0)
+				end
+				return b
+			end
 			return v
 		end
 	elseif kind == "document" then

@@ -31,6 +31,11 @@ _M.stream_error = stream_error
 
 local new_assembler -- forward (collect)
 
+-- ConverseStream's answer is complete once messageStop has arrived (metadata follows it).
+-- InvokeModelWithResponseStream has no such event (its chunks are the model's own
+-- format): a clean end of the HTTP body at a message boundary is all there is.
+local FINAL_EVENT = { ConverseStream = "messageStop" }
+
 -- new{ plan =, node = (eventstream node), source =, decoder =, meta = {...},
 --      on_close = fn(stream, clean) }
 function _M.new(o)
@@ -39,6 +44,8 @@ function _M.new(o)
 		node = o.node, source = o.source, decoder = o.decoder, on_close = o.on_close,
 		plan = o.plan, eof = false, done = false, events_seen = 0, messages_seen = 0,
 		request_id = o.request_id, status = o.status, headers = o.headers,
+		-- the event that marks a complete answer: a stream that ends before it was cut
+		final_event = o.plan and FINAL_EVENT[o.plan.name] or nil,
 	}, Stream)
 	if o.meta then for k, v in pairs(o.meta) do s[k] = v end end
 	return s
@@ -46,6 +53,7 @@ end
 
 -- Fails the stream: closes the source and raises err.
 local function raise(self, err)
+	if self.redact then self.redact(err) end
 	self.failed = err
 	self:close()
 	if self.request_id and err.request_id == nil then err.request_id = self.request_id end
@@ -74,6 +82,10 @@ function Stream:_message()
 			local ok, msg, c = dec:finish()
 			if not ok then
 				return raise(self, stream_error("event stream: " .. tostring(msg), c))
+			end
+			if self.final_event and not self.final_seen then
+				return raise(self, stream_error("event stream ended before " .. self.final_event ..
+					": the answer is incomplete", "TRUNCATED"))
 			end
 			self.done = true
 			self:close(true)
@@ -115,6 +127,11 @@ end
 -- Next event table, or nil at the end. Raises a bedrock.errors object on failure.
 function Stream:next()
 	if self.failed then error(self.failed, 0) end
+	if self.closed then
+		-- closed by its user: nothing more is handed out, buffered events included
+		if self.done and not self.pending_h then return nil end
+		error(stream_error("the stream was closed", "CLOSED"), 0)
+	end
 	local members = self.node.members
 	while true do
 		if self.done and not self.pending_h then return nil end
@@ -135,10 +152,25 @@ function Stream:next()
 						return raise(self, errors.make("SerializationError",
 							"event " .. et .. ": invalid JSON payload: " .. tostring(err)))
 					end
+					if type(v) ~= "table" then
+						return raise(self, errors.make("SerializationError",
+							"event " .. et .. ": the payload is not a JSON object"))
+					end
 				end
-				v = m.node.read(v)
+				local ok
+				ok, v = pcall(m.node.read, v)
+				if not ok then
+					if not errors.is(v) then v = errors.make("SerializationError", tostring(v)) end
+					v.message = "event " .. et .. ": " .. tostring(v.message)
+					return raise(self, v)
+				end
+				if et == self.final_event then self.final_seen = true end
 				self.events_seen = self.events_seen + 1
-				self.acc:add(et, v)
+				-- (an event the assembler cannot take fails collect(), not the iteration)
+				if not self.acc_err then
+					local aok, aerr = pcall(self.acc.add, self.acc, et, v)
+					if not aok then self.acc_err = aerr end
+				end
 				return { [et] = v }
 			end
 			-- unknown event type: skipped
@@ -206,9 +238,22 @@ local function finish_block(b)
 	b.finished = true
 end
 
+-- A member the assembler uses must have the type it is used as: else a
+-- SerializationError naming the event and the member (a broken or hostile peer), never
+-- a raw Lua error.
+local TYPE_NAMES = { table = "JSON object", string = "string", number = "number" }
+local function expect(v, ty, et, field)
+	if v ~= nil and type(v) ~= ty then
+		error(errors.make("SerializationError", "event " .. et .. ": " .. field .. " must be a " ..
+			TYPE_NAMES[ty] .. " (got " .. type(v) .. ")"), 0)
+	end
+	return v
+end
+
 -- The assembler: every event that next() hands out is added here, so that collect()
 -- returns the whole message even when some events were taken before it was called. One
 -- assembler per stream; the tool loop's streamed turns go through the same code.
+-- add() raises a SerializationError on a member of the wrong type.
 local Acc = {}
 Acc.__index = Acc
 
@@ -218,8 +263,8 @@ ChunkAcc.__index = ChunkAcc
 function ChunkAcc:add(k, v)
 	if k == "chunk" then
 		local n = self.n + 1
+		self.parts[n] = expect(v.bytes, "string", "chunk", "bytes") or ""
 		self.n = n
-		self.parts[n] = v.bytes or ""
 	end
 end
 
@@ -228,6 +273,7 @@ function ChunkAcc:result(meta)
 	for k, v in pairs(meta or {}) do out[k] = v end
 	return out
 end
+ChunkAcc.partial = ChunkAcc.result
 
 new_assembler = function(plan)
 	if plan and plan.name ~= "ConverseStream" then
@@ -238,7 +284,9 @@ new_assembler = function(plan)
 end
 _M.assembler = new_assembler
 
-function Acc:block(i)
+function Acc:block(i, et)
+	expect(i, "number", et, "contentBlockIndex")
+	i = i or 0
 	local b = self.blocks[i]
 	if not b then
 		b = { block = {}, index = i }
@@ -251,64 +299,68 @@ end
 function Acc:add(k, v)
 	local out = self.out
 	if k == "contentBlockDelta" then
-		local b = self:block(v.contentBlockIndex or 0)
-		local d = v.delta or {}
-		if d.text then
+		local b = self:block(v.contentBlockIndex, k)
+		local d = expect(v.delta, "table", k, "delta") or {}
+		if d.text ~= nil then
 			local tp = b.text_parts
 			if not tp then tp = {}; b.text_parts = tp end
-			tp[#tp + 1] = d.text
-		elseif d.toolUse then
+			tp[#tp + 1] = expect(d.text, "string", k, "delta.text")
+		elseif d.toolUse ~= nil then
+			expect(d.toolUse, "table", k, "delta.toolUse")
 			b.input_parts = b.input_parts or {}
 			if not b.block.toolUse then b.block.toolUse = {} end
-			b.input_parts[#b.input_parts + 1] = d.toolUse.input or ""
-		elseif d.reasoningContent then
-			local r = d.reasoningContent
+			b.input_parts[#b.input_parts + 1] = expect(d.toolUse.input, "string", k, "delta.toolUse.input") or ""
+		elseif d.reasoningContent ~= nil then
+			local r = expect(d.reasoningContent, "table", k, "delta.reasoningContent")
 			b.block.reasoningContent = b.block.reasoningContent or {}
 			local rc = b.block.reasoningContent
-			if r.text then
+			if expect(r.text, "string", k, "delta.reasoningContent.text") then
 				b.reasoning_parts = b.reasoning_parts or {}
 				b.reasoning_parts[#b.reasoning_parts + 1] = r.text
 			end
-			if r.signature then
+			if expect(r.signature, "string", k, "delta.reasoningContent.signature") then
 				rc.reasoningText = rc.reasoningText or {}
 				rc.reasoningText.signature = (rc.reasoningText.signature or "") .. r.signature
 			end
-			if r.redactedContent then
+			if expect(r.redactedContent, "string", k, "delta.reasoningContent.redactedContent") then
 				rc.redactedContent = (rc.redactedContent or "") .. r.redactedContent
 			end
-		elseif d.citation then
+		elseif d.citation ~= nil then
 			b.citations = b.citations or {}
-			b.citations[#b.citations + 1] = d.citation
+			b.citations[#b.citations + 1] = expect(d.citation, "table", k, "delta.citation")
 			b.text_parts = b.text_parts or {}
-		elseif d.toolResult then
+		elseif d.toolResult ~= nil then
+			expect(d.toolResult, "table", k, "delta.toolResult")
 			b.block.toolResult = b.block.toolResult or { content = json.array{} }
 			local c = b.block.toolResult.content
 			for _, part in ipairs(d.toolResult) do c[#c + 1] = part end
-		elseif d.image then
+		elseif d.image ~= nil then
+			expect(d.image, "table", k, "delta.image")
 			b.block.image = b.block.image or {}
 			if d.image.source then b.block.image.source = d.image.source end
 			if d.image.error then b.block.image.error = d.image.error end
 		end
 	elseif k == "messageStart" then
-		out.output.message.role = v.role or "assistant"
+		out.output.message.role = expect(v.role, "string", k, "role") or "assistant"
 	elseif k == "contentBlockStart" then
-		local b = self:block(v.contentBlockIndex or 0)
-		local st = v.start or {}
-		if st.toolUse then
+		local b = self:block(v.contentBlockIndex, k)
+		local st = expect(v.start, "table", k, "start") or {}
+		if expect(st.toolUse, "table", k, "start.toolUse") then
 			b.block.toolUse = { toolUseId = st.toolUse.toolUseId, name = st.toolUse.name,
 				type = st.toolUse.type }
 			b.input_parts = {}
-		elseif st.toolResult then
+		elseif expect(st.toolResult, "table", k, "start.toolResult") then
 			b.block.toolResult = { toolUseId = st.toolResult.toolUseId, status = st.toolResult.status,
 				type = st.toolResult.type, content = json.array{} }
-		elseif st.image then
+		elseif expect(st.image, "table", k, "start.image") then
 			b.block.image = { format = st.image.format }
 		end
 	elseif k == "contentBlockStop" then
+		expect(v.contentBlockIndex, "number", k, "contentBlockIndex")
 		local b = self.blocks[v.contentBlockIndex or 0]
 		if b then finish_block(b) end
 	elseif k == "messageStop" then
-		out.stopReason = v.stopReason
+		out.stopReason = expect(v.stopReason, "string", k, "stopReason")
 		out.additionalModelResponseFields = v.additionalModelResponseFields
 	elseif k == "metadata" then
 		out.usage, out.metrics, out.trace = v.usage, v.metrics, v.trace
@@ -316,11 +368,8 @@ function Acc:add(k, v)
 	end
 end
 
--- Converse's response shape from what was added (idempotent).
-function Acc:result()
-	if self.done then return self.out end
-	self.done = true
-	local out, blocks = self.out, self.blocks
+-- The content blocks gathered so far, in index order, into out.
+local function assemble(out, blocks)
 	local idx = {}
 	for i, b in pairs(blocks) do
 		if not b.finished then finish_block(b) end
@@ -332,15 +381,53 @@ function Acc:result()
 	return out
 end
 
+-- Converse's response shape from what was added (idempotent).
+function Acc:result()
+	if self.done then return self.out end
+	self.done = true
+	return assemble(self.out, self.blocks)
+end
+
+-- What was gathered before a failure, in the same shape: the blocks that finish cleanly.
+function Acc:partial()
+	local src = self.out
+	local out = { output = { message = { role = src.output.message.role, content = json.array{} } },
+		stopReason = src.stopReason, usage = src.usage, metrics = src.metrics }
+	local blocks = {}
+	for i, b in pairs(self.blocks) do
+		if b.finished or pcall(finish_block, b) then blocks[i] = b end
+	end
+	return assemble(out, blocks)
+end
+
+-- A failed collect(): what was collected stays on the stream (s.partial, same shape),
+-- and the error object is raised.
+local function collect_failed(self, err)
+	if not errors.is(err) then
+		err = errors.make("SerializationError", "an event has an unexpected shape: " .. tostring(err))
+	end
+	self.partial = self.acc:partial(self.meta_fields)
+	if self.failed then error(self.failed, 0) end
+	return raise(self, err)
+end
+
 -- Collects the stream into Converse's response shape, the events already taken
 -- included: { output = { message = { role, content = {...} } }, stopReason, usage,
 -- metrics, additionalModelResponseFields, trace, performanceConfig, serviceTier }.
 -- For InvokeModelWithResponseStream: { body = <all chunk bytes joined>, contentType, ... }.
--- Raises like next() on failure.
+-- Raises like next() on failure (and on an event of the wrong shape, a
+-- SerializationError), keeping what was collected until then in `s.partial`.
 function Stream:collect()
-	local nxt = self.next
-	while nxt(self) do end
-	return self.acc:result(self.meta_fields)
+	local ok, err = pcall(function()
+		local nxt = self.next
+		while nxt(self) do end
+	end)
+	if not ok then return collect_failed(self, err) end
+	if self.acc_err then return collect_failed(self, self.acc_err) end
+	local out
+	ok, out = pcall(self.acc.result, self.acc, self.meta_fields)
+	if not ok then return collect_failed(self, out) end
+	return out
 end
 
 return _M

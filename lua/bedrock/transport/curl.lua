@@ -3,9 +3,10 @@
 --   local T = require "bedrock.transport.curl"
 --   local t = T.new{ http2 = false, verify = true, cainfo = nil, capath = nil,
 --                    timeouts = { connect = ms, first_byte = ms, idle = ms, total = ms },
---                    buffer_cap = bytes, wait = nil }
+--                    buffer_cap = bytes, max_body = bytes, max_error_body = bytes,
+--                    wait = nil }
 --   local res, err = t:request{ method =, url =, headers = { {name, value}, ... }, body =,
---                               timeouts = {...}, http2 = nil }
+--                               timeouts = {...}, http2 = nil, max_body =, max_error_body = }
 --   local s, err = t:open{ same fields, decoder = dec, body_stream = false }
 --   s:read() ; s:send(bytes) ; s:close_input() ; s:close()
 --   t:stats() ; t:step(ms) ; t:timeout() ; t:close()
@@ -35,6 +36,13 @@ local find = string.find
 local WAIT_SLICE_MS = 1000
 
 local TIMEOUT_NAMES = { "connect", "first_byte", "idle", "total" }
+
+-- Largest whole response body t:request() collects: a success (64 MiB: InvokeModel
+-- answers with generated images run to tens of MiB) and an error answer (1 MiB: the
+-- service's are a few KiB). Past it the transfer is aborted with ResponseTooLarge, so a
+-- body that never ends costs at most the limit plus one buffer cap of memory.
+local MAX_BODY, MAX_ERROR_BODY = 64 * 1024 * 1024, 1024 * 1024
+_M.MAX_BODY, _M.MAX_ERROR_BODY = MAX_BODY, MAX_ERROR_BODY
 
 local Transport = {}
 Transport.__index = Transport
@@ -71,6 +79,14 @@ local function transfer_error(msg, code, kind, curl_code)
 		message = tostring(msg), core_code = code }
 end
 
+-- A body limit: nil (the default), false (none) or a byte count.
+local function bad_limit(v)
+	return v ~= nil and v ~= false and (type(v) ~= "number" or v ~= v or v < 0 or v == math.huge)
+end
+_M.bad_limit = bad_limit
+
+local too_large = errors.too_large
+
 local function check_timeouts(t, field)
 	if t == nil then return true end
 	if type(t) ~= "table" then return nil, verr(field, "must be a table of milliseconds") end
@@ -103,6 +119,9 @@ function _M.new(opts)
 	if opts.buffer_cap ~= nil and (type(opts.buffer_cap) ~= "number" or opts.buffer_cap < 0) then
 		bad("buffer_cap", "must be a byte count")
 	end
+	for _, k in ipairs{ "max_body", "max_error_body" } do
+		if bad_limit(opts[k]) then bad(k, "must be a byte count, or false for no limit") end
+	end
 	local ok, e = check_timeouts(opts.timeouts, "timeouts")
 	if not ok then e.code = "ConfigError"; error(e, 2) end
 	local multi, msg = core.http_multi()
@@ -117,6 +136,8 @@ function _M.new(opts)
 		capath = opts.capath,
 		timeouts = timeouts,
 		buffer_cap = opts.buffer_cap,
+		max_body = opts.max_body == nil and MAX_BODY or opts.max_body,
+		max_error_body = opts.max_error_body == nil and MAX_ERROR_BODY or opts.max_error_body,
 		wait = opts.wait,
 		requests = 0,
 		-- the C request options, refilled per call (Transport:_options)
@@ -249,6 +270,10 @@ function Transport:_options(req)
 	if http2 ~= nil and type(http2) ~= "boolean" then
 		return nil, verr("http2", "must be a boolean")
 	end
+	if bad_limit(req.max_body) then return nil, verr("max_body", "must be a byte count, or false") end
+	if bad_limit(req.max_error_body) then
+		return nil, verr("max_error_body", "must be a byte count, or false")
+	end
 	local timeouts = self.timeouts
 	if req.timeouts ~= nil then
 		local ok, e = check_timeouts(req.timeouts, "timeouts")
@@ -352,7 +377,9 @@ end
 
 -- Sends a request and reads the whole response: { status, headers, body, http_version,
 -- timing = { total, first_byte } (seconds) }, or nil, err. The common path of every
--- non-streaming call: one transfer driven to its end, no stream object.
+-- non-streaming call: one transfer driven to its end, no stream object. A body larger
+-- than max_body (2xx) or max_error_body (any other status) aborts the transfer with
+-- ResponseTooLarge as soon as the bytes read (or the Content-Length announced) pass it.
 function Transport:request(req)
 	local m = self.multi
 	if not m then return nil, errors.new{ code = "ConnectionError", message = "transport is closed" } end
@@ -366,7 +393,8 @@ function Transport:request(req)
 	x, err = self:_start(o)
 	if not x then return nil, err end
 	local body, parts, n = nil, nil, 0
-	local progress
+	local progress, headers, version, limit, option
+	local received = 0
 	while true do
 		local d, msg, code, kind, cc = x:read()
 		if d == nil then
@@ -377,6 +405,29 @@ function Transport:request(req)
 			break
 		end
 		if d ~= "" then
+			if limit == nil then
+				-- the first bytes: the status and headers are complete
+				local st = x:status()
+				headers, version = x:headers()
+				if st and st >= 200 and st < 300 then
+					option, limit = "max_body", req.max_body
+					if limit == nil then limit = self.max_body end
+				else
+					option, limit = "max_error_body", req.max_error_body
+					if limit == nil then limit = self.max_error_body end
+				end
+				local cl = headers and tonumber(headers["content-length"])
+				if limit and cl and cl > limit then
+					x:close()
+					return nil, too_large(option, limit, st, headers, cl)
+				end
+			end
+			received = received + #d
+			if limit and received > limit then
+				local st = x:status()
+				x:close()
+				return nil, too_large(option, limit, st, headers)
+			end
 			if body == nil then
 				body = d
 			else
@@ -402,7 +453,7 @@ function Transport:request(req)
 			end
 		end
 	end
-	local headers, version = x:headers()
+	if not headers then headers, version = x:headers() end
 	local total, first_byte = x:timing()
 	local res = {
 		status = x:status(),
