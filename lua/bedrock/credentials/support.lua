@@ -104,7 +104,7 @@ end
 _M.MAX_LIFETIME = 10 * 366 * 86400
 _M.MAX_EPOCH_MS = 253402300799000
 
--- Milliseconds, as the transport takes them.
-_M.TIMEOUTS = { connect = 2000, total = 10000 }
+-- Seconds, as ctx.http takes them.
+_M.TIMEOUTS = { connect = 2, total = 10 }
 
 return _M
