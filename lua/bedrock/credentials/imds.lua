@@ -61,9 +61,14 @@ function P:get(ctx) -- luacheck: ignore 212
 		return res, err
 	end
 
-	local res = fetch("PUT", "/latest/api/token", { { "x-aws-ec2-metadata-token-ttl-seconds", "21600" } })
-	local err
-	if not res then return nil end -- no metadata service
+	local res, err = fetch("PUT", "/latest/api/token", { { "x-aws-ec2-metadata-token-ttl-seconds", "21600" } })
+	if not res then
+		-- no metadata service; but one that answers too much is an error
+		if type(err) == "table" and err.code == "ResponseTooLarge" then
+			return util.err("iam-role", "the token answer: " .. util.describe(err))
+		end
+		return nil
+	end
 	local headers = {}
 	if res.status == 200 and res.body ~= "" then
 		headers[1] = { "x-aws-ec2-metadata-token", res.body }
