@@ -124,7 +124,7 @@ model:
 	lua5.4 .ci/gen-model.lua "$(MODEL)"
 
 lint:
-	luacheck -q $(wildcard lua spec bench examples)
+	luacheck -q $(wildcard lua spec bench examples csrc/fuzz/lua)
 
 clean:
 	rm -rf build

@@ -108,6 +108,17 @@ describe("ini", function()
 		assert.equal("2", k.profiles._lines.y)
 	end)
 
+	it("reads long runs of blanks in linear time (they were quadratic)", function()
+		local core = require "bedrock.core"
+		local run = (" "):rep(64 * 1024)
+		local t0 = core.monotonic()
+		local raw = assert(ini.parse("[default]\nnote = a" .. run .. "b\n  more" .. run .. "\n", "f"))
+		assert.equal("a" .. run .. "b\nmore", raw.default.note)
+		local _, err = ini.parse("[default]\na" .. run .. "b\n", "f")
+		assert.equal("ConfigError", err.code)
+		assert.is_true(core.monotonic() - t0 < 2, "took " .. (core.monotonic() - t0) .. " s")
+	end)
+
 	it("refuses broken files naming the file and the line", function()
 		for _, c in ipairs(broken) do
 			local raw, err = ini.parse(c.text, "/x/config")

@@ -20,12 +20,16 @@
  *   - time: libFuzzer's -timeout bounds each input; in addition a count hook aborts a
  *     single input that runs more than FUZZ_LUA_STEPS_PER_BYTE VM instructions per input
  *     byte (plus a constant), so a super-linear Lua loop shows up as a crash with its
- *     traceback rather than as a slow run.
+ *     traceback rather than as a slow run; and one input may take at most
+ *     FUZZ_LUA_MS (default 2000) ms plus FUZZ_LUA_US_PER_BYTE (default 200) us per byte
+ *     of wall-clock time, which catches super-linear work inside C functions the hook
+ *     does not see (a Lua pattern that backtracks, string.rep, table.concat).
  * Coverage: a line hook feeds the Lua lines run (as edges) to libFuzzer (see lua_edges). */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <lua.h>
 #include <lualib.h>
 #include <lauxlib.h>
@@ -117,13 +121,26 @@ static void run(const uint8_t *data, size_t size)
 		if (per > 0)
 			step_budget = 5000000LL + per * (long long)size;
 	}
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	int st = lua_pcall(L, 1, 0, 1);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
 	if (st != LUA_OK) {
 		const char *msg = lua_tostring(L, -1);
 		fprintf(stderr, "fuzz_lua(%s): %s: %s\n", FUZZ_LUA_ENTRY,
 			st == LUA_ERRMEM ? "memory limit reached" : "Lua error escaped",
 			msg ? msg : "(no message)");
 		abort();
+	}
+	{
+		const char *ms = getenv("FUZZ_LUA_MS"), *us = getenv("FUZZ_LUA_US_PER_BYTE");
+		double took = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+		double limit = (ms ? atof(ms) : 2000.0) + (us ? atof(us) : 200.0) * (double)size / 1e3;
+		if (took > limit) {
+			fprintf(stderr, "fuzz_lua(%s): %zu bytes took %.0f ms (limit %.0f ms): super-linear?\n",
+				FUZZ_LUA_ENTRY, size, took, limit);
+			abort();
+		}
 	}
 	lua_settop(L, 0);
 }

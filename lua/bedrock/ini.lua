@@ -33,15 +33,31 @@ end
 
 local type, tostring, ipairs = type, tostring, ipairs
 local concat = table.concat
+local byte, sub, find = string.byte, string.sub, string.find
 
 local function parse_error(path, lineno, msg)
 	return nil, errors.make("ConfigError", tostring(path or "<string>") .. ":" .. lineno .. ": " .. msg,
 		{ file = path, line = lineno })
 end
 
-local function strip(s)
-	return (s:gsub("^%s+", ""):gsub("%s+$", ""))
+-- Blanks (Lua's %s) trimmed in linear time: a pattern such as "%s+$" retries at every
+-- blank of a long run inside the text, which is quadratic in the length of the run.
+local function rstrip(s)
+	local j = #s
+	while j > 0 do
+		local b = byte(s, j)
+		if b ~= 32 and (b < 9 or b > 13) then break end
+		j = j - 1
+	end
+	return sub(s, 1, j)
 end
+
+local function strip(s)
+	local i = find(s, "[^%s]")
+	if not i then return "" end
+	return rstrip(sub(s, i))
+end
+_M.strip = strip
 
 -- botocore's _parse_nested: each non-blank line is `key = value`.
 local function parse_nested(value)
@@ -104,7 +120,10 @@ function _M.parse(text, path)
 				elseif not cur then
 					return parse_error(path, lineno, "a line before the first [section]")
 				else
-					local k, v = value:match("^(.-)%s*[=:]%s*(.*)$")
+					-- split at the first '=' or ':' (a plain find: linear in the line)
+					local eq = find(value, "[=:]")
+					local k, v
+					if eq then k, v = strip(sub(value, 1, eq - 1)), strip(sub(value, eq + 1)) end
 					if not k or k == "" then
 						return parse_error(path, lineno, "expected 'key = value', a [section] or a comment")
 					end
@@ -126,7 +145,7 @@ function _M.parse(text, path)
 	for _, name in ipairs(names) do
 		local s = name == "DEFAULT" and defaults or sections[name]
 		for k, lines in pairs(raw[name] or {}) do
-			local v = concat(lines, "\n"):gsub("%s+$", "")
+			local v = rstrip(concat(lines, "\n"))
 			if v:sub(1, 1) == "\n" then
 				local t, err = parse_nested(v)
 				if not t then return parse_error(path, optlines[name][k], err) end

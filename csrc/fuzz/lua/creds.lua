@@ -32,7 +32,7 @@ local shm = io.open("/dev/shm/.", "r")
 if shm then shm:close(); dir = "/dev/shm/" .. dir:match("[^/]+$") end
 assert(core.mkdir_p(dir .. "/sso") and core.mkdir_p(dir .. "/login"), "cannot make " .. dir)
 -- removed when the harness closes the Lua state at exit
-CLEANUP = setmetatable({}, { __gc = function()
+local cleanup = setmetatable({}, { __gc = function()
 	for _, sub in ipairs{ "/sso", "/login" } do
 		local p = io.popen("ls -A '" .. dir .. sub .. "' 2>/dev/null")
 		for f in p:lines() do os.remove(dir .. sub .. "/" .. f) end
@@ -187,6 +187,7 @@ local cases = {
 }
 
 return function(data)
+	local _ = cleanup -- kept alive as long as the entry
 	local mode, body = F.mode(data)
 	cases[mode % 8 + 1](math.floor(mode / 8) % 4 + 1, body)
 end

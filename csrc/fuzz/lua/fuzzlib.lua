@@ -18,7 +18,9 @@ end
 -- non-empty message string.
 function M.error_object(e, codes, what)
 	if not errors.is(e) then fail("%s: the error is not an error object: %s (%s)", what, type(e), tostring(e)) end
-	if codes and not codes[e.code] then fail("%s: unexpected error code %s (%s)", what, tostring(e.code), tostring(e.message)) end
+	if codes and not codes[e.code] then
+		fail("%s: unexpected error code %s (%s)", what, tostring(e.code), tostring(e.message))
+	end
 	if type(e.message) ~= "string" or e.message == "" then fail("%s: error without a message", what) end
 	return e
 end
