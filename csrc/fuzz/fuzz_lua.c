@@ -21,7 +21,7 @@
  *     single input that runs more than FUZZ_LUA_STEPS_PER_BYTE VM instructions per input
  *     byte (plus a constant), so a super-linear Lua loop shows up as a crash with its
  *     traceback rather than as a slow run; and one input may take at most
- *     FUZZ_LUA_MS (default 2000) ms plus FUZZ_LUA_US_PER_BYTE (default 200) us per byte
+ *     FUZZ_LUA_MS (default 500) ms plus FUZZ_LUA_US_PER_BYTE (default 100) us per byte
  *     of wall-clock time, which catches super-linear work inside C functions the hook
  *     does not see (a Lua pattern that backtracks, string.rep, table.concat).
  * Coverage: a line hook feeds the Lua lines run (as edges) to libFuzzer (see lua_edges). */
@@ -135,7 +135,7 @@ static void run(const uint8_t *data, size_t size)
 	{
 		const char *ms = getenv("FUZZ_LUA_MS"), *us = getenv("FUZZ_LUA_US_PER_BYTE");
 		double took = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
-		double limit = (ms ? atof(ms) : 2000.0) + (us ? atof(us) : 200.0) * (double)size / 1e3;
+		double limit = (ms ? atof(ms) : 500.0) + (us ? atof(us) : 100.0) * (double)size / 1e3;
 		if (took > limit) {
 			fprintf(stderr, "fuzz_lua(%s): %zu bytes took %.0f ms (limit %.0f ms): super-linear?\n",
 				FUZZ_LUA_ENTRY, size, took, limit);
