@@ -5,7 +5,8 @@ request by its path:
 
   PUT /latest/api/token                    200 "token" (IMDSv2 works)
   GET /latest/meta-data/iam/security-credentials/   the role list: endless lines when
-                                           --mode roles, else "role"
+                                           --mode roles, a long line with roles-blanks,
+                                           else "role"
   anything else                            per --mode:
     endless      200, no Content-Length, 'a' bytes for ever (closing delimits)
     announced    200 with Content-Length: 10737418240, then a few bytes and a stall
@@ -13,6 +14,7 @@ request by its path:
     json-string  200, a JSON object whose string value never ends
     error-endless  500 with an endless body
     roles        (the role credentials are valid JSON)
+    roles-blanks the role list is one line of 1 MB: "a", blanks, "b"
 Stops on SIGTERM.
 """
 import signal
@@ -68,6 +70,11 @@ class Handler(socketserver.BaseRequestHandler):
                     if MODE == "roles":
                         sock.sendall(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n")
                         forever(sock, b"role-that-never-ends\n" * 3000)
+                    if MODE == "roles-blanks":
+                        body = b"a" + b" " * 1000000 + b"b\n"
+                        sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n"
+                                     % len(body) + body)
+                        return
                     sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\nConnection: close\r\n\r\nrole")
                     return
                 if MODE == "roles":
