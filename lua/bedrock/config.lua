@@ -460,7 +460,11 @@ function _M.resolve(opts, getenv)
 	local cfg, err = compute(opts, getenv)
 	if not cfg then return nil, err end
 	cfg.getenv = getenv
-	cfg.opts = opts
+	-- kept for load(), which completes the configuration from the files; without the
+	-- credentials, so that no table reachable from a client holds a secret
+	local kept = {}
+	for k, v in pairs(opts) do if k ~= "credentials" then kept[k] = v end end
+	cfg.opts = kept
 	cfg.loaded = false
 
 	-- timeouts (ms)
@@ -546,7 +550,9 @@ function _M.load(cfg)
 	c, err = compute(cfg.opts, cfg.getenv, prof, files, where)
 	if not c then cfg.load_error = err return nil, err end
 	for k, v in pairs(c) do cfg[k] = v end
-	cfg.files, cfg.profile_config = files, prof
+	-- the files and the merged profile may hold static keys: kept in a closure, so that
+	-- no table reachable from a client holds them
+	cfg.held_files = function() return files, prof end
 	cfg.loaded = true
 	return cfg
 end

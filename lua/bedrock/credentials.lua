@@ -267,30 +267,33 @@ function _M.http_from(get_transport)
 	end
 end
 
--- The provider context for a client configuration (files read on first use).
+-- The provider context for a client configuration (files read on first use), kept in a
+-- closure on the configuration (it holds the parsed files, which may hold keys).
 -- cfg.http: set by the client (its transport); without it a transport of our own.
 function _M.context(cfg)
 	local config = require "bedrock.config"
 	local ok, err = config.load(cfg)
 	if not ok then return nil, err end
-	local ctx = cfg.creds_ctx
+	local ctx = cfg.creds_context and cfg.creds_context()
 	if ctx then return ctx end
 	local http = cfg.http
 	if not http then
 		local own
+		local verify, cainfo, capath = cfg.verify, cfg.cainfo, cfg.capath
 		http = _M.http_from(function()
 			if own then return own end
 			local T = require "bedrock.transport.curl"
-			local t, terr = T.new{ verify = cfg.verify, cainfo = cfg.cainfo, capath = cfg.capath }
+			local t, terr = T.new{ verify = verify, cainfo = cainfo, capath = capath }
 			if not t then return nil, terr end
 			own = t
 			return t
 		end)
 	end
+	local files, profile = cfg.held_files()
 	ctx = { getenv = cfg.getenv, now = cfg.clock or os.time, http = http, profile_name = cfg.profile,
-		profile = cfg.profile_config, files = cfg.files, home = cfg.files.home, region = cfg.region,
+		profile = profile, files = files, home = files.home, region = cfg.region,
 		sleep = cfg.retry and cfg.retry.sleep or require("bedrock.retry").default_sleep }
-	cfg.creds_ctx = ctx
+	cfg.creds_context = function() return ctx end
 	return ctx
 end
 
