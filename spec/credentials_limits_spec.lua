@@ -66,6 +66,20 @@ describe("credential limits", function()
 		assert.equal(1024 * 1024, Process.MAX_OUTPUT)
 	end)
 
+	it("hold for a transport that does not enforce max_body itself", function()
+		-- the nginx transport reads whole bodies its own way; http_from checks what it got
+		local seen
+		local t = { request = function(_, req)
+			seen = req
+			return { status = 200, headers = {}, body = ("a"):rep(credentials.MAX_ANSWER + 1) }
+		end }
+		local res, err = credentials.http_from(function() return t end){ method = "GET", url = "http://x/" }
+		assert.is_nil(res)
+		assert.equal("ResponseTooLarge", err.code)
+		assert.equal(credentials.MAX_ANSWER, seen.max_body)
+		assert.equal(credentials.MAX_ANSWER, seen.max_error_body)
+	end)
+
 	it("stop a container endpoint that answers for ever, without retrying it", function()
 		local calls = 0
 		local _, err = against("endless", function(srv)
