@@ -129,7 +129,7 @@ apidoc: module
 	LUA_PATH="./lua/?.lua;./lua/?/init.lua;;" LUA_CPATH="./$(BUILD)/?.so;;" $(LUA) .ci/apidoc.lua docs/api.md
 
 lint:
-	luacheck -q $(wildcard lua spec bench examples)
+	luacheck -q $(wildcard lua spec bench examples csrc/fuzz/lua)
 
 clean:
 	rm -rf build
