@@ -64,13 +64,30 @@ _M.check_self = check_self
 -- settings: giving these as well would silently lose them, so it is refused.
 local TRANSPORT_OPTIONS = { "timeouts", "http2", "verify", "cainfo", "capath" }
 
+-- Which transport a client uses: `transport = "curl"` or `"ngx"` by name, a transport
+-- object as it is, or (nil) chosen at the first call: the nginx cosocket transport when
+-- running inside nginx's Lua module (so that no call blocks the worker), libcurl
+-- elsewhere. Deciding at the first call, not in new(), lets a client made in init_by_lua
+-- serve requests later.
+local TRANSPORTS = { curl = "bedrock.transport.curl", ngx = "bedrock.transport.ngx" }
+
+local function in_nginx()
+	local n = rawget(_G, "ngx")
+	return type(n) == "table" and type(n.socket) == "table" and type(n.get_phase) == "function"
+end
+
 local function check_transport(opts)
 	local t = opts.transport
 	local tt = type(t)
+	if tt == "string" then
+		if TRANSPORTS[t] then return true end
+		return nil, errors.make("ConfigError", "transport must be \"curl\", \"ngx\" or an object with " ..
+			"request/open methods, got \"" .. t .. "\"", { field = "transport" })
+	end
 	if tt ~= "userdata" and (tt ~= "table" or
 		(type(t.request) ~= "function" and type(t.open) ~= "function")) then
 		return nil, errors.make("ConfigError", "transport must be an object with request/open " ..
-			"methods (e.g. bedrock.transport.curl.new{...})", { field = "transport" })
+			"methods (e.g. bedrock.transport.curl.new{...}), or \"curl\" or \"ngx\"", { field = "transport" })
 	end
 	local clash = {}
 	for _, k in ipairs(TRANSPORT_OPTIONS) do
@@ -99,7 +116,8 @@ function _M.new(opts)
 		config = cfg, auth = auth,
 		policy = retry.new(cfg.retry),
 		on_request = cfg.on_request, on_response = cfg.on_response, logger = cfg.logger,
-		transport = opts and opts.transport,
+		transport = opts and type(opts.transport) ~= "string" and opts.transport or nil,
+		transport_kind = opts and type(opts.transport) == "string" and opts.transport or nil,
 		decode = opts and opts.decode,
 	}, Client)
 	-- the credential providers' HTTP goes through this client's transport
@@ -118,9 +136,29 @@ function Client:_ready()
 	return true
 end
 
--- Resolves the credentials now (the chain runs on the first request otherwise):
--- creds | nil, err. creds.source names the provider that answered ("env",
--- "shared-credentials-file", "assume-role", …); secrets print as <redacted>.
+--- @module client
+-- Every operation of the service model is a method of the client, called with a colon:
+-- `client:converse(req [, opts])`. `req` uses the API's member names (`modelId`,
+-- `inferenceConfig`, …); members bound to the path, query or headers go in the same
+-- table. A request is validated against the model before any traffic: the first problem
+-- is a `ValidationError` whose `field` names the path (`messages[1].content[1].text`).
+-- Every failure is `nil, err`; stream iterators raise the error instead.
+
+--- @field meta.status The HTTP status.
+--- @field meta.request_id `x-amzn-RequestId`.
+--- @field meta.headers The response headers (lower-case names).
+--- @field meta.attempts How many attempts the call made (retries + 1).
+
+--- @field creds.access_key_id SigV4: the access key id (`secret_access_key`, `session_token` beside it).
+--- @field creds.token A Bedrock API key (bearer), instead of the keys.
+--- @field creds.expiration When temporary credentials expire (UNIX seconds), absent for long-term ones.
+--- @field creds.source The provider that answered: `"env"`, `"shared-credentials-file"`, `"assume-role"`,
+-- `"sso"`, `"container-role"`, `"iam-role"`, … (the chain's names).
+
+--- client:credentials() -> creds | nil, err
+-- Resolves the credentials now (the chain runs on the first request otherwise; the shared
+-- files are read then too). `creds.source` names the provider that answered (`"env"`,
+-- `"shared-credentials-file"`, `"assume-role"`, …); `tostring(creds)` never shows a secret.
 function Client:credentials()
 	check_self(self, "credentials", 2)
 	local ok, err = config.load(self.config)
@@ -131,22 +169,27 @@ end
 function Client:_transport()
 	local t = self.transport
 	if t then return t end
-	local ok, T = pcall(require, "bedrock.transport.curl")
+	local kind = self.transport_kind or (in_nginx() and "ngx" or "curl")
+	local ok, T = pcall(require, TRANSPORTS[kind])
 	if not ok then
-		return nil, errors.make("ConfigError", "HTTP transport bedrock.transport.curl is not available: " .. tostring(T))
+		return nil, errors.make("ConfigError", "HTTP transport " .. TRANSPORTS[kind] .. " is not available: " .. tostring(T))
 	end
 	local cfg = self.config
 	local terr
+	-- inside nginx the trust store is nginx's (lua_ssl_trusted_certificate): a CA file
+	-- from AWS_CA_BUNDLE or a profile cannot be applied per connection there
+	local ngx_kind = kind == "ngx"
 	ok, t, terr = pcall(T.new, { http2 = cfg.http2 or false, verify = cfg.verify,
-		cainfo = cfg.cainfo, capath = cfg.capath, timeouts = cfg.timeouts,
-		max_body = cfg.max_body, max_error_body = cfg.max_error_body })
+		cainfo = not ngx_kind and cfg.cainfo or nil, capath = not ngx_kind and cfg.capath or nil,
+		timeouts = cfg.timeouts, max_body = cfg.max_body, max_error_body = cfg.max_error_body })
 	if not ok then
 		if not errors.is(t) then t = errors.make("ConfigError", tostring(t)) end
 		return nil, t
 	end
 	if not t then return nil, terr end
 	self.transport = t
-	self.own_transport, self.treq = t, {}
+	-- the reused request table only for curl, whose request() never yields
+	self.own_transport, self.treq = t, kind == "curl" and {} or nil
 	return t
 end
 
@@ -161,7 +204,9 @@ function Client:_signer()
 	return s
 end
 
--- Closes the transport (connections) and the signer.
+--- client:close()
+-- Closes the connections and the signer; idempotent. A closed client opens a new
+-- connection if it is used again.
 function Client:close()
 	check_self(self, "close", 2)
 	if self.transport and self.transport.close then self.transport:close() end
@@ -201,6 +246,9 @@ function Client:_build(op, req, opts)
 		headers = hdrs, body = p.body, host = self.config.endpoint.authority }
 end
 
+--- client:parse(op, status, headers, body) -> result | nil, err
+-- The response parser the client uses, for an operation name (`"Converse"`) or method
+-- name (`"converse"`); headers with lower-case names. For tests and recorded traffic.
 function Client.parse(_, op, status, headers, body, opts)
 	return response.parse(resolve_plan(op), status, headers, body, opts)
 end
@@ -221,16 +269,19 @@ for name, plan in pairs(plans) do
 	end
 end
 
--- client:converse_with_tools(req) -> the final Converse response + messages, usage,
--- turns | nil, err: the tool-calling loop (lua/bedrock/tools.lua).
+--- client:converse_with_tools(req) -> result | nil, err
+-- The tool-calling loop ([Tool loop](#tool-loop)): calls the model, runs the handlers it
+-- asks for, sends the results back, until the model answers without asking for tools.
 function Client:converse_with_tools(req)
 	check_self(self, "converse_with_tools", 2)
 	return require("bedrock.tools").loop(self, req)
 end
 
--- for page in client:list_async_invokes_pages(req) do ... end
--- Each page is a ListAsyncInvokes response; the iterator follows nextToken until it is
--- absent. A failure is raised (like stream iterators), never a silent end.
+--- client:list_async_invokes_pages([req [, opts]]) -> iterator
+-- `for page in client:list_async_invokes_pages{ maxResults = 50 } do … end`: each page is a
+-- ListAsyncInvokes response; the iterator follows `nextToken` until it is absent. A
+-- failure is raised (like stream iterators), never a silent end; a `req` that is not a
+-- table raises a `ValidationError` at once.
 function Client:list_async_invokes_pages(req, opts)
 	check_self(self, "list_async_invokes_pages", 2)
 	if req ~= nil and type(req) ~= "table" then

@@ -203,15 +203,46 @@ function _M.cached(provider, opts)
 	local advisory = opts.advisory or opts.refresh or _M.ADVISORY
 	local mandatory = opts.mandatory or math.min(_M.MANDATORY, advisory)
 	local now = opts.clock or os.time
-	local cur, busy
+	local cur, busy, last_err, sema
+	-- One refresh in flight: a caller that finds one running (another request of the
+	-- same nginx worker, another bedrock.async task) waits for its outcome instead of
+	-- starting its own. Without concurrency (plain blocking calls) busy is never seen.
+	local function wait_for_fetch()
+		local ngx_async = package.loaded["bedrock.async.ngx"]
+		if ngx_async and ngx_async.active() then
+			sema = sema or require("ngx.semaphore").new(0)
+			sema:wait(60)
+			if sema:count() < 0 then sema:post(-sema:count()) end
+			return
+		end
+		local backend = require("bedrock.async").backend
+		if not backend.current() then return end
+		local waited = 0
+		while busy and waited < 60 do
+			backend.sleep(0.005)
+			waited = waited + 0.005
+		end
+	end
 	local function fetch()
+		if busy then
+			wait_for_fetch()
+			if cur and (not cur.expiration or cur.expiration > now()) then return cur end
+			if not busy then return nil, last_err end
+		end
 		busy = true
 		local ok, c, err = pcall(provider)
 		busy = false
-		if not ok then return cred_error("credentials provider failed: " .. tostring(c)) end
-		if c and c.expiration and c.expiration <= now() then
-			return cred_error((c.source or "provider") .. " returned credentials that are already expired")
+		if sema and sema:count() < 0 then sema:post(-sema:count()) end
+		if not ok then
+			last_err = errors.make("CredentialsError", "credentials provider failed: " .. tostring(c))
+			return nil, last_err
 		end
+		if c and c.expiration and c.expiration <= now() then
+			last_err = errors.make("CredentialsError",
+				(c.source or "provider") .. " returned credentials that are already expired")
+			return nil, last_err
+		end
+		last_err = err
 		return c, err
 	end
 	return function()
@@ -239,17 +270,31 @@ function _M.cached(provider, opts)
 	end
 end
 
+-- Largest answer body a credential endpoint may give (IMDS, the container endpoint,
+-- STS, the SSO portal and SSO-OIDC, the sign-in service): theirs are a few KiB. The
+-- transport aborts a longer one (or one whose Content-Length says so) as soon as it
+-- passes the limit, with a ResponseTooLarge error the provider names; the same limit
+-- applies to a transport that would not enforce it itself.
+_M.MAX_ANSWER = 1024 * 1024
+
 -- An http function for the providers on top of a transport (t:request, timeouts in
--- ms): req.timeouts are seconds. get_transport() -> transport | nil, err.
+-- ms): req.timeouts are seconds; every answer is bounded by MAX_ANSWER.
+-- get_transport() -> transport | nil, err.
 function _M.http_from(get_transport)
 	return function(req)
 		local t, err = get_transport()
 		if not t then return nil, err end
 		local to = req.timeouts or {}
 		local total = (to.total or 5) * 1000
-		return t:request{ method = req.method, url = req.url, headers = req.headers or {}, body = req.body,
+		local limit = _M.MAX_ANSWER
+		local res, rerr = t:request{ method = req.method, url = req.url, headers = req.headers or {},
+			body = req.body, max_body = limit, max_error_body = limit,
 			timeouts = { connect = (to.connect or to.total or 5) * 1000, first_byte = total, idle = total,
 				total = total } }
+		if res and type(res.body) == "string" and #res.body > limit then
+			return nil, errors.too_large("max_body", limit, res.status, res.headers)
+		end
+		return res, rerr
 	end
 end
 
