@@ -177,6 +177,8 @@ describe("documentation snippets", function()
 			-- nothing from this machine's ~/.aws or instance metadata
 			"AWS_CONFIG_FILE=/nonexistent/config", "AWS_SHARED_CREDENTIALS_FILE=/nonexistent/credentials",
 			"AWS_EC2_METADATA_DISABLED=true",
+			-- the emulator binary of this build (the sanitized one under make asan)
+			"BEDROCK_EMULATOR=" .. helper.shell_quote(helper.emulator_bin),
 			"LUA_PATH=" .. helper.shell_quote("./lua/?.lua;./lua/?/init.lua;;"),
 			"LUA_CPATH=" .. helper.shell_quote("./" .. helper.build .. "/?.so;;"),
 		}
