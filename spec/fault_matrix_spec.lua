@@ -28,10 +28,10 @@ local MiB = 1024 * 1024
 
 ---------------------------------------------------------------------------- the table
 
--- An expectation: ok = true (success; `requests` operation requests reached the peer),
+-- An expectation: success(n) (the call succeeds; n operation requests reached the peer),
 -- or the error: code, retryable, detail (err.detail_code), which (Timeout), status,
 -- events (events handed out before it; `min_events` when the count is open-ended).
-local function ok(requests) return { ok = true, requests = requests } end
+local function success(requests) return { ok = true, requests = requests } end
 local function fail(t) return t end
 local function na(reason) return { na = reason } end
 
@@ -45,18 +45,18 @@ local H2_ONLY = "the emulator's HTTP/2 reset and GOAWAY strike after K events of
 -- bedrock.async, tool loop) unless a style has its own.
 local FAULTS = {
 	{ name = "throttle once", fault = { "kind=throttle" },
-		call = ok(2), stream = ok(2) },
+		call = success(2), stream = success(2) },
 	{ name = "throttle on every attempt", fault = { "kind=throttle&count=0" },
 		call = fail{ code = "ThrottlingException", status = 429, retryable = true, requests = 3 },
 		stream = fail{ code = "ThrottlingException", status = 429, retryable = true, requests = 3, events = 0 } },
-	{ name = "500 once", fault = { "kind=500" }, call = ok(2), stream = ok(2) },
+	{ name = "500 once", fault = { "kind=500" }, call = success(2), stream = success(2) },
 	{ name = "500 on every attempt", fault = { "kind=500&count=0" },
 		call = fail{ code = "InternalServerException", status = 500, retryable = true, requests = 3 },
 		stream = fail{ code = "InternalServerException", status = 500, retryable = true, requests = 3, events = 0 } },
-	{ name = "503 once", fault = { "kind=503" }, call = ok(2), stream = ok(2) },
+	{ name = "503 once", fault = { "kind=503" }, call = success(2), stream = success(2) },
 	{ name = "stall before headers, longer than first_byte, once",
 		fault = { "kind=stall&ms=" .. ms(1500) }, timeouts = { first_byte = ms(400) },
-		call = ok(2), stream = ok(2) },
+		call = success(2), stream = success(2) },
 	{ name = "stall before headers on every attempt (never answers)", fault = { "kind=hang&count=0" },
 		timeouts = { first_byte = ms(400) },
 		call = fail{ code = "Timeout", which = "first_byte", retryable = true, requests = 3 },
@@ -86,7 +86,7 @@ local FAULTS = {
 		call = na(NO_EVENTS),
 		stream = fail{ code = "InternalServerException", retryable = true, requests = 1, events = 2 } },
 	{ name = "exception event as the first message", fault = { "kind=exception&after=0&exception=serviceUnavailableException" },
-		call = na(NO_EVENTS), stream = ok(2) },
+		call = na(NO_EVENTS), stream = success(2) },
 	{ name = "oversized frame", fault = { "kind=oversize&after=2" },
 		call = na(NO_EVENTS),
 		stream = fail{ code = "StreamError", detail = "FRAME_TOO_LARGE", retryable = false, requests = 1, events = 2 } },
@@ -150,7 +150,7 @@ end
 
 local function expectation(row, style)
 	local e = row[style] or row.stream
-	if style == "tools" and e.ok then e = ok(e.requests + 1) end -- the tool turn, then the answer
+	if style == "tools" and e.ok then e = success(e.requests + 1) end -- the tool turn, then the answer
 	return e
 end
 
@@ -255,6 +255,87 @@ describe("fault matrix #core", function()
 	end)
 end)
 
-describe("fault matrix: the OpenResty location column", function()
-	pending("needs the nginx cosocket transport and its test nginx (not in this tree yet)")
+---------------------------------------------------------------------------- OpenResty
+
+-- The OpenResty column: the same rows through a location of a test nginx (one worker,
+-- the cosocket transport) that makes a ConverseStream call and answers what happened
+-- (spec/nginx/fault_matrix_app.lua). The cosocket transport speaks HTTP/1.1 only, so
+-- the HTTP/2 rows do not apply. Leaks are counted at the worker: its established
+-- connections to the emulator (at most the one idle in its keep-alive pool).
+local NGX_NO_H2 = "the cosocket transport speaks HTTP/1.1 only (no RST_STREAM or GOAWAY to receive)"
+local is_jit = type(rawget(_G, "jit")) == "table"
+local has_ngxh, ngxh = pcall(require, "spec.ngx_helper")
+local ngx_ok, ngx_why = false, "needs the nginx cosocket transport and its test nginx (spec/ngx_helper.lua)"
+if has_ngxh then ngx_ok, ngx_why = ngxh.available() end
+if not is_jit then ngx_ok, ngx_why = false, "runs under LuaJIT (nginx's Lua module is LuaJIT)" end
+
+describe("fault matrix: the OpenResty location column #ngx", function()
+	if not ngx_ok then
+		pending(ngx_why)
+		return
+	end
+	local json = require "bedrock.json"
+	local emu, ng, worker
+
+	setup(function()
+		emu = helper.emulator({ "--no-auth" })
+		ng = ngxh.start{ env = { BEDROCK_TEST_ENDPOINT = emu.url },
+			http = "  lua_socket_log_errors off;\n  server {\n    listen 127.0.0.1:$PORT;\n" ..
+				"    location = / { return 200 'ok'; }\n" ..
+				"    location = /cell { content_by_lua_block { require('fault_matrix_app').cell() } }\n  }\n" }
+		local master = helper.read(ng.prefix .. "/logs/nginx.pid"):match("%d+")
+		local p = assert(io.popen("ps -o pid= --ppid " .. master))
+		worker = tonumber(p:read("*l"))
+		p:close()
+		assert.is_number(worker)
+	end)
+	teardown(function()
+		if ng then
+			local log = ng.log()
+			ng.stop()
+			assert.is_nil(log:find("lua entry thread aborted", 1, true), log)
+		end
+		if emu then emu.stop() end
+	end)
+
+	for _, row in ipairs(FAULTS) do
+		local name = row.name .. " x OpenResty location"
+		if row.http2 then
+			pending(name .. ": does not apply: " .. NGX_NO_H2)
+		else
+			it(name, function()
+				local e = row.nginx or row.stream
+				helper.admin(emu, "POST", "/_emulator/reset")
+				helper.admin(emu, "POST", "/_emulator/pacing?ms=" .. (row.pace or 0))
+				for _, f in ipairs(row.fault) do helper.admin(emu, "POST", "/_emulator/faults?" .. f) end
+				local q = { "style=stream" }
+				for k, v in pairs(row.timeouts or {}) do q[#q + 1] = k .. "=" .. v end
+				local t0 = core.monotonic()
+				local status, body = ngxh.get(ng.url .. "/cell?" .. table.concat(q, "&"), { max_time = 60 })
+				local took = core.monotonic() - t0
+				assert.equal(200, status, body)
+				local out = assert(json.decode(body), body)
+				local label = name
+				if e.ok then
+					assert.is_true(out.ok, label .. ": " .. body)
+				else
+					assert.is_false(out.ok, label .. ": succeeded")
+					assert.is_true(out.err.is_error, label .. ": not an error object: " .. body)
+					assert.equal(e.code, out.err.code, label .. ": " .. body)
+					assert.equal(e.retryable, out.err.retryable, label .. ": " .. body)
+					if e.which then assert.equal(e.which, out.err.which, label .. ": " .. body) end
+					if e.detail then assert.equal(e.detail, out.err.detail_code, label .. ": " .. body) end
+					if e.status then assert.equal(e.status, out.err.status, label) end
+					if e.events then assert.equal(e.events, out.events, label .. ": events before the fault") end
+					if e.min_events then assert.truthy(out.events >= e.min_events, label .. ": " .. out.events) end
+				end
+				assert.truthy(took < 20, label .. ": took " .. took .. " s")
+				local live = helper.tcp_connections(emu.port, worker)
+				assert.truthy(live <= 1, label .. ": the worker holds " .. live .. " connections to the emulator")
+				local conns, requests = counters(emu)
+				assert.equal(e.requests, requests, label .. ": operation requests at the emulator")
+				assert.truthy(conns <= requests, label .. ": " .. conns .. " connections for " .. requests .. " requests")
+			end)
+		end
+	end
 end)

@@ -215,6 +215,131 @@ describe("soak #soak", function()
 	end)
 end)
 
-describe("soak through one nginx worker #soak", function()
-	pending("needs the nginx cosocket transport and its test nginx (not in this tree yet)")
+---------------------------------------------------------------------------- nginx
+
+-- The same through one nginx worker: rounds of 400 requests, 200 at a time (the curl
+-- CLI's --parallel), to a location that makes one call of the given kind through the
+-- cosocket transport (spec/nginx/fault_matrix_app.lua), each with its own fault. The
+-- worker's RSS, Lua heap and descriptors are read before and after (its pooled
+-- connections close after 300 ms idle, so descriptors come back exactly).
+local NGX_SECONDS = tonumber(os.getenv("BEDROCK_SOAK_NGX_SECONDS") or "") or 30
+local is_jit = type(rawget(_G, "jit")) == "table"
+local has_ngxh, ngxh = pcall(require, "spec.ngx_helper")
+local ngx_ok, ngx_why = false, "needs the nginx cosocket transport and its test nginx (spec/ngx_helper.lua)"
+if has_ngxh then ngx_ok, ngx_why = ngxh.available() end
+if not is_jit then ngx_ok, ngx_why = false, "runs under LuaJIT (nginx's Lua module is LuaJIT)" end
+
+local NGX_STYLES = {
+	{ name = "call" }, { name = "count" }, { name = "stream", stream = true },
+	{ name = "invoke_stream", stream = true }, { name = "tools", stream = true },
+}
+
+describe("soak through one nginx worker #soak #ngx", function()
+	if not ngx_ok then
+		pending(ngx_why)
+		return
+	end
+	local json = require "bedrock.json"
+	local emu, ng, worker, dir, admin
+
+	setup(function()
+		emu = helper.emulator({ "--no-auth" })
+		ng = ngxh.start{ env = { BEDROCK_TEST_ENDPOINT = emu.url }, connections = 2048,
+			http = "  lua_socket_log_errors off;\n  server {\n    listen 127.0.0.1:$PORT;\n" ..
+				"    location = / { return 200 'ok'; }\n" ..
+				"    location = /cell { content_by_lua_block { require('fault_matrix_app').cell() } }\n" ..
+				"    location = /gc { content_by_lua_block { require('fault_matrix_app').gc() } }\n  }\n" }
+		local master = helper.read(ng.prefix .. "/logs/nginx.pid"):match("%d+")
+		local p = assert(io.popen("ps -o pid= --ppid " .. master))
+		worker = tonumber(p:read("*l"))
+		p:close()
+		dir = ngxh.tmpdir()
+		admin = T.new{}
+	end)
+	teardown(function()
+		if admin then admin:close() end
+		if ng then
+			local log = ng.log()
+			ng.stop()
+			assert.is_nil(log:find("lua entry thread aborted", 1, true), log)
+		end
+		if emu then emu.stop() end
+		if dir then os.execute("rm -rf " .. helper.shell_quote(dir)) end
+	end)
+
+	local serial = 0
+	-- One round of n requests, IN_FLIGHT at a time; returns the tally.
+	local function round(n, tally)
+		local cfg = assert(io.open(dir .. "/urls", "w"))
+		local plan = {}
+		for i = 1, n do
+			serial = serial + 1
+			local style = pick(NGX_STYLES)
+			local fault
+			repeat fault = pick(FAULTS) until style.stream or not fault.stream
+			local model = "anthropic.ngxsoak-" .. serial .. "-v1"
+			if fault.q then
+				local res = assert(admin:request{ method = "POST",
+					url = emu.url .. "/_emulator/faults?" .. fault.q .. "&model=" .. model,
+					headers = { { "x-emulator-admin", "1" } }, body = "" })
+				assert(res.status == 200, res.body)
+			end
+			plan[i] = { label = style.name .. " with " .. tostring(fault.q), want = fault.want }
+			cfg:write(('url = "%s/cell?style=%s&model=%s&first_byte=1500&idle=1500&total=3000&ka=300"\n' ..
+				'output = "%s/out.%d"\n'):format(ng.url, style.name, model, dir, i))
+		end
+		cfg:close()
+		assert(ngxh.sh("curl -s --max-time 60 --parallel --parallel-max " .. IN_FLIGHT .. " -K " ..
+			helper.shell_quote(dir .. "/urls")))
+		for i = 1, n do
+			local body = helper.exists(dir .. "/out." .. i) and helper.read(dir .. "/out." .. i) or ""
+			os.remove(dir .. "/out." .. i)
+			local out = json.decode(body)
+			tally.calls = tally.calls + 1
+			if type(out) ~= "table" then
+				tally.bad[#tally.bad + 1] = plan[i].label .. ": no answer: " .. body
+			elseif out.ok then
+				tally.ok = tally.ok + 1
+				if plan[i].want ~= true then tally.bad[#tally.bad + 1] = plan[i].label .. ": succeeded" end
+			else
+				tally.failed = tally.failed + 1
+				local code = out.err and out.err.is_error and out.err.code or ("not an error object: " .. body)
+				tally.codes[code] = (tally.codes[code] or 0) + 1
+				if code ~= plan[i].want then tally.bad[#tally.bad + 1] = plan[i].label .. ": " .. body end
+			end
+		end
+	end
+
+	local function measure()
+		ngxh.sh("sleep 1") -- pooled connections idle past their 300 ms
+		local _, body = ngxh.get(ng.url .. "/gc")
+		local _, nfds = helper.fds(worker)
+		return { rss = helper.rss_kib(worker), fds = nfds, heap = json.decode(body).heap_kib }
+	end
+
+	it("200 requests in flight with random faults: all end cleanly, the worker's memory and descriptors come back",
+		function()
+			math.randomseed(SEED)
+			print(("\nnginx soak: seed %d, %d in flight, %d s"):format(SEED, IN_FLIGHT, NGX_SECONDS))
+			local warm = { calls = 0, ok = 0, failed = 0, codes = {}, bad = {} }
+			round(400, warm)
+			assert.equal(0, #warm.bad, table.concat(warm.bad, "\n", 1, math.min(#warm.bad, 20)))
+			local m0 = measure()
+			local tally = { calls = 0, ok = 0, failed = 0, codes = {}, bad = {} }
+			local t0 = core.monotonic()
+			repeat round(400, tally) until core.monotonic() - t0 >= NGX_SECONDS
+			local took = core.monotonic() - t0
+			local m1 = measure()
+			local codes = {}
+			for k, v in pairs(tally.codes) do codes[#codes + 1] = k .. " " .. v end
+			table.sort(codes)
+			print(("nginx soak: %d requests in %.1f s (%d ok, %d failed: %s); worker Lua heap %.0f -> %.0f KiB, " ..
+				"RSS %d -> %d KiB, fds %d -> %d"):format(tally.calls, took, tally.ok, tally.failed,
+				table.concat(codes, ", "), m0.heap, m1.heap, m0.rss, m1.rss, m0.fds, m1.fds))
+			assert.equal(0, #tally.bad, #tally.bad .. " requests ended wrongly:\n" ..
+				table.concat(tally.bad, "\n", 1, math.min(#tally.bad, 20)))
+			assert.truthy(m1.heap - m0.heap < HEAP_MARGIN_KIB * 2, "worker Lua heap grew by " .. (m1.heap - m0.heap) .. " KiB")
+			assert.truthy(m1.rss - m0.rss < RSS_MARGIN_KIB, "worker RSS grew by " .. (m1.rss - m0.rss) .. " KiB")
+			assert.equal(m0.fds, m1.fds, "worker descriptors")
+		end)
 end)
