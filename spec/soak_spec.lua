@@ -289,8 +289,8 @@ describe("soak through one nginx worker #soak #ngx", function()
 				'output = "%s/out.%d"\n'):format(ng.url, style.name, model, dir, i))
 		end
 		cfg:close()
-		assert(ngxh.sh("curl -s --max-time 60 --parallel --parallel-max " .. IN_FLIGHT .. " -K " ..
-			helper.shell_quote(dir .. "/urls")))
+		assert(ngxh.sh("curl -s --no-progress-meter --max-time 60 --parallel --parallel-max " .. IN_FLIGHT ..
+			" -K " .. helper.shell_quote(dir .. "/urls") .. " >/dev/null 2>&1"))
 		for i = 1, n do
 			local body = helper.exists(dir .. "/out." .. i) and helper.read(dir .. "/out." .. i) or ""
 			os.remove(dir .. "/out." .. i)
