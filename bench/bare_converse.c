@@ -3,8 +3,11 @@
  * connection), read the whole response into memory, check the status. Nothing else:
  * no JSON encoding or decoding, no validation, no retries.
  *
- * Usage: bare_converse URL KEY_ID SECRET [calls [passes]]
- * Prints seconds per call (median over passes) and records it in $BENCH_FIGURES. */
+ * Usage: bare_converse URL KEY_ID SECRET [calls [passes [body_file [label]]]]
+ * body_file holds the exact request body to send (the Lua benchmark writes the body its
+ * client sends, so both send the same bytes); by default a "hi" message. Prints seconds
+ * per call (median over passes) and records it in $BENCH_FIGURES (c.converse.bare or,
+ * with a label, c.converse.bare.<label>). */
 #include "bench.h"
 #include "br_sigv4.h"
 
@@ -42,7 +45,9 @@ int main(int argc, char **argv)
 	int calls, passes;
 	double t[BENCH_MAX_PASSES], tc[BENCH_MAX_PASSES], med, medc;
 	long conns_total = 0;
-	sink_buf resp = {NULL, 0, 0};
+	sink_buf resp = {NULL, 0, 0}, body = {NULL, 0, 0};
+	const char *label = argc > 7 ? argv[7] : NULL;
+	char key_s[128], key_c[128];
 	br_sigv4_signer *s;
 	br_sigv4_params sp;
 	br_sigv4_request rq;
@@ -51,7 +56,7 @@ int main(int argc, char **argv)
 	CURL *h;
 
 	if (argc < 4) {
-		fprintf(stderr, "usage: bare_converse URL KEY_ID SECRET [calls [passes]]\n");
+		fprintf(stderr, "usage: bare_converse URL KEY_ID SECRET [calls [passes [body_file [label]]]]\n");
 		return 2;
 	}
 	url = argv[1];
@@ -61,6 +66,20 @@ int main(int argc, char **argv)
 	passes = argc > 5 ? atoi(argv[5]) : 5;
 	if (passes < 1) passes = 1;
 	if (passes > BENCH_MAX_PASSES) passes = BENCH_MAX_PASSES;
+	if (argc > 6) {
+		FILE *f = fopen(argv[6], "rb");
+		char chunk[4096];
+		size_t got;
+		if (!f) {
+			fprintf(stderr, "bare_converse: cannot open %s\n", argv[6]);
+			return 2;
+		}
+		while ((got = fread(chunk, 1, sizeof chunk, f)) > 0)
+			if (on_write(chunk, 1, got, &body) != got) return 1;
+		fclose(f);
+	} else {
+		on_write((char *)BODY, 1, sizeof BODY - 1, &body);
+	}
 	snprintf(full, sizeof full, "%s%s", url, MODEL_PATH);
 	/* host[:port] as curl sends it in Host: */
 	{
@@ -75,8 +94,8 @@ int main(int argc, char **argv)
 	if (!h || !s) return 1;
 	curl_easy_setopt(h, CURLOPT_URL, full);
 	curl_easy_setopt(h, CURLOPT_POST, 1L);
-	curl_easy_setopt(h, CURLOPT_POSTFIELDS, BODY);
-	curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)(sizeof BODY - 1));
+	curl_easy_setopt(h, CURLOPT_POSTFIELDS, body.data);
+	curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)body.len);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_write);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, &resp);
 	curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
@@ -94,8 +113,8 @@ int main(int argc, char **argv)
 	rq.path_len = sizeof MODEL_PATH - 1;
 	rq.headers = hdrs;
 	rq.nheaders = 3;
-	rq.payload = (const uint8_t *)BODY;
-	rq.payload_len = sizeof BODY - 1;
+	rq.payload = (const uint8_t *)body.data;
+	rq.payload_len = body.len;
 
 	for (int pass = -1; pass < passes; pass++) {   /* pass -1 is the warm-up */
 		int n = pass < 0 ? calls / 10 + 1 : calls;
@@ -143,15 +162,19 @@ int main(int argc, char **argv)
 	}
 	med = bench_median(t, passes);
 	medc = bench_median(tc, passes);
-	printf("c.converse.bare %8.0f calls/s (%.1f us/call, CPU %.1f us/call) sign + libcurl POST "
-	       "over one kept-alive connection (%ld new connections in %d calls) | response %zu B\n",
-	       1.0 / med, med * 1e6, medc * 1e6, conns_total, calls * passes + calls / 10 + 1, resp.len);
-	bench_record("c.converse.bare.s_per_call", med);
-	bench_record("c.converse.bare.cpu_s_per_call", medc);
+	printf("c.converse.bare%s%s %8.0f calls/s (%.1f us/call, CPU %.1f us/call) sign + libcurl POST "
+	       "over one kept-alive connection (%ld new connections in %d calls) | request %zu B, response %zu B\n",
+	       label ? "." : "", label ? label : "", 1.0 / med, med * 1e6, medc * 1e6, conns_total,
+	       calls * passes + calls / 10 + 1, body.len, resp.len);
+	snprintf(key_s, sizeof key_s, "c.converse.bare%s%s.s_per_call", label ? "." : "", label ? label : "");
+	snprintf(key_c, sizeof key_c, "c.converse.bare%s%s.cpu_s_per_call", label ? "." : "", label ? label : "");
+	bench_record(key_s, med);
+	bench_record(key_c, medc);
 
 	br_sigv4_free(s);
 	curl_easy_cleanup(h);
 	curl_global_cleanup();
 	free(resp.data);
+	free(body.data);
 	return 0;
 }

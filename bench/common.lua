@@ -79,7 +79,7 @@ function M.printf(fmt, ...)
 end
 
 function M.verdict(ok)
-	return ok and "MET" or "MISSED"
+	return ok and "PASS" or "MISSED"
 end
 
 -- Loads bedrock.core; returns it, or nil and the reason.

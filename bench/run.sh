@@ -127,6 +127,11 @@ run() {
 		run $lua bench_core.lua corpus "$PASSES_LUA" rss
 	done
 
+	for lua in lua5.4 luajit; do
+		echo "== the client's Stream over the corpora from $lua (no network)"
+		run $lua bench_stream.lua corpus "$PASSES_LUA"
+	done
+
 	echo "== client against bedrock-emulator"
 	if start_emulator; then
 		echo "emulator: $EMU_URL (SigV4 checked)"

@@ -99,5 +99,11 @@ void br_lua_open_sigv4(lua_State *L);
 void br_lua_open_eventstream(lua_State *L);
 void br_lua_open_http(lua_State *L);
 void br_lua_open_crypto(lua_State *L);
+void br_lua_open_json(lua_State *L);
+
+/* The JSON fast path (lua_json.c): pushes the value of the strict JSON text s[0..n) as
+ * core.json_decode builds it (empty arrays as { <the string at index sentinel> }) and
+ * returns 1, or pushes nothing and returns 0 when the text is not one it takes. */
+int br_lua_json_push(lua_State *L, const char *s, size_t n, int sentinel);
 
 #endif

@@ -2,9 +2,12 @@
  * the binding files register; each file owns one C object (signer, decoder/encoder,
  * transfer). */
 #include <errno.h>
+#include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include "lua_bedrock.h"
 #include "br_base64.h"
+#include "br_json.h"
 
 #define BR_CORE_VERSION "0.1.0"
 
@@ -52,18 +55,96 @@ static int l_b64encode(lua_State *L)
 	return 1;
 }
 
+/* Decoding scratch: one malloc'd buffer per module instance (an upvalue of
+ * core.b64decode), reused call after call up to SCRATCH_MAX bytes. LuaJIT maps every large
+ * block it allocates straight from the kernel and unmaps it when freed, so a fresh
+ * scratch userdata per megabyte-sized chunk costs page faults; larger needs still get
+ * a userdata of their own. */
+#define SCRATCH_MAX (8u << 20)
+typedef struct { size_t cap; unsigned char *p; } l_scratch;
+
+static int l_scratch_gc(lua_State *L)
+{
+	l_scratch *sc = lua_touserdata(L, 1);
+	free(sc->p);
+	sc->p = NULL;
+	sc->cap = 0;
+	return 0;
+}
+
+/* n bytes of scratch; raises on memory exhaustion. */
+static unsigned char *scratch(lua_State *L, size_t n)
+{
+	l_scratch *sc = lua_touserdata(L, lua_upvalueindex(1));
+
+	if (n <= sc->cap)
+		return sc->p;
+	if (n <= SCRATCH_MAX) {
+		size_t cap = n < 65536 ? 65536 : n + n / 2;
+		unsigned char *p;
+		if (cap > SCRATCH_MAX)
+			cap = SCRATCH_MAX;
+		p = realloc(sc->p, cap);
+		if (p) {
+			sc->p = p;
+			sc->cap = cap;
+			return p;
+		}
+	}
+	return lua_newuserdata(L, n);
+}
+
 /* core.b64decode(s) -> bytes | nil, "invalid base64 at offset N", "BAD_BASE64". */
 static int l_b64decode(lua_State *L)
 {
 	size_t n, len = 0, bad = 0;
 	const char *s = luaL_checklstring(L, 1, &n);
-	uint8_t *out = lua_newuserdata(L, br_base64_decoded_max(n) + 1);
+	uint8_t *out = scratch(L, br_base64_decoded_max(n) + 1);
 	br_status st = br_base64_decode(s, n, out, &len, &bad);
 
 	if (st != BR_OK)
 		return br_lua_failf(L, st, "%s at offset %d", br_status_message(st), (int)bad);
 	lua_pushlstring(L, (const char *)out, len);
 	return 1;
+}
+
+/* Pushes the JSON escaping of s[0..n), between quotes when `quoted`; returns 1. Short
+ * results are built on the C stack, longer ones in a userdata scratch. */
+static int push_escaped(lua_State *L, const char *s, size_t n, int quoted)
+{
+	size_t len = br_json_escaped_len(s, n), q = quoted ? 1 : 0;
+	char stack[512], *out = stack;
+
+	if (len == n && !quoted) {
+		lua_settop(L, 1); /* nothing to escape: the string itself */
+		return 1;
+	}
+	luaL_argcheck(L, len < ((size_t)-1) - 2, 1, "string too long");
+	if (len + 2 > sizeof stack)
+		out = lua_newuserdata(L, len + 2);
+	if (quoted)
+		out[0] = '"';
+	br_json_escape(s, n, out + q);
+	if (quoted)
+		out[len + 1] = '"';
+	lua_pushlstring(L, out, len + 2 * q);
+	return 1;
+}
+
+/* core.json_escape(s) -> the JSON string body of s (no quotes); s itself when nothing
+ * needs escaping. core.json_quote(s) -> '"' .. json_escape(s) .. '"'. */
+static int l_json_escape(lua_State *L)
+{
+	size_t n;
+	const char *s = luaL_checklstring(L, 1, &n);
+	return push_escaped(L, s, n, 0);
+}
+
+static int l_json_quote(lua_State *L)
+{
+	size_t n;
+	const char *s = luaL_checklstring(L, 1, &n);
+	return push_escaped(L, s, n, 1);
 }
 
 int luaopen_bedrock_core(lua_State *L)
@@ -77,11 +158,22 @@ int luaopen_bedrock_core(lua_State *L)
 	lua_setfield(L, -2, "monotonic");
 	lua_pushcfunction(L, l_b64encode);
 	lua_setfield(L, -2, "b64encode");
-	lua_pushcfunction(L, l_b64decode);
+	lua_newuserdata(L, sizeof(l_scratch));
+	memset(lua_touserdata(L, -1), 0, sizeof(l_scratch));
+	lua_newtable(L);
+	lua_pushcfunction(L, l_scratch_gc);
+	lua_setfield(L, -2, "__gc");
+	lua_setmetatable(L, -2);
+	lua_pushcclosure(L, l_b64decode, 1);
 	lua_setfield(L, -2, "b64decode");
+	lua_pushcfunction(L, l_json_escape);
+	lua_setfield(L, -2, "json_escape");
+	lua_pushcfunction(L, l_json_quote);
+	lua_setfield(L, -2, "json_quote");
 	br_lua_open_sigv4(L);
 	br_lua_open_eventstream(L);
 	br_lua_open_http(L);
 	br_lua_open_crypto(L);
+	br_lua_open_json(L);
 	return 1;
 }

@@ -2,7 +2,17 @@
  *
  *   dec = core.decoder([max_message])   userdata "bedrock.Decoder"
  *   dec:feed(s)       -> true | nil, msg, CODE   (keeps s alive in the user value)
- *   dec:next()        -> headers, payload | nil (needs more) | nil, msg, CODE
+ *   dec:next([blobs [, sentinel]]) -> headers, payload | nil (needs more) | nil, msg, CODE
+ *                        or, for an event (":message-type" "event" or absent, a string
+ *                        ":event-type") whose payload it decodes itself, straight from the
+ *                        frame: event_type, value, how (3 values; no headers table and no
+ *                        payload string are made):
+ *                        blobs: { [event type] = member key }: a payload that is a JSON
+ *                        object of plain strings holding the key with valid base64 gives
+ *                        the decoded bytes and the key (InvokeModelWithResponseStream chunks);
+ *                        sentinel (a string): a payload the JSON fast path takes gives its
+ *                        value (as core.json_decode(payload, sentinel) gives it) and true.
+ *                        Every other message comes as headers, payload.
  *   dec:next_frame()  -> frame | nil | nil, msg, CODE: the same message with wire detail,
  *                        { headers = { {name, type, value}, ... } (wire order, type 0-9),
  *                          payload, total_length, headers_length, prelude_crc, message_crc }
@@ -31,7 +41,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include "lua_bedrock.h"
+#include "br_base64.h"
 #include "br_eventstream.h"
+#include "br_json.h"
 
 #define DECODER_MT "bedrock.Decoder"
 
@@ -39,6 +51,8 @@
  * bedrock.Decoder userdata as a br_es_decoder ** to feed it without a Lua string. */
 typedef struct {
 	br_es_decoder *d;   /* NULL once closed */
+	uint8_t *scratch;   /* dec:next(blobs): base64 output, reused (malloc'd) */
+	size_t scratch_cap;
 } l_decoder;
 
 #if LUA_VERSION_NUM >= 503
@@ -63,6 +77,8 @@ static int l_decoder_new(lua_State *L)
 	max = x >= (lua_Number)BR_ES_MAX_MESSAGE ? BR_ES_MAX_MESSAGE : (size_t)x;
 	u = (l_decoder *)lua_newuserdatauv(L, sizeof *u, 1);
 	u->d = NULL;
+	u->scratch = NULL;
+	u->scratch_cap = 0;
 	luaL_getmetatable(L, DECODER_MT);
 	lua_setmetatable(L, -2);
 	u->d = br_es_decoder_new(max);
@@ -77,6 +93,9 @@ static int l_decoder_close(lua_State *L)
 	if (u->d) {
 		br_es_decoder_free(u->d);
 		u->d = NULL;
+		free(u->scratch);
+		u->scratch = NULL;
+		u->scratch_cap = 0;
 		lua_pushnil(L);
 		lua_setiuservalue(L, 1, 1);
 	}
@@ -149,14 +168,86 @@ static int take_message(lua_State *L, br_es_message *m)
 	return push_error(L, d, st);
 }
 
+/* Does dec:next() give header h's value as a string? */
+static int is_text(const br_es_header *h)
+{
+	return h->type == BR_ES_STRING || h->type == BR_ES_BYTES || h->type == BR_ES_UUID;
+}
+
+/* Is header h, when present, a text value "event"? */
+static int is_event(const br_es_header *h)
+{
+	return is_text(h) && h->len == 5 && memcmp(h->str, "event", 5) == 0;
+}
+
+/* dec:next(blobs, ...) for an event whose type (a string) is at the top of the stack:
+ * when blobs (index 2) names a member key for that type and the payload is a JSON object
+ * of plain strings holding that key with valid base64 (br_json_plain_member), pushes the
+ * decoded bytes and the key and returns 1; otherwise pushes nothing, 0. */
+static int push_blob(lua_State *L, const br_es_message *m)
+{
+	l_decoder *u = (l_decoder *)lua_touserdata(L, 1);
+	const char *key, *val;
+	size_t key_len, val_len, need, len = 0, bad = 0;
+
+	lua_pushvalue(L, -1);
+	lua_rawget(L, 2);
+	key = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &key_len) : NULL;
+	if (!key || !br_json_plain_member((const char *)m->payload, m->payload_len, key, key_len,
+					   &val, &val_len)) {
+		lua_pop(L, 1);
+		return 0;
+	}
+	need = br_base64_decoded_max(val_len) + 1;
+	if (need > u->scratch_cap) {
+		uint8_t *p = realloc(u->scratch, need);
+		if (!p) {
+			lua_pop(L, 1);
+			return 0; /* the general path will say what it can */
+		}
+		u->scratch = p;
+		u->scratch_cap = need;
+	}
+	if (br_base64_decode(val, val_len, u->scratch, &len, &bad) != BR_OK) {
+		lua_pop(L, 1);
+		return 0;
+	}
+	lua_pushlstring(L, (const char *)u->scratch, len);
+	lua_insert(L, -2);
+	return 1;
+}
+
 static int l_decoder_next(lua_State *L)
 {
 	br_es_message m;
 	size_t i;
+	const br_es_header *mt = NULL, *et = NULL;
+	int blobs = lua_type(L, 2) == LUA_TTABLE;
+	int sentinel = lua_type(L, 3) == LUA_TSTRING;
 	int nret = take_message(L, &m);
 
 	if (nret)
 		return nret;
+	for (i = 0; i < m.nheaders; i++) {
+		const br_es_header *h = &m.headers[i];
+		if (h->name_len == 13 && memcmp(h->name, ":message-type", 13) == 0)
+			mt = h;
+		else if (h->name_len == 11 && memcmp(h->name, ":event-type", 11) == 0)
+			et = h;
+	}
+	/* The fast forms, for an event: its type, its payload decoded straight from the
+	 * frame (no headers table, no payload string), and what was done. */
+	if ((blobs || sentinel) && et && is_text(et) && (!mt || is_event(mt))) {
+		lua_pushlstring(L, (const char *)et->str, et->len);
+		if (blobs && push_blob(L, &m))
+			return 3;
+		if (sentinel && m.payload_len > 0 &&
+		    br_lua_json_push(L, (const char *)m.payload, m.payload_len, 3)) {
+			lua_pushboolean(L, 1);
+			return 3;
+		}
+		lua_pop(L, 1);
+	}
 	lua_createtable(L, 0, (int)m.nheaders);
 	for (i = 0; i < m.nheaders; i++) {
 		const br_es_header *h = &m.headers[i];

@@ -17,8 +17,8 @@ local _M = { _VERSION = "0.1.0" }
 
 local type, pairs, next, tostring, tonumber = type, pairs, next, tostring, tonumber
 local setmetatable, getmetatable, pcall, error = setmetatable, getmetatable, pcall, error
-local byte, char, find, format, gsub, match, sub =
-	string.byte, string.char, string.find, string.format, string.gsub, string.match, string.sub
+local byte, find, format, match, sub =
+	string.byte, string.find, string.format, string.match, string.sub
 local concat, floor, huge = table.concat, math.floor, math.huge
 local math_type, tointeger = math.type, math.tointeger
 
@@ -81,21 +81,11 @@ _M.number = number
 
 ---------------------------------------------------------------------------- strings
 
-local escapes = {
-	['"'] = '\\"', ['\\'] = '\\\\', ['\b'] = '\\b', ['\f'] = '\\f',
-	['\n'] = '\\n', ['\r'] = '\\r', ['\t'] = '\\t', ['\127'] = '\\u007f',
-}
-for i = 0, 31 do
-	local c = char(i)
-	if not escapes[c] then escapes[c] = format("\\u%04x", i) end
-end
-local ESC = '[%z\1-\31"\\\127]'
-
--- The JSON string body (without quotes) for s. Non-ASCII bytes are written raw (UTF-8).
-local function escape(s)
-	if find(s, ESC) then return (gsub(s, ESC, escapes)) end
-	return s
-end
+-- The JSON string body (without quotes) for s: `"`, `\`, \b \f \n \r \t, other bytes
+-- below 0x20 and 0x7f as \u00xx; every other byte (UTF-8 included) raw. The byte work is
+-- the C core's (core.json_escape: s itself when nothing needs escaping).
+local core = require "bedrock.core"
+local escape, cquote = core.json_escape, core.json_quote
 _M.escape = escape
 
 -- '"' .. escape(s) .. '"', kept for short strings (member values repeat call after
@@ -104,7 +94,7 @@ local qcache, qcached = {}, 0
 local function quote(s)
 	local q = qcache[s]
 	if q then return q end
-	q = '"' .. escape(s) .. '"'
+	q = cquote(s)
 	if #s <= 40 then
 		if qcached >= 2048 then qcache, qcached = {}, 0 end
 		qcache[s] = q
@@ -239,13 +229,23 @@ local function has_empty_array(s)
 end
 
 -- Raw decode: cjson's result with empty arrays as sentinel arrays (shapes.lua and `mark`
--- know them). Returns value | nil, message.
+-- know them). Returns value | nil, message. The C core's core.json_decode builds the same
+-- value for the strict JSON it accepts (most texts) and gives up on anything else, which
+-- then takes cjson's path here: one JSON behaviour, cjson's.
 local decode_fn = cj.decode
-local function decode_raw(s)
+local fast_decode = core.json_decode
+local function decode_cjson(s)
 	if has_empty_array(s) then s = mark_empty_arrays(s) end
 	local ok, v = pcall(decode_fn, s)
 	if not ok then return nil, tostring(v) end
 	return v
+end
+_M.decode_cjson = decode_cjson -- the general path alone (specs compare the two)
+
+local function decode_raw(s)
+	local v, ok = fast_decode(s, SENTINEL)
+	if ok then return v end
+	return decode_cjson(s)
 end
 _M.decode_raw = decode_raw
 
@@ -286,7 +286,6 @@ end
 
 -- Blobs travel as base64 (standard alphabet, padded); the C core does the byte work.
 -- b64decode(s) -> bytes | nil, message: padding is optional, whitespace is refused.
-local core = require "bedrock.core"
 _M.b64encode = core.b64encode
 _M.b64decode = core.b64decode
 

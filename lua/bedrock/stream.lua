@@ -12,10 +12,31 @@ local json = require "bedrock.json"
 
 local _M = { _VERSION = "0.1.0" }
 
-local type, setmetatable, error, pairs, tostring, pcall, ipairs =
-	type, setmetatable, error, pairs, tostring, pcall, ipairs
+local type, setmetatable, error, pairs, tostring, next, pcall, ipairs =
+	type, setmetatable, error, pairs, tostring, next, pcall, ipairs
 local concat, sort = table.concat, table.sort
 local decode_raw, decode_doc = json.decode_raw, json.decode
+local SENTINEL = json.SENTINEL
+
+-- Event types whose shape is one blob member (InvokeModelWithResponseStream's chunk:
+-- PayloadPart.bytes), per eventstream node: { [event type] = member name }. The decoder
+-- base64-decodes such a payload itself when it is plain ({"bytes":"<base64>"}, members
+-- the model does not know being dropped as the reader drops them): dec:next(blobs) then
+-- gives the bytes and the member name, and no payload string is made.
+local blob_events = setmetatable({}, { __mode = "k", __index = function(t, node)
+	local blobs = {}
+	for et, m in pairs(node.members or {}) do
+		local n, key, count = m.node, nil, 0
+		for name, mm in pairs(n.members or {}) do
+			count = count + 1
+			if mm.node.kind == "blob" then key = name end
+		end
+		if n.kind == "structure" and not n.exception and count == 1 and key then blobs[et] = key end
+	end
+	t[node] = blobs
+	return blobs
+end })
+_M.blob_events = blob_events
 
 local Stream = {}
 Stream.__index = Stream
@@ -47,6 +68,8 @@ function _M.new(o)
 		-- the event that marks a complete answer: a stream that ends before it was cut
 		final_event = o.plan and FINAL_EVENT[o.plan.name] or nil,
 	}, Stream)
+	local blobs = o.node and blob_events[o.node]
+	if blobs and next(blobs) ~= nil then s.blobs = blobs end
 	if o.meta then for k, v in pairs(o.meta) do s[k] = v end end
 	return s
 end
@@ -60,20 +83,23 @@ local function raise(self, err)
 	error(err, 0)
 end
 
--- Next raw message: headers, payload | nil at the clean end. Raises on framing errors
--- and transport failures.
+-- Next raw message: headers, payload | nil at the clean end; or, for an event whose
+-- payload the decoder decoded itself, event type, value, how: how is a member name when
+-- the value is a blob event's decoded bytes (see blob_events), true when it is the JSON
+-- payload decoded (as json.decode_raw decodes it). Raises on framing errors and
+-- transport failures.
 function Stream:_message()
 	if self.pending_h then
-		local h, p = self.pending_h, self.pending_p
-		self.pending_h, self.pending_p = nil, nil
-		return h, p
+		local h, p, k = self.pending_h, self.pending_p, self.pending_k
+		self.pending_h, self.pending_p, self.pending_k = nil, nil, nil
+		return h, p, k
 	end
-	local dec = self.decoder
+	local dec, blobs = self.decoder, self.blobs
 	while true do
-		local h, p, code = dec:next()
+		local h, p, code = dec:next(blobs, SENTINEL)
 		if h then
 			self.messages_seen = self.messages_seen + 1
-			return h, p
+			return h, p, code
 		end
 		if p ~= nil then
 			return raise(self, stream_error("event stream: " .. tostring(p), code))
@@ -109,10 +135,10 @@ end
 -- Pulls messages until the first one; keeps it for next(). Returns an error object (not
 -- raised) when the first message is an exception/error, so the caller may retry.
 function Stream:_prime()
-	local ok, h, p = pcall(self._message, self)
+	local ok, h, p, k = pcall(self._message, self)
 	if not ok then return nil, h end
 	if h == nil then return true end
-	local mt = h[":message-type"]
+	local mt = k == nil and h[":message-type"]
 	if mt == "exception" or mt == "error" then
 		local err = errors.from_event(h, p)
 		err.request_id = self.request_id
@@ -120,7 +146,7 @@ function Stream:_prime()
 		self:close()
 		return nil, err
 	end
-	self.pending_h, self.pending_p = h, p
+	self.pending_h, self.pending_p, self.pending_k = h, p, k
 	return true
 end
 
@@ -135,34 +161,41 @@ function Stream:next()
 	local members = self.node.members
 	while true do
 		if self.done and not self.pending_h then return nil end
-		local h, p = self:_message()
+		local h, p, kind = self:_message() -- kind: what the decoder did with p (see _message)
 		if h == nil then return nil end
-		local mt = h[":message-type"]
+		local mt, et
+		if kind == nil then mt, et = h[":message-type"], h[":event-type"] else mt, et = "event", h end
 		if mt == "event" or mt == nil then
-			local et = h[":event-type"]
 			local m = et and members[et]
 			if m and not m.node.exception then
 				local v
-				if p == "" then
-					v = {}
+				if kind and kind ~= true then
+					v = { [kind] = p } -- a one-blob event the decoder decoded itself
 				else
-					local err
-					v, err = decode_raw(p)
-					if v == nil then
-						return raise(self, errors.make("SerializationError",
-							"event " .. et .. ": invalid JSON payload: " .. tostring(err)))
+					local d = p -- kind == true: the decoder already decoded the JSON
+					if kind == nil then
+						if p == "" then
+							d = {}
+						else
+							local err
+							d, err = decode_raw(p)
+							if d == nil then
+								return raise(self, errors.make("SerializationError",
+									"event " .. et .. ": invalid JSON payload: " .. tostring(err)))
+							end
+						end
 					end
-					if type(v) ~= "table" then
+					if type(d) ~= "table" then
 						return raise(self, errors.make("SerializationError",
 							"event " .. et .. ": the payload is not a JSON object"))
 					end
-				end
-				local ok
-				ok, v = pcall(m.node.read, v)
-				if not ok then
-					if not errors.is(v) then v = errors.make("SerializationError", tostring(v)) end
-					v.message = "event " .. et .. ": " .. tostring(v.message)
-					return raise(self, v)
+					local ok
+					ok, v = pcall(m.node.read, d)
+					if not ok then
+						if not errors.is(v) then v = errors.make("SerializationError", tostring(v)) end
+						v.message = "event " .. et .. ": " .. tostring(v.message)
+						return raise(self, v)
+					end
 				end
 				if et == self.final_event then self.final_seen = true end
 				self.events_seen = self.events_seen + 1
