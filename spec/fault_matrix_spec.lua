@@ -16,9 +16,9 @@ local core = require "bedrock.core"
 local have_python = os.execute("python3 -c 'import socketserver' 2>/dev/null")
 have_python = have_python == true or have_python == 0
 
--- Under valgrind the client runs some 20x slower (the emulator does not): every
--- timeout and time bound is stretched, the endless stream read for less.
-local SCALE = os.getenv("BEDROCK_VALGRIND") == "1" and 5 or 1
+-- Under valgrind the client runs some 20x slower (the emulator does not), under the
+-- sanitizers 2-3x: every timeout and time bound is stretched.
+local SCALE = (os.getenv("BEDROCK_VALGRIND") == "1" and 5) or (os.getenv("BEDROCK_SAN") == "1" and 2) or 1
 local function ms(n) return n * SCALE end
 
 local MODEL = "anthropic.claude-3-haiku-20240307-v1:0"
