@@ -58,6 +58,7 @@ build = {
       ["bedrock"] = "lua/bedrock/init.lua",
       ["bedrock.api_key"] = "lua/bedrock/api_key.lua",
       ["bedrock.async"] = "lua/bedrock/async.lua",
+      ["bedrock.async.ngx"] = "lua/bedrock/async/ngx.lua",
       ["bedrock.bidi"] = "lua/bedrock/bidi.lua",
       ["bedrock.call"] = "lua/bedrock/call.lua",
       ["bedrock.client"] = "lua/bedrock/client.lua",
@@ -79,6 +80,7 @@ build = {
       ["bedrock.ini"] = "lua/bedrock/ini.lua",
       ["bedrock.inspect"] = "lua/bedrock/inspect.lua",
       ["bedrock.json"] = "lua/bedrock/json.lua",
+      ["bedrock.http1"] = "lua/bedrock/http1.lua",
       ["bedrock.model"] = "lua/bedrock/model.lua",
       ["bedrock.operations"] = "lua/bedrock/operations.lua",
       ["bedrock.request"] = "lua/bedrock/request.lua",
@@ -88,5 +90,6 @@ build = {
       ["bedrock.stream"] = "lua/bedrock/stream.lua",
       ["bedrock.tools"] = "lua/bedrock/tools.lua",
       ["bedrock.transport.curl"] = "lua/bedrock/transport/curl.lua",
+      ["bedrock.transport.ngx"] = "lua/bedrock/transport/ngx.lua",
    },
 }

@@ -4,8 +4,15 @@ local helper = require "spec.helper"
 
 local function doc_files()
 	local files = { "README.md", "bench/README.md", "CONTRIBUTING.md" }
-	for _, dir in ipairs{ "docs", "examples" } do
-		for _, name in ipairs(helper.ls(dir)) do files[#files + 1] = dir .. "/" .. name end
+	-- examples/ has folders of its own (examples/nginx): their files too
+	for _, dir in ipairs{ "docs", "examples", "examples/nginx" } do
+		for _, name in ipairs(helper.ls(dir)) do
+			local path = dir .. "/" .. name
+			local f = io.open(path, "rb")
+			local is_file = f and f:read(0) ~= nil
+			if f then f:close() end
+			if is_file then files[#files + 1] = path end
+		end
 	end
 	return files
 end

@@ -330,6 +330,15 @@ M.backend = {
 	end,
 }
 
+-- Inside nginx's Lua module, tasks are nginx light threads where nginx can run them
+-- (bedrock.async.ngx), the scheduler here everywhere else.
+do
+	local n = rawget(_G, "ngx")
+	if type(n) == "table" and type(n.thread) == "table" and type(n.get_phase) == "function" then
+		require("bedrock.async.ngx").install(M)
+	end
+end
+
 ------------------------------------------------------------------------------ the pump
 
 local function multis()

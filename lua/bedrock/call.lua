@@ -163,9 +163,10 @@ local function attempt_signed(self, p, creds, attempt, max, invocation_id, opts,
 		return st
 	end
 	local res
-	if t == self.own_transport then
+	if t == self.own_transport and self.treq then
 		-- one request table per client, refilled per call: the curl transport only
-		-- reads it (a caller's transport gets a table of its own, it may keep it)
+		-- reads it and never yields inside (a caller's transport, or one that yields
+		-- such as the nginx one, gets a table of its own per call)
 		local tr = self.treq
 		tr.method, tr.url, tr.headers, tr.body, tr.timeouts = p.method, url, hdrs, p.body, timeouts
 		tr.max_body, tr.max_error_body = max_body, max_error_body

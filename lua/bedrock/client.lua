@@ -65,13 +65,30 @@ _M.check_self = check_self
 -- settings: giving these as well would silently lose them, so it is refused.
 local TRANSPORT_OPTIONS = { "timeouts", "http2", "verify", "cainfo", "capath" }
 
+-- Which transport a client uses: `transport = "curl"` or `"ngx"` by name, a transport
+-- object as it is, or (nil) chosen at the first call: the nginx cosocket transport when
+-- running inside nginx's Lua module (so that no call blocks the worker), libcurl
+-- elsewhere. Deciding at the first call, not in new(), lets a client made in init_by_lua
+-- serve requests later.
+local TRANSPORTS = { curl = "bedrock.transport.curl", ngx = "bedrock.transport.ngx" }
+
+local function in_nginx()
+	local n = rawget(_G, "ngx")
+	return type(n) == "table" and type(n.socket) == "table" and type(n.get_phase) == "function"
+end
+
 local function check_transport(opts)
 	local t = opts.transport
 	local tt = type(t)
+	if tt == "string" then
+		if TRANSPORTS[t] then return true end
+		return nil, errors.make("ConfigError", "transport must be \"curl\", \"ngx\" or an object with " ..
+			"request/open methods, got \"" .. t .. "\"", { field = "transport" })
+	end
 	if tt ~= "userdata" and (tt ~= "table" or
 		(type(t.request) ~= "function" and type(t.open) ~= "function")) then
 		return nil, errors.make("ConfigError", "transport must be an object with request/open " ..
-			"methods (e.g. bedrock.transport.curl.new{...})", { field = "transport" })
+			"methods (e.g. bedrock.transport.curl.new{...}), or \"curl\" or \"ngx\"", { field = "transport" })
 	end
 	local clash = {}
 	for _, k in ipairs(TRANSPORT_OPTIONS) do
@@ -100,7 +117,8 @@ function _M.new(opts)
 		config = cfg, auth = auth,
 		policy = retry.new(cfg.retry),
 		on_request = cfg.on_request, on_response = cfg.on_response, logger = cfg.logger,
-		transport = opts and opts.transport,
+		transport = opts and type(opts.transport) ~= "string" and opts.transport or nil,
+		transport_kind = opts and type(opts.transport) == "string" and opts.transport or nil,
 		decode = opts and opts.decode,
 	}, Client)
 	-- the credential providers' HTTP goes through this client's transport
@@ -132,22 +150,27 @@ end
 function Client:_transport()
 	local t = self.transport
 	if t then return t end
-	local ok, T = pcall(require, "bedrock.transport.curl")
+	local kind = self.transport_kind or (in_nginx() and "ngx" or "curl")
+	local ok, T = pcall(require, TRANSPORTS[kind])
 	if not ok then
-		return nil, errors.make("ConfigError", "HTTP transport bedrock.transport.curl is not available: " .. tostring(T))
+		return nil, errors.make("ConfigError", "HTTP transport " .. TRANSPORTS[kind] .. " is not available: " .. tostring(T))
 	end
 	local cfg = self.config
 	local terr
+	-- inside nginx the trust store is nginx's (lua_ssl_trusted_certificate): a CA file
+	-- from AWS_CA_BUNDLE or a profile cannot be applied per connection there
+	local ngx_kind = kind == "ngx"
 	ok, t, terr = pcall(T.new, { http2 = cfg.http2 or false, verify = cfg.verify,
-		cainfo = cfg.cainfo, capath = cfg.capath, timeouts = cfg.timeouts,
-		max_body = cfg.max_body, max_error_body = cfg.max_error_body })
+		cainfo = not ngx_kind and cfg.cainfo or nil, capath = not ngx_kind and cfg.capath or nil,
+		timeouts = cfg.timeouts, max_body = cfg.max_body, max_error_body = cfg.max_error_body })
 	if not ok then
 		if not errors.is(t) then t = errors.make("ConfigError", tostring(t)) end
 		return nil, t
 	end
 	if not t then return nil, terr end
 	self.transport = t
-	self.own_transport, self.treq = t, {}
+	-- the reused request table only for curl, whose request() never yields
+	self.own_transport, self.treq = t, kind == "curl" and {} or nil
 	return t
 end
 

@@ -203,15 +203,46 @@ function _M.cached(provider, opts)
 	local advisory = opts.advisory or opts.refresh or _M.ADVISORY
 	local mandatory = opts.mandatory or math.min(_M.MANDATORY, advisory)
 	local now = opts.clock or os.time
-	local cur, busy
+	local cur, busy, last_err, sema
+	-- One refresh in flight: a caller that finds one running (another request of the
+	-- same nginx worker, another bedrock.async task) waits for its outcome instead of
+	-- starting its own. Without concurrency (plain blocking calls) busy is never seen.
+	local function wait_for_fetch()
+		local ngx_async = package.loaded["bedrock.async.ngx"]
+		if ngx_async and ngx_async.active() then
+			sema = sema or require("ngx.semaphore").new(0)
+			sema:wait(60)
+			if sema:count() < 0 then sema:post(-sema:count()) end
+			return
+		end
+		local backend = require("bedrock.async").backend
+		if not backend.current() then return end
+		local waited = 0
+		while busy and waited < 60 do
+			backend.sleep(0.005)
+			waited = waited + 0.005
+		end
+	end
 	local function fetch()
+		if busy then
+			wait_for_fetch()
+			if cur and (not cur.expiration or cur.expiration > now()) then return cur end
+			if not busy then return nil, last_err end
+		end
 		busy = true
 		local ok, c, err = pcall(provider)
 		busy = false
-		if not ok then return cred_error("credentials provider failed: " .. tostring(c)) end
-		if c and c.expiration and c.expiration <= now() then
-			return cred_error((c.source or "provider") .. " returned credentials that are already expired")
+		if sema and sema:count() < 0 then sema:post(-sema:count()) end
+		if not ok then
+			last_err = errors.make("CredentialsError", "credentials provider failed: " .. tostring(c))
+			return nil, last_err
 		end
+		if c and c.expiration and c.expiration <= now() then
+			last_err = errors.make("CredentialsError",
+				(c.source or "provider") .. " returned credentials that are already expired")
+			return nil, last_err
+		end
+		last_err = err
 		return c, err
 	end
 	return function()

@@ -129,14 +129,22 @@ function Policy:success(last_cost)
 	self.tokens = min(self.capacity, self.tokens + refund)
 end
 
+-- Phases of nginx's Lua module where ngx.sleep works (it yields to the event loop).
+local NGX_SLEEP_PHASES = { rewrite = true, access = true, content = true, timer = true,
+	ssl_cert = true, ssl_session_fetch = true, ssl_client_hello = true }
+
 -- Default sleep, decided per call: inside a bedrock.async task it yields to the
--- scheduler (other tasks run during the backoff); outside it blocks the thread
--- (core.sleep, nanosleep). Hosts with their own clock (OpenResty) pass
--- retry = { sleep = ... } instead.
+-- scheduler (other tasks run during the backoff); inside nginx (where ngx.sleep can
+-- yield) ngx.sleep, so the worker serves other requests meanwhile; elsewhere it blocks
+-- the thread (core.sleep, nanosleep).
 function _M.default_sleep(seconds)
 	if seconds <= 0 then return end
 	local backend = require("bedrock.async").backend
 	if backend.current() then return backend.sleep(seconds) end
+	local n = rawget(_G, "ngx")
+	if type(n) == "table" and n.sleep and n.get_phase and NGX_SLEEP_PHASES[n.get_phase()] then
+		return n.sleep(seconds)
+	end
 	require("bedrock.core").sleep(seconds)
 end
 
