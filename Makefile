@@ -44,7 +44,7 @@ EMU_OBJ  := $(EMU_SRC:csrc/%.c=$(BUILD)/obj/%.o)
 MODULE   := $(BUILD)/bedrock/core.so
 EMULATOR := $(BIN)/bedrock-emulator
 
-.PHONY: all module emulator test deps specs asan valgrind soak fuzz bench demo interop clean lint model
+.PHONY: all module emulator test deps specs asan valgrind soak fuzz bench demo interop clean lint model apidoc
 
 all: module emulator
 module: $(MODULE)
@@ -129,8 +129,13 @@ model:
 	@test -n "$(MODEL)" || { echo "usage: make model MODEL=path/to/service-2.json[.gz]" >&2; exit 2; }
 	lua5.4 .ci/gen-model.lua "$(MODEL)"
 
+# docs/api.md, the API reference, from the doc comments of lua/bedrock/ and the model
+# (spec/apidoc_spec.lua fails when the committed file is not what this writes).
+apidoc: module
+	LUA_PATH="./lua/?.lua;./lua/?/init.lua;;" LUA_CPATH="./$(BUILD)/?.so;;" $(LUA) .ci/apidoc.lua docs/api.md
+
 lint:
-	luacheck -q $(wildcard lua spec bench examples)
+	luacheck -q $(wildcard lua spec bench examples csrc/fuzz/lua)
 
 clean:
 	rm -rf build

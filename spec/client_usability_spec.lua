@@ -212,6 +212,17 @@ describe("mistakes in calling the client", function()
 		assert(c:converse({ modelId = MODEL, messages = user("hi") }, { dry_run = true }))
 	end)
 
+	it("a client option of the wrong type is a ConfigError naming it, at creation", function()
+		for k, v in pairs{ getenv = 5, user_agent = 5, decode = 3, http2 = "yes", verify = 1,
+			cainfo = true, capath = 2 } do
+			local c, err = bedrock.client{ region = "us-east-1", [k] = v }
+			assert.is_nil(c, k)
+			assert.equal("ConfigError", err.code, k)
+			assert.equal(k, err.field)
+			assert.matches("^" .. k .. " must be a ", err.message)
+		end
+	end)
+
 	it("error objects concatenate with strings on either side", function()
 		local err = bedrock.errors.make("ValidationError", "bad thing", { field = "modelId" })
 		assert.equal("failed: ValidationError: modelId: bad thing", "failed: " .. err)

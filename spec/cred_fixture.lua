@@ -37,7 +37,8 @@ function M.ctx(o)
 	return {
 		getenv = function(k) return env[k] end,
 		now = o.now or os.time,
-		http = function(req) return t:request(req) end,
+		-- as the client builds it: timeouts in seconds, answers bounded
+		http = require("bedrock.credentials").http_from(function() return t end),
 		profile_name = o.profile_name or "default",
 		profile = o.profile or {},
 		files = { config = o.config or { profiles = {}, sso_sessions = {}, services = {} },

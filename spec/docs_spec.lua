@@ -48,6 +48,52 @@ describe("documentation", function()
 	end)
 end)
 
+-- Relative links between the documents lead somewhere: the file exists, and an anchor
+-- names a heading of it (GitHub's slugs: lower case, punctuation dropped, spaces as -).
+describe("documentation links", function()
+	local function slug(h)
+		return (h:gsub("^%s+", ""):gsub("%s+$", ""):lower():gsub("[^%w%- _]", ""):gsub(" ", "-"))
+	end
+	local function headings(path)
+		local set, code = {}, false
+		for line in (helper.read(path) .. "\n"):gmatch("([^\n]*)\n") do
+			if line:find("^```") then code = not code end
+			local h = not code and line:match("^#+%s+(.*)$")
+			if h then set[slug(h)] = true end
+		end
+		return set
+	end
+	local function dirname(p) return p:match("^(.*)/[^/]*$") or "." end
+	local function normalize(p)
+		local parts = {}
+		for seg in p:gmatch("[^/]+") do
+			if seg == ".." and #parts > 0 and parts[#parts] ~= ".." then parts[#parts] = nil
+			elseif seg ~= "." then parts[#parts + 1] = seg end
+		end
+		return table.concat(parts, "/")
+	end
+
+	it("point at files and headings that exist", function()
+		local bad = {}
+		for _, f in ipairs(doc_files()) do
+			if f:find("%.md$") then
+				for target in helper.read(f):gmatch("%]%(([^)%s]+)%)") do
+					if not target:find("^%a+:") then
+						local path, anchor = target:match("^([^#]*)#?(.*)$")
+						local resolved = path == "" and f or normalize(dirname(f) .. "/" .. path)
+						if not helper.exists(resolved) then
+							bad[#bad + 1] = f .. ": " .. target .. " (no file " .. resolved .. ")"
+						elseif anchor ~= "" and resolved:find("%.md$") and not headings(resolved)[anchor] then
+							bad[#bad + 1] = f .. ": " .. target .. " (no heading #" .. anchor .. ")"
+						end
+					end
+				end
+			end
+		end
+		assert(#bad == 0, table.concat(bad, "\n"))
+	end)
+end)
+
 -- Every ```lua block of README.md and docs/*.md runs as written, in a child lua5.4 or
 -- luajit process, against a real emulator that the environment points the client at
 -- (AWS_ENDPOINT_URL_BEDROCK_RUNTIME, access keys, region), unless the line right before
@@ -92,6 +138,8 @@ describe("documentation snippets", function()
 		assert.is_true(#blocks >= 5)
 		assert.equal("README.md", blocks[1].file)
 		assert.is_false(blocks[1].fragment)
+		-- the README's streaming example is short enough to read at a glance
+		assert.is_true(#blocks[1].lines <= 10, "README's first snippet has " .. #blocks[1].lines .. " lines")
 	end)
 
 	it("marks a block as a fragment only with the marker on the line before its fence", function()

@@ -2,6 +2,27 @@
 -- running the specs.
 local helper = require "spec.helper"
 
+-- Every program in examples/ runs in `make test`, so that none can rot: each file is run
+-- by a spec (its path appears in one) or by the demo script a spec runs (.ci/run-demo);
+-- each directory by a spec naming it. (This file names no example outside its tests.)
+describe("examples/", function()
+	it("are each run by a spec", function()
+		local runners = { ".ci/run-demo" }
+		for _, name in ipairs(helper.ls("spec")) do
+			if name:find("%.lua$") then runners[#runners + 1] = "spec/" .. name end
+		end
+		local text = {}
+		for _, f in ipairs(runners) do text[#text + 1] = helper.read(f) end
+		text = table.concat(text, "\n")
+		local missing = {}
+		for _, name in ipairs(helper.ls("examples")) do
+			local path = "examples/" .. name
+			if not name:find("^%.") and not text:find(path, 1, true) then missing[#missing + 1] = path end
+		end
+		assert(#missing == 0, "not run by any spec: " .. table.concat(missing, ", "))
+	end)
+end)
+
 if not helper.exists(helper.emulator_bin) then
 	describe("examples", function() pending("needs build/bin/bedrock-emulator (make all)") end)
 	return

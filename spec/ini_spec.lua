@@ -19,6 +19,7 @@ local cases = {
 	{ name = "[DEFAULT] applies to every section", text = "[DEFAULT]\nregion = d\n[default]\noutput = json\n[profile x]\nregion = x\n[DEFAULT]\nretry_mode = standard\n" },
 	{ name = "tabs, spaces in keys and headers", text = "[ default ]\nregion = a\n[default]\naws access = k\n\tcont = inued\nb\t=\tv\n" },
 	{ name = "value with '=' and ':'", text = "[default]\ncredential_process = /bin/tool --arg=a:b\nrole_arn: arn:aws:iam::1:role/x\n" },
+	{ name = "sections named like the parser's own bookkeeping", text = "[DEFAULT]\n[_order] d\nx = 1\n[_lines]\ny = 2\n[profile _path]\nregion = r\n[default]\noutput = json\n" },
 }
 
 local broken = {
@@ -94,6 +95,30 @@ describe("ini", function()
 		assert.equal("e", k.profiles.plain.region)
 	end)
 
+	it("keeps sections named _order, _lines or _path as sections (found by fuzzing)", function()
+		local raw = assert(ini.parse("[_order] d\nx = 1\n[_lines]\ny = 2\n[profile _path]\nregion = r\n", "f"))
+		assert.same({ x = "1" }, raw._order)
+		assert.same({ y = "2" }, raw._lines)
+		assert.same({ "_order", "_lines", "profile _path" }, ini.meta(raw).order)
+		local v = ini.config(raw)
+		assert.equal("r", v.profiles._path.region)
+		assert.equal("f:6", ini.where(v, "_path", "region"))
+		local k = ini.credentials(raw)
+		assert.equal("1", k.profiles._order.x)
+		assert.equal("2", k.profiles._lines.y)
+	end)
+
+	it("reads long runs of blanks in linear time (they were quadratic)", function()
+		local core = require "bedrock.core"
+		local run = (" "):rep(64 * 1024)
+		local t0 = core.monotonic()
+		local raw = assert(ini.parse("[default]\nnote = a" .. run .. "b\n  more" .. run .. "\n", "f"))
+		assert.equal("a" .. run .. "b\nmore", raw.default.note)
+		local _, err = ini.parse("[default]\na" .. run .. "b\n", "f")
+		assert.equal("ConfigError", err.code)
+		assert.is_true(core.monotonic() - t0 < 2, "took " .. (core.monotonic() - t0) .. " s")
+	end)
+
 	it("refuses broken files naming the file and the line", function()
 		for _, c in ipairs(broken) do
 			local raw, err = ini.parse(c.text, "/x/config")
@@ -118,7 +143,7 @@ describe("ini", function()
 			local raw = assert(ini.parse(c.text, path))
 			local v = ini.config(raw)
 			local got_raw = {}
-			for _, name in ipairs(raw._order) do got_raw[name] = strip_meta(raw[name]) end
+			for _, name in ipairs(ini.meta(raw).order) do got_raw[name] = strip_meta(raw[name]) end
 			assert.same(want.raw, got_raw, c.name)
 			assert.same(want.profiles, strip_meta(v.profiles), c.name)
 			assert.same(want.sso_sessions, strip_meta(v.sso_sessions), c.name)

@@ -57,16 +57,16 @@ describe("rockspec", function()
 		assert.truthy(spec.description.detailed:find("Lua 5.4 and LuaJIT 2.1", 1, true))
 	end)
 
-	-- The command the README gives for an offline install (with Debian's lua-cjson), for
-	-- the running Lua; installed into a temporary tree.
+	-- The command the install guide (docs/install.md) gives for an offline install (with
+	-- Debian's lua-cjson), for the running Lua; installed into a temporary tree.
 	local function readme_command()
 		local want = helper.lua_name == "luajit" and "%-%-lua%-version=5%.1" or "%-%-lua%-version=5%.4"
-		for line in helper.read("README.md"):gmatch("[^\n]+") do
+		for line in helper.read("docs/install.md"):gmatch("[^\n]+") do
 			if line:find("^luarocks ") and line:find(want) and line:find("--deps-mode=none", 1, true) then
 				return line
 			end
 		end
-		error("README.md has no offline luarocks line for " .. helper.lua_name)
+		error("docs/install.md has no offline luarocks line for " .. helper.lua_name)
 	end
 
 	local function has_luarocks()
@@ -74,7 +74,7 @@ describe("rockspec", function()
 		return ok == true or ok == 0
 	end
 
-	it("installs with the README's `luarocks make` line into a local tree and loads there", function()
+	it("installs with the install guide's `luarocks make` line into a local tree and loads there", function()
 		if not has_luarocks() then
 			pending("luarocks is not installed")
 			return

@@ -67,7 +67,15 @@ local function cancelled_error()
 	return errors.new{ code = "Cancelled", message = "the task was cancelled" }
 end
 
--- The task running now (inside its coroutine or a coroutine made by async.wrap), or nil.
+--- @module bedrock.async
+-- `local async = require "bedrock.async"`: many calls in one Lua state. Tasks are
+-- coroutines; inside a task every client call (operations, stream iteration, paging,
+-- retry backoff, credential fetches) yields to one scheduler instead of blocking, and the
+-- scheduler drives the transfers of every client at once. Outside a task everything
+-- blocks as usual. An error in a task is kept and raised by its `await`.
+
+--- async.current() -> task | nil
+-- The running task (inside its coroutine or a coroutine made by `async.wrap`), or `nil`.
 local function current()
 	local co = co_running()
 	local t = co and by_co[co]
@@ -179,7 +187,8 @@ end
 
 ------------------------------------------------------------------------------ tasks
 
--- spawn(fn, ...) -> task. The task starts at the next step (or await/run).
+--- async.spawn(fn, ...) -> task
+-- A new task running `fn(...)`; it starts at the next step (or `await`/`run`).
 function M.spawn(fn, ...)
 	if type(fn) ~= "function" then
 		error(errors.new{ code = "ValidationError", field = "fn", message = "async.spawn expects a function" }, 2)
@@ -195,6 +204,8 @@ function M.spawn(fn, ...)
 	return t
 end
 
+--- task:status() -> state
+-- `"ready"`, `"waiting"`, `"done"`, `"failed"` or `"cancelled"`.
 function Task:status()
 	if self.finished then return self.state end
 	if self.wait then return "waiting" end
@@ -213,8 +224,11 @@ local function results_of(t)
 	raise_task_error(t)
 end
 
--- await([seconds]) -> the task's results, or raises its error (Cancelled when it was
--- cancelled; a Timeout with which = "task" when `seconds` passed first: the task runs on).
+--- task:await([seconds]) -> ...
+-- The task's results, or raises its error (an error object gets `err.traceback`; a string
+-- error is followed by the task's traceback): `Cancelled` when it was cancelled, a
+-- `Timeout` with `which = "task"` when `seconds` passed first (the task runs on). Inside a
+-- task it yields; outside it drives the scheduler until the task ends.
 function Task:await(seconds)
 	if seconds ~= nil and (type(seconds) ~= "number" or seconds ~= seconds or seconds < 0) then
 		error(errors.new{ code = "ValidationError", field = "seconds", message = "must be a number >= 0" }, 2)
@@ -244,7 +258,8 @@ function Task:await(seconds)
 	return results_of(self)
 end
 
--- cancel() -> true when the task was still running. Its transfers are closed, then it is
+--- task:cancel() -> boolean
+-- `true` when the task was still running. Its transfers are closed, then it is
 -- resumed with a Cancelled error raised at its wait (so its cleanup runs); its await
 -- raises Cancelled. Cancelling the running task raises Cancelled at once.
 function Task:cancel()
@@ -273,14 +288,17 @@ function Task:cancel()
 	return true
 end
 
--- run(fn, ...) -> fn's results, driving every task and transfer until fn ends (other
--- tasks keep their state for later steps). Raises fn's error.
+--- async.run(fn, ...) -> ...
+-- Runs `fn(...)` as a task and drives every task and transfer until it ends (other tasks
+-- keep their state for later steps); returns its results or raises its error. Inside a
+-- task it is `spawn` + `await`.
 function M.run(fn, ...)
 	local t = M.spawn(fn, ...)
 	return t:await()
 end
 
--- sleep(seconds): inside a task, yields for that long; outside, blocks.
+--- async.sleep(seconds)
+-- Inside a task: yields for that long (`0`: lets the others run). Outside: blocks.
 function M.sleep(seconds)
 	if type(seconds) ~= "number" or seconds ~= seconds then
 		error(errors.new{ code = "ValidationError", field = "seconds", message = "must be a number" }, 2)
@@ -292,7 +310,8 @@ function M.sleep(seconds)
 	if seconds > 0 then core.sleep(seconds) end
 end
 
--- wrap(fn): like coroutine.wrap, but waits of the library inside it (when called from a
+--- async.wrap(fn) -> function
+-- Like `coroutine.wrap`, but waits of the library inside it (when called from a
 -- task) go up to the scheduler instead of to the caller of the wrapped function.
 function M.wrap(fn)
 	local co = co_create(fn)
@@ -451,7 +470,9 @@ tick = function(wait_ms, watch)
 	return res
 end
 
--- step(timeout_ms) -> number of live tasks. Waits at most timeout_ms (default 0: never
+--- async.step([timeout_ms]) -> live
+-- One pass: runs the ready tasks, advances every transfer, wakes the tasks whose data
+-- arrived; returns the number of live tasks (a frame loop's pump). Waits at most timeout_ms (default 0: never
 -- blocks) for the sockets and timers of the tasks' transfers, sleeps and awaits.
 function M.step(timeout_ms)
 	if timeout_ms ~= nil and (type(timeout_ms) ~= "number" or timeout_ms ~= timeout_ms or timeout_ms < 0) then
@@ -465,10 +486,14 @@ function M.step(timeout_ms)
 	return nlive
 end
 
--- Live (unfinished) tasks.
+--- async.count() -> live
+-- The number of live (unfinished) tasks.
 function M.count() return nlive end
 
--- What the scheduler waits on, for a host event loop: the sockets with their interest.
+--- async.fds() -> list
+-- What the scheduler waits on, for a host event loop: `{ { fd, "r" | "w" | "rw" }, … }`, the
+-- sockets with curl's interest, exact after each `step` (curl may reuse a number for a
+-- new socket: watch the list as a whole).
 function M.fds()
 	local out, n = {}, 0
 	local ms, nm = multis()
@@ -478,6 +503,7 @@ function M.fds()
 	return out
 end
 
+--- async.pollfd() -> fd | nil, err
 -- cqueues' pollable protocol (`cqueues.poll(async)`, or any loop that takes one fd per
 -- source): pollfd() is a descriptor that is readable when one of the scheduler's sockets
 -- is ready (Linux epoll; it follows the sockets after every step), events() is "r", and
@@ -492,8 +518,11 @@ function M.pollfd()
 	return pollset:fd()
 end
 
+--- async.events() -> "r"
+-- The pollable protocol's second method.
 function M.events() return "r" end
 
+--- async.timeout() -> seconds | nil
 -- Seconds until async.step should run even without socket activity (0: now; nil: no
 -- timer pending, wait for the sockets alone).
 function M.timeout()

@@ -32,8 +32,18 @@ Bidi.__name = "bedrock.BidiStream"
 
 local STREAMING = "STREAMING-AWS4-HMAC-SHA256-EVENTS"
 
--- Frames and sends one input event: { chunk = { bytes = "<raw bytes>" } } or a string
--- (the chunk bytes). Returns true | nil, err.
+--- @module bidi
+-- `client:invoke_model_with_bidirectional_stream(req [, opts])` opens an HTTP/2 request
+-- whose body is written while the response is read, and returns once the request has
+-- started (initial events in `req.body` are sent first and the response headers awaited,
+-- so an HTTP error is `nil, err`). It is a stream (`next`, `events`, `collect`, `close`
+-- as above; output events are `{ chunk = { bytes = … } }`) with two more methods. Each
+-- input event is signed, chained from the request's signature; bearer tokens are refused
+-- (`NotSupported`). Never retried.
+
+--- bidi:send(event) -> true | nil, err
+-- Frames, signs and sends one input event: `{ chunk = { bytes = "<raw bytes>" } }` or a
+-- string (the chunk bytes). Waits while more than one buffer of input is queued.
 function Bidi:send(ev)
 	if self.input_closed then return nil, errors.make("StreamError", "input already closed") end
 	if type(ev) == "string" then ev = { chunk = { bytes = ev } } end
@@ -69,7 +79,8 @@ function Bidi:_frame(payload)
 	return true
 end
 
--- Ends the input: sends the signed empty frame, then ends the request body.
+--- bidi:close_input() -> true | nil, err
+-- Ends the input: sends the signed empty frame, then ends the request body (idempotent).
 function Bidi:close_input()
 	if self.input_closed then return true end
 	self.input_closed = true
@@ -198,6 +209,9 @@ function Bidi:_response()
 	return true
 end
 
+--- bidi:next() -> event | nil
+-- The next output event; the first call waits for the response headers when no initial
+-- event was sent, and raises an HTTP error then. Raises like `stream:next()`.
 function Bidi:next()
 	if not self.responded then
 		local ok, err = self:_response()

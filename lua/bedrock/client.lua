@@ -137,9 +137,29 @@ function Client:_ready()
 	return true
 end
 
--- Resolves the credentials now (the chain runs on the first request otherwise):
--- creds | nil, err. creds.source names the provider that answered ("env",
--- "shared-credentials-file", "assume-role", …); secrets print as <redacted>.
+--- @module client
+-- Every operation of the service model is a method of the client, called with a colon:
+-- `client:converse(req [, opts])`. `req` uses the API's member names (`modelId`,
+-- `inferenceConfig`, …); members bound to the path, query or headers go in the same
+-- table. A request is validated against the model before any traffic: the first problem
+-- is a `ValidationError` whose `field` names the path (`messages[1].content[1].text`).
+-- Every failure is `nil, err`; stream iterators raise the error instead.
+
+--- @field meta.status The HTTP status.
+--- @field meta.request_id `x-amzn-RequestId`.
+--- @field meta.headers The response headers (lower-case names).
+--- @field meta.attempts How many attempts the call made (retries + 1).
+
+--- @field creds.access_key_id SigV4: the access key id (`secret_access_key`, `session_token` beside it).
+--- @field creds.token A Bedrock API key (bearer), instead of the keys.
+--- @field creds.expiration When temporary credentials expire (UNIX seconds), absent for long-term ones.
+--- @field creds.source The provider that answered: `"env"`, `"shared-credentials-file"`, `"assume-role"`,
+-- `"sso"`, `"container-role"`, `"iam-role"`, … (the chain's names).
+
+--- client:credentials() -> creds | nil, err
+-- Resolves the credentials now (the chain runs on the first request otherwise; the shared
+-- files are read then too). `creds.source` names the provider that answered (`"env"`,
+-- `"shared-credentials-file"`, `"assume-role"`, …); `tostring(creds)` never shows a secret.
 function Client:credentials()
 	check_self(self, "credentials", 2)
 	local ok, err = config.load(self.config)
@@ -185,7 +205,9 @@ function Client:_signer()
 	return s
 end
 
--- Closes the transport (connections) and the signer.
+--- client:close()
+-- Closes the connections and the signer; idempotent. A closed client opens a new
+-- connection if it is used again.
 function Client:close()
 	check_self(self, "close", 2)
 	if self.transport and self.transport.close then self.transport:close() end
@@ -225,6 +247,9 @@ function Client:_build(op, req, opts)
 		headers = hdrs, body = p.body, host = self.config.endpoint.authority }
 end
 
+--- client:parse(op, status, headers, body) -> result | nil, err
+-- The response parser the client uses, for an operation name (`"Converse"`) or method
+-- name (`"converse"`); headers with lower-case names. For tests and recorded traffic.
 function Client.parse(_, op, status, headers, body, opts)
 	return response.parse(resolve_plan(op), status, headers, body, opts)
 end
@@ -245,16 +270,19 @@ for name, plan in pairs(plans) do
 	end
 end
 
--- client:converse_with_tools(req) -> the final Converse response + messages, usage,
--- turns | nil, err: the tool-calling loop (lua/bedrock/tools.lua).
+--- client:converse_with_tools(req) -> result | nil, err
+-- The tool-calling loop ([Tool loop](#tool-loop)): calls the model, runs the handlers it
+-- asks for, sends the results back, until the model answers without asking for tools.
 function Client:converse_with_tools(req)
 	check_self(self, "converse_with_tools", 2)
 	return require("bedrock.tools").loop(self, req)
 end
 
--- for page in client:list_async_invokes_pages(req) do ... end
--- Each page is a ListAsyncInvokes response; the iterator follows nextToken until it is
--- absent. A failure is raised (like stream iterators), never a silent end.
+--- client:list_async_invokes_pages([req [, opts]]) -> iterator
+-- `for page in client:list_async_invokes_pages{ maxResults = 50 } do … end`: each page is a
+-- ListAsyncInvokes response; the iterator follows `nextToken` until it is absent. A
+-- failure is raised (like stream iterators), never a silent end; a `req` that is not a
+-- table raises a `ValidationError` at once.
 function Client:list_async_invokes_pages(req, opts)
 	check_self(self, "list_async_invokes_pages", 2)
 	if req ~= nil and type(req) ~= "table" then

@@ -142,20 +142,78 @@ _M.MAX_ATTEMPTS = 100
 -- that trickles a byte now and then, which no idle timeout catches.
 _M.default_timeouts = { connect = 10000, first_byte = 300000, idle = 60000, total = 3600000 }
 
+--- @module options
+-- `bedrock.client(opts)`: every option is optional; an unknown one is a `ConfigError`
+-- naming it (a typo is never silently ignored). Environment variables and the shared
+-- config files fill in what the options leave open (option > environment > profile).
+
+--- @options client
 local known_options = {
-	region = true, endpoint = true, credentials = true, profile = true, timeouts = true,
-	retry = true, http2 = true, validate = true, use_fips_endpoint = true,
-	use_dualstack_endpoint = true, cainfo = true, capath = true, verify = true,
-	on_request = true, on_response = true, logger = true, auth_scheme_preference = true,
-	transport = true, getenv = true, clock = true, user_agent = true, decode = true,
-	max_body = true, max_error_body = true,
+	region = true, -- signing and endpoint region. Default: `AWS_REGION`, `AWS_DEFAULT_REGION`, the
+	-- profile's `region`; none is a `ConfigError` from the first request
+	endpoint = true, -- a custom endpoint `http(s)://host[:port][/base]` (a base path is kept).
+	-- Default: `AWS_ENDPOINT_URL_BEDROCK_RUNTIME`, `AWS_ENDPOINT_URL`, the profile's
+	-- `services` section or `endpoint_url`, else `https://bedrock-runtime.<region>.<partition suffix>`
+	credentials = true, -- `{ access_key_id =, secret_access_key = [, session_token =] }`,
+	-- `{ token = }` (a Bedrock API key), a provider (a function or an object with `:get()`)
+	-- or a list of them. Default: the AWS CLI's chain (environment, profiles, roles, SSO,
+	-- container, EC2 instance metadata)
+	profile = true, -- the shared-files profile, like the CLI's `--profile` (wins over
+	-- `AWS_DEFAULT_PROFILE` and `AWS_PROFILE`, and turns the environment's keys off)
+	timeouts = true, -- `{ connect =, first_byte =, idle =, total = }` in milliseconds, `false` to
+	-- turn one off; merged over the defaults below
+	retry = true, -- `{ mode =, max_attempts =, sleep = fn(seconds), random = fn() }`; mode
+	-- `"standard"` (default), `"legacy"` or `"adaptive"` (as standard); max_attempts 1..100
+	-- (default 3). Default: `AWS_RETRY_MODE`, `AWS_MAX_ATTEMPTS`, the profile's `retry_mode`,
+	-- `max_attempts`
+	http2 = true, -- `true`: HTTP/2 (ALPN over TLS, prior knowledge on `http://`). Default `false`
+	-- (the bidirectional stream always uses HTTP/2)
+	validate = true, -- check requests against the service model before sending. Default `true`
+	use_fips_endpoint = true, -- the FIPS endpoint variant (boolean). Default: `AWS_USE_FIPS_ENDPOINT`,
+	-- the profile's `use_fips_endpoint`
+	use_dualstack_endpoint = true, -- the dual-stack endpoint variant (boolean). Default:
+	-- `AWS_USE_DUALSTACK_ENDPOINT`, the profile's `use_dualstack_endpoint`
+	cainfo = true, -- a CA bundle file for TLS. Default: `AWS_CA_BUNDLE`, the profile's `ca_bundle`,
+	-- else the system's
+	capath = true, -- a directory of CA certificates for TLS
+	verify = true, -- TLS peer and host name verification. Default `true`
+	on_request = true, -- `fn(info)` before each attempt: `{ operation, method, url, attempt,
+	-- headers, body_length }` (secret headers `<redacted>`)
+	on_response = true, -- `fn(info)` once a response is in: the same fields plus `status`,
+	-- `response_headers`, `http_version`, `timing`, or `error`
+	logger = true, -- `fn(line, info)`: one readable line per request, response and credential refresh
+	auth_scheme_preference = true, -- `"sigv4"` forces SigV4 even when `AWS_BEARER_TOKEN_BEDROCK` is
+	-- set; `"bearer"` (also `"httpBearerAuth"`) keeps the default choice
+	transport = true, -- `"curl"` or `"ngx"` by name (default: `"ngx"` inside nginx's Lua module,
+	-- `"curl"` elsewhere), or an object with `request`/`open` like
+	-- `bedrock.transport.curl.new{}` (shared connections, tests); an object keeps its own
+	-- settings, so `timeouts`, `http2`, `verify`, `cainfo` and `capath` given with it are a
+	-- `ConfigError`
+	getenv = true, -- `fn(name)` used instead of `os.getenv` (tests)
+	clock = true, -- `fn() -> UNIX seconds` for credential expiry checks (tests). Default `os.time`
+	user_agent = true, -- the User-Agent header. Default `lua-bedrock/<version> <Lua version>`
+	decode = true, -- `invoke_model` also decodes a JSON answer into `result.json`. Default `false`
+	max_body = true, -- the largest response body read for a 2xx answer, in bytes (`false`: no
+	-- limit; default below); past it the call ends with `ResponseTooLarge`
+	max_error_body = true, -- the same for any other status (default below)
 }
 _M.known_options = known_options
 
--- The per-call options (client:<operation>(req, opts)), refused the same way when unknown.
+--- @module call_options
+-- `client:<operation>(req, opts)`: an optional table; an unknown key is refused like an
+-- unknown client option (`nil, err`, a `ConfigError` whose `field` names it).
+
+--- @options call
 local known_call_options = {
-	validate = true, timeouts = true, decode = true, time = true, dry_run = true, clock = true,
-	max_body = true, max_error_body = true,
+	validate = true, -- check this request against the model (overrides the client's `validate`)
+	timeouts = true, -- `{ connect =, first_byte =, idle =, total = }`, merged over the client's
+	decode = true, -- `invoke_model`: also decode a JSON answer into `result.json`
+	time = true, -- the signing time, UNIX seconds (tests, reproducible signatures)
+	dry_run = true, -- validate, build and sign, send nothing: returns the prepared request
+	-- `{ method, url, path, query, headers, body, host }`
+	clock = true, -- the bidirectional stream: `fn() -> UNIX seconds` for the frames' `:date`
+	max_body = true, -- overrides the client's `max_body` for this call
+	max_error_body = true, -- overrides the client's `max_error_body` for this call
 }
 _M.known_call_options = known_call_options
 
@@ -445,6 +503,9 @@ local function compute(opts, getenv, prof, files, where)
 	return cfg
 end
 
+local OPTION_TYPES = { getenv = "function", user_agent = "string", decode = "boolean",
+	http2 = "boolean", verify = "boolean", cainfo = "string", capath = "string" }
+
 function _M.resolve(opts, getenv)
 	opts = opts or {}
 	if type(opts) ~= "table" then return cfg_error("client options must be a table") end
@@ -456,6 +517,16 @@ function _M.resolve(opts, getenv)
 	end
 	if opts.profile ~= nil and (type(opts.profile) ~= "string" or opts.profile == "") then
 		return cfg_error("profile must be a non-empty string", { field = "profile" })
+	end
+	-- plain-valued options have their type checked here, at creation, like the others
+	for k, ty in pairs(OPTION_TYPES) do
+		local v = opts[k]
+		if v ~= nil and type(v) ~= ty then
+			return cfg_error(k .. " must be a " .. ty .. " (got " .. type(v) .. ")", { field = k })
+		end
+	end
+	if type(getenv) ~= "function" then
+		return cfg_error("getenv must be a function", { field = "getenv" })
 	end
 	local cfg, err = compute(opts, getenv)
 	if not cfg then return nil, err end

@@ -270,17 +270,31 @@ function _M.cached(provider, opts)
 	end
 end
 
+-- Largest answer body a credential endpoint may give (IMDS, the container endpoint,
+-- STS, the SSO portal and SSO-OIDC, the sign-in service): theirs are a few KiB. The
+-- transport aborts a longer one (or one whose Content-Length says so) as soon as it
+-- passes the limit, with a ResponseTooLarge error the provider names; the same limit
+-- applies to a transport that would not enforce it itself.
+_M.MAX_ANSWER = 1024 * 1024
+
 -- An http function for the providers on top of a transport (t:request, timeouts in
--- ms): req.timeouts are seconds. get_transport() -> transport | nil, err.
+-- ms): req.timeouts are seconds; every answer is bounded by MAX_ANSWER.
+-- get_transport() -> transport | nil, err.
 function _M.http_from(get_transport)
 	return function(req)
 		local t, err = get_transport()
 		if not t then return nil, err end
 		local to = req.timeouts or {}
 		local total = (to.total or 5) * 1000
-		return t:request{ method = req.method, url = req.url, headers = req.headers or {}, body = req.body,
+		local limit = _M.MAX_ANSWER
+		local res, rerr = t:request{ method = req.method, url = req.url, headers = req.headers or {},
+			body = req.body, max_body = limit, max_error_body = limit,
 			timeouts = { connect = (to.connect or to.total or 5) * 1000, first_byte = total, idle = total,
 				total = total } }
+		if res and type(res.body) == "string" and #res.body > limit then
+			return nil, errors.too_large("max_body", limit, res.status, res.headers)
+		end
+		return res, rerr
 	end
 end
 

@@ -11,7 +11,32 @@ local find, sub, gsub, format = string.find, string.sub, string.gsub, string.for
 local Error = { __name = "bedrock.Error" }
 Error.__index = Error
 
+--- @module bedrock.errors
+-- Every failure is one error type (`__name = "bedrock.Error"`). Functions return
+-- `nil, err`; stream iterators and `task:await` raise `err` itself. `tostring(err)` is one
+-- readable line, `ThrottlingException (429): Too many requests [request 6f1e…]`, and an error
+-- concatenates with strings (`"failed: " .. err`). Secrets of the call's credentials are
+-- replaced by `<redacted>` in every text field.
+
+--- @field err.code The AWS exception name (from `x-amzn-ErrorType`, else the body) or a local code below.
+--- @field err.message The service's message, else the HTTP reason; for local codes, what went wrong.
+--- @field err.status The HTTP status, when there was a response.
+--- @field err.request_id `x-amzn-RequestId`, when there was a response.
+--- @field err.retryable Whether the retry policy retries this error.
+--- @field err.attempts How many attempts the call made.
+--- @field err.field `ValidationError`, `ConfigError`: the request path or option at fault
+-- (`messages[1].content[1].text`, 1-based like Lua).
+--- @field err.which `Timeout`: `"connect"`, `"first_byte"`, `"idle"`, `"total"`, or `"task"` (`task:await(seconds)`).
+--- @field err.detail_code `StreamError`: `"TRUNCATED"` (a ConverseStream body that ended before
+-- `messageStop`), `"CLOSED"` (read after `stream:close()`), `"BAD_HEADER"`, or the decoder's code.
+--- @field err.option `ResponseTooLarge`: `"max_body"` or `"max_error_body"`; `err.limit` is the limit in bytes.
+--- @field err.originalStatusCode ModelErrorException, ModelStreamErrorException: the modeled
+-- extras `originalStatusCode`, `originalMessage`, `resourceName`.
+--- @field err.messages `MaxTurnsExceeded` and failed tool loops: the history; also `err.usage`, `err.turns`.
+--- @field err.traceback An error raised by `task:await`: the task's traceback.
+
 -- Local codes (those not from the service).
+--- @options codes
 _M.codes = {
 	ValidationError = true,  -- refused before sending: bad input, names `field`
 	Timeout = true,          -- `which` = "connect" | "first_byte" | "idle" | "total"
@@ -42,20 +67,25 @@ function Error.__concat(a, b)
 	return tostring(a) .. tostring(b)
 end
 
--- new{code=, message=, status=, request_id=, retryable=, field=, ...} -> error object.
+--- errors.new(fields) -> err
+-- An error object from a table (`{ code =, message =, … }`, kept and returned); `retryable`
+-- defaults to `false`. For providers, transports and tests of your own.
 function _M.new(t)
 	if type(t) ~= "table" then error("errors.new expects a table", 2) end
 	if t.retryable == nil then t.retryable = false end
 	return setmetatable(t, Error)
 end
 
--- Shorthand: errors.make(code, message, extra_fields)
+--- errors.make(code, message [, fields]) -> err
+-- Shorthand for `errors.new` with `code` and `message` set in `fields`.
 function _M.make(code, message, extra)
 	local t = extra or {}
 	t.code, t.message = code, message
 	return _M.new(t)
 end
 
+--- errors.is(v [, code]) -> boolean
+-- True when `v` is an error object of this library (with that `code`, when given).
 function _M.is(v, code)
 	if getmetatable(v) ~= Error then return false end
 	return code == nil or v.code == code

@@ -13,7 +13,10 @@
 --   * the options of a `[DEFAULT]` section appear in every other section (configparser).
 --
 -- parse(text, path) -> sections | nil, err, where sections is the raw file:
---   { [section name] = { [key] = "value" | { [subkey] = "value" } }, _order = {names} }
+--   { [section name] = { [key] = "value" | { [subkey] = "value" } } }, every key a section
+--   name (any name: `[_order]` is a section like another);
+-- meta(sections) -> { order = {names in file order}, lines = { [name] = { [key] = line } },
+--   path = } (kept beside the table, not in it)
 -- config(raw) -> { profiles =, sso_sessions =, services = } (the config file's view:
 --   `[profile x]`, `[default]`, `[sso-session x]`, `[services x]`)
 -- credentials(raw) -> { profiles = } (the credentials file's view: `[x]` is profile x)
@@ -22,17 +25,39 @@ local errors = require "bedrock.errors"
 
 local _M = { _VERSION = "0.1.0" }
 
+-- sections table -> its metadata (weak keys: it goes with the table)
+local meta_of = setmetatable({}, { __mode = "k" })
+function _M.meta(raw)
+	return meta_of[raw]
+end
+
 local type, tostring, ipairs = type, tostring, ipairs
 local concat = table.concat
+local byte, sub, find = string.byte, string.sub, string.find
 
 local function parse_error(path, lineno, msg)
 	return nil, errors.make("ConfigError", tostring(path or "<string>") .. ":" .. lineno .. ": " .. msg,
 		{ file = path, line = lineno })
 end
 
-local function strip(s)
-	return (s:gsub("^%s+", ""):gsub("%s+$", ""))
+-- Blanks (Lua's %s) trimmed in linear time: a pattern such as "%s+$" retries at every
+-- blank of a long run inside the text, which is quadratic in the length of the run.
+local function rstrip(s)
+	local j = #s
+	while j > 0 do
+		local b = byte(s, j)
+		if b ~= 32 and (b < 9 or b > 13) then break end
+		j = j - 1
+	end
+	return sub(s, 1, j)
 end
+
+local function strip(s)
+	local i = find(s, "[^%s]")
+	if not i then return "" end
+	return rstrip(sub(s, i))
+end
+_M.strip = strip
 
 -- botocore's _parse_nested: each non-blank line is `key = value`.
 local function parse_nested(value)
@@ -95,7 +120,10 @@ function _M.parse(text, path)
 				elseif not cur then
 					return parse_error(path, lineno, "a line before the first [section]")
 				else
-					local k, v = value:match("^(.-)%s*[=:]%s*(.*)$")
+					-- split at the first '=' or ':' (a plain find: linear in the line)
+					local eq = find(value, "[=:]")
+					local k, v
+					if eq then k, v = strip(sub(value, 1, eq - 1)), strip(sub(value, eq + 1)) end
 					if not k or k == "" then
 						return parse_error(path, lineno, "expected 'key = value', a [section] or a comment")
 					end
@@ -117,7 +145,7 @@ function _M.parse(text, path)
 	for _, name in ipairs(names) do
 		local s = name == "DEFAULT" and defaults or sections[name]
 		for k, lines in pairs(raw[name] or {}) do
-			local v = concat(lines, "\n"):gsub("%s+$", "")
+			local v = rstrip(concat(lines, "\n"))
 			if v:sub(1, 1) == "\n" then
 				local t, err = parse_nested(v)
 				if not t then return parse_error(path, optlines[name][k], err) end
@@ -133,8 +161,7 @@ function _M.parse(text, path)
 			if s[k] == nil then s[k] = v; optlines[name][k] = optlines.DEFAULT[k] end
 		end
 	end
-	sections._order = order
-	sections._lines = optlines
+	meta_of[sections] = { order = order, lines = optlines, path = path }
 	return sections
 end
 
@@ -185,9 +212,10 @@ local function second_word(key)
 end
 
 local function attach_lines(view, raw, kind)
-	view.path = raw._path
+	local m = meta_of[raw]
+	view.path = m.path
 	view.lines = {}
-	for _, name in ipairs(raw._order) do view.lines[name] = raw._lines[name] end
+	for _, name in ipairs(m.order) do view.lines[name] = m.lines[name] end
 	view.kind = kind
 	return view
 end
@@ -195,7 +223,7 @@ end
 function _M.config(raw)
 	local profiles, sso_sessions, services = {}, {}, {}
 	local where = {}
-	for _, key in ipairs(raw._order) do
+	for _, key in ipairs(meta_of[raw].order) do
 		local values = raw[key]
 		if key:sub(1, 7) == "profile" then
 			local name = second_word(key)
@@ -217,7 +245,7 @@ end
 
 function _M.credentials(raw)
 	local profiles, where = {}, {}
-	for _, key in ipairs(raw._order) do profiles[key] = raw[key]; where[key] = key end
+	for _, key in ipairs(meta_of[raw].order) do profiles[key] = raw[key]; where[key] = key end
 	return attach_lines({ profiles = profiles, sso_sessions = {}, services = {}, section_of = where },
 		raw, "credentials")
 end
@@ -243,7 +271,7 @@ function _M.read(path, kind)
 	end
 	local raw, err = _M.parse(text, path)
 	if not raw then return nil, err end
-	raw._path = path
+	meta_of[raw].path = path
 	if kind == "credentials" then return _M.credentials(raw) end
 	return _M.config(raw)
 end

@@ -1,5 +1,9 @@
 -- JSON and base64 helpers around lua-cjson.
 --
+--- @module bedrock.json
+-- `bedrock.json` (`require "bedrock.json"`): JSON and base64 with the rules the client uses
+-- for document members.
+
 -- Decoding is cjson's (C, fast) plus two fixes done here:
 --   * an empty JSON array `[]` is told apart from `{}` (cjson 2.1.0 decodes both to an
 --     empty table and has no array_mt): the text is pre-scanned, only when it contains
@@ -28,14 +32,20 @@ if cj.decode_invalid_numbers then cj.decode_invalid_numbers(false) end
 -- Marks: a table whose metatable is array_mt is a JSON array, also when empty.
 local array_mt = { __name = "bedrock.array" }
 _M.array_mt = array_mt
+--- json.null
+-- JSON `null` (`bedrock.null`).
 _M.null = cjson.null
 
+--- json.array([t]) -> t
+-- `bedrock.array`: marks `t` as a JSON array.
 function _M.array(t)
 	t = t or {}
 	if type(t) ~= "table" then error("bedrock.array expects a table", 2) end
 	return setmetatable(t, array_mt)
 end
 
+--- json.empty_array
+-- `bedrock.empty_array`.
 _M.empty_array = setmetatable({}, { __name = "bedrock.array", __newindex = function()
 	error("bedrock.empty_array is read-only; use bedrock.array{}", 2)
 end })
@@ -165,7 +175,10 @@ encode_into = function(v, buf, n, path, depth)
 end
 _M.encode_into = encode_into
 
--- encode(v) -> text | nil, message
+--- json.encode(v) -> text | nil, message
+-- JSON text with the document rules: a table marked by `bedrock.array` (or a non-empty
+-- sequence `1..n`) is an array, any other table an object (an unmarked empty table is
+-- `{}`); integers with `%d`, floats with the shortest of `%.14g`…`%.17g` that reads back equal.
 function _M.encode(v)
 	local buf = {}
 	local n, err, path = encode_into(v, buf, 0, "", 0)
@@ -275,7 +288,9 @@ mark = function(v)
 end
 _M.mark = mark
 
--- decode(text) -> value (a document: arrays marked, see `mark`) | nil, message
+--- json.decode(text) -> value | nil, message
+-- A document: arrays carry the array mark (empty ones too, so they encode back as `[]`),
+-- integral numbers are integers on Lua 5.4, `null` is `bedrock.null`.
 function _M.decode(s)
 	local v, err = decode_raw(s)
 	if v == nil then return nil, err end
@@ -285,8 +300,11 @@ end
 ---------------------------------------------------------------------------- base64
 
 -- Blobs travel as base64 (standard alphabet, padded); the C core does the byte work.
--- b64decode(s) -> bytes | nil, message: padding is optional, whitespace is refused.
+--- json.b64encode(bytes) -> text
+-- Standard base64 with padding.
 _M.b64encode = core.b64encode
+--- json.b64decode(text) -> bytes | nil, message
+-- Padding is optional, whitespace is refused.
 _M.b64decode = core.b64decode
 
 return _M

@@ -121,6 +121,30 @@ end
 _M.plans = plans
 _M.by_method = by_method
 
+-- What each operation does, for the API reference (.ci/apidoc.lua checks that every
+-- operation of the model has one line and no line names another).
+--- @operation ApplyGuardrail Checks a text against a guardrail resource (by id and
+-- version), without a model: the action taken and the assessments.
+--- @operation Converse One conversation turn with any model in one request/response
+-- shape (messages, system prompts, tools, inference parameters).
+--- @operation ConverseStream Converse with the answer streamed as events
+-- (`messageStart`, `contentBlockDelta`, …, `metadata`).
+--- @operation CountTokens The number of input tokens a Converse or InvokeModel request
+-- would use, without running the model.
+--- @operation GetAsyncInvoke The status and output location of an asynchronous invocation.
+--- @operation InvokeGuardrailChecks Scores messages against inline checks (prompt attack,
+-- sensitive information, …) without a guardrail resource; detects, never blocks.
+--- @operation InvokeModel One request in the model's own body format (`body`, a string of
+-- bytes or a table sent as JSON); the answer's bytes in `result.body`.
+--- @operation InvokeModelWithBidirectionalStream Input events sent while output events are
+-- read, over HTTP/2 (speech models such as Nova Sonic).
+--- @operation InvokeModelWithResponseStream InvokeModel with the answer streamed as
+-- `{ chunk = { bytes = … } }` events in the model's own format.
+--- @operation ListAsyncInvokes The asynchronous invocations, a page at a time
+-- (`client:list_async_invokes_pages` follows `nextToken`).
+--- @operation StartAsyncInvoke Starts an asynchronous invocation whose output goes to S3;
+-- `clientRequestToken` is filled with a UUIDv4 when absent.
+
 -- Operation names in a stable order.
 local names = {}
 for name in pairs(plans) do names[#names + 1] = name end

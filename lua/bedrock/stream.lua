@@ -150,7 +150,28 @@ function Stream:_prime()
 	return true
 end
 
--- Next event table, or nil at the end. Raises a bedrock.errors object on failure.
+--- @module stream
+-- `client:converse_stream(req)` and `client:invoke_model_with_response_stream(req)` return
+-- a stream once the response headers and the first event have arrived (failures before
+-- that are `nil, err`, and retried). Events keep the AWS shape, a table with one key:
+-- `{ contentBlockDelta = { contentBlockIndex = 0, delta = { text = "Hi" } } }`; unknown
+-- event types are skipped. Failures after that are raised by the iterator: in-stream
+-- exceptions (`code` = the exception name, e.g. `ModelStreamErrorException`), framing
+-- errors and a ConverseStream body that ends before `messageStop` (`StreamError`),
+-- `Timeout`, `ConnectionError`.
+
+--- @field stream.status The HTTP status (200).
+--- @field stream.headers The response headers (lower-case names).
+--- @field stream.request_id `x-amzn-RequestId`.
+--- @field stream.attempts How many attempts it took to start the stream.
+--- @field stream.partial After a failed `collect()`: what was collected until then, in the same shape.
+--- @field stream.contentType InvokeModelWithResponseStream: the response-header members
+-- (`contentType`, `performanceConfigLatency`, `serviceTier`) are fields too.
+
+--- stream:next() -> event | nil
+-- The next event, or `nil` at the end. Raises the error object on failure (a `StreamError`
+-- with `detail_code = "CLOSED"` after `stream:close()`). `stream()` is the same call, so
+-- `for ev in stream do … end` works.
 function Stream:next()
 	if self.failed then error(self.failed, 0) end
 	if self.closed then
@@ -217,7 +238,8 @@ end
 
 Stream.__call = function(self) return self:next() end
 
--- for ev in stream:events() do ... end. Under Lua 5.4 the loop closes the stream when it
+--- stream:events() -> iterator
+-- `for ev in stream:events() do … end`. Under Lua 5.4 the loop closes the stream when it
 -- is left early (break, error): the fourth value is the stream, a to-be-closed value.
 function Stream:events()
 	return function() return self:next() end, nil, nil, self
@@ -227,7 +249,9 @@ end
 -- connection at once. (LuaJIT: call s:close() after a break.)
 Stream.__close = function(self) self:close() end
 
--- Closes the underlying transfer (idempotent). `clean` is true at the normal end.
+--- stream:close()
+-- Closes the underlying transfer (idempotent; done for you at the end of the stream).
+-- Nothing more is handed out after it, not even events already received.
 function Stream:close(clean)
 	if self.closed then return end
 	self.closed = true
@@ -444,6 +468,7 @@ local function collect_failed(self, err)
 	return raise(self, err)
 end
 
+--- stream:collect() -> result
 -- Collects the stream into Converse's response shape, the events already taken
 -- included: { output = { message = { role, content = {...} } }, stopReason, usage,
 -- metrics, additionalModelResponseFields, trace, performanceConfig, serviceTier }.

@@ -23,7 +23,37 @@ local type, pairs, ipairs, tostring, pcall, setmetatable, getmetatable, error =
 	type, pairs, ipairs, tostring, pcall, setmetatable, getmetatable, error
 local sort = table.sort
 
-local LOOP_KEYS = { tools = true, max_turns = true, parallel = true, on_event = true, approve = true }
+--- @module tools
+-- `client:converse_with_tools(req)` takes every Converse member (`modelId`, `messages`,
+-- `system`, `inferenceConfig`, …) plus the members below, which are not sent. One user
+-- message of `toolResult` blocks goes back per turn, one per `toolUse` in the order of the
+-- toolUse blocks. A handler's result becomes the content: a table `{ json = result }`, a
+-- string `{ text = result }`, `nil` `{ text = "" }`, a number or boolean its text,
+-- `tools.content{…}` those blocks. A handler that raises, an unknown tool name or a refusal
+-- by `approve` becomes a toolResult with `status = "error"`: the model sees it and the
+-- loop goes on. `ctx` is `{ client, toolUseId, name, turn, messages }` for handlers and
+-- `approve`, `{ client, turn, messages }` for `on_event`. Past `max_turns` model calls it
+-- returns `nil, err` with `err.code == "MaxTurnsExceeded"` and `err.messages`,
+-- `err.usage`, `err.turns`; a failed model call returns its error with `err.messages`.
+
+-- The loop's own members of the request (the rest is sent to Converse).
+--- @options converse_with_tools
+local LOOP_KEYS = {
+	tools = true, -- `{ <name> = { description =, inputSchema = <JSON schema table>, handler =
+	-- function(input, ctx) } }`; sent as `toolConfig.tools` sorted by name (stable request
+	-- bytes for prompt caching). `inputSchema` defaults to an empty object schema
+	max_turns = true, -- model calls at most (default 10)
+	parallel = true, -- run one turn's handlers concurrently, each as a `bedrock.async` task
+	-- (results still in toolUse order)
+	on_event = true, -- `function(event, ctx)`: each turn uses ConverseStream and every event is
+	-- passed as it arrives
+	approve = true, -- `function(tool_use, ctx) -> true | false, reason`, called before each
+	-- handler; a refusal becomes an error result with the reason
+}
+--- @field toolres.messages The whole history: your messages, every assistant and toolResult
+-- message, ending with the final assistant message.
+--- @field toolres.usage `inputTokens`, `outputTokens`, `totalTokens` summed over every turn.
+--- @field toolres.turns The number of model calls made.
 
 local function verr(field, message)
 	return errors.new{ code = "ValidationError", field = field, message = message }
@@ -31,13 +61,17 @@ end
 
 local Content = { __name = "bedrock.tools.Content" }
 
--- content(blocks): a handler result (or raised value) sent as these content blocks.
+--- tools.content(blocks) -> content
+-- A handler's result (or raised value) sent as these content blocks, e.g.
+-- `tools.content{ { text = "chart" }, { image = { format = "png", source = { bytes = png } } } }`.
 function _M.content(blocks)
 	if type(blocks) ~= "table" then error(verr("content", "expects a list of content blocks"), 2) end
 	return setmetatable({ blocks = blocks }, Content)
 end
 
--- config(tools, choice) -> { tools = { {toolSpec = ...}, ... } (by name), toolChoice }
+--- tools.config(tools [, choice]) -> toolConfig | nil, err
+-- The `toolConfig` for a tools table (`{ tools = { { toolSpec = … }, … }, toolChoice = choice }`,
+-- sorted by name); a bad table is a `ValidationError` naming the tool.
 function _M.config(tools, choice)
 	if type(tools) ~= "table" then
 		return nil, verr("tools", "must be a table of name = { description, inputSchema, handler }")
@@ -111,10 +145,12 @@ local function run_one(client, tools, tu, ctx, approve)
 	return { toolResult = { toolUseId = id, content = json.array(result_content(v)) } }
 end
 
--- results(client, tools, msg, ctx, opts) -> { role = "user", content = { toolResult... } }
--- One toolResult per toolUse block of the assistant message `msg`, in that order, with
--- the same toolUseId. ctx = { turn, messages }; opts = { parallel, approve }. With
--- parallel, each handler runs as a bedrock.async task; results still come in order.
+--- tools.results(client, tools, msg [, ctx [, opts]]) -> message
+-- The user message `{ role = "user", content = { toolResult… } }` answering the assistant
+-- message `msg`, without a model call (for loops of your own): one toolResult per toolUse
+-- block of `msg`, in that order, with the same toolUseId. ctx = `{ turn, messages }`;
+-- opts = `{ parallel, approve }`. With parallel, each handler runs as a bedrock.async
+-- task; results still come in order.
 function _M.results(client, tools, msg, ctx, opts)
 	opts = opts or {}
 	ctx = ctx or {}
@@ -171,8 +207,8 @@ local function model_turn(client, creq, on_event, ctx)
 	return st:collect()
 end
 
--- loop(client, req) -> the final Converse response with messages, usage, turns; or
--- nil, err (MaxTurnsExceeded: err.messages holds the history).
+--- tools.loop(client, req) -> result | nil, err
+-- `client:converse_with_tools(req)`.
 function _M.loop(client, req)
 	if type(req) ~= "table" then return nil, verr("request", "must be a table") end
 	local max_turns = req.max_turns

@@ -87,7 +87,10 @@ function P:get(ctx)
 		end
 		local res, err = ctx.http{ method = "GET", url = url, headers = headers,
 			timeouts = { connect = timeout, total = timeout } }
-		if not res then
+		if not res and type(err) == "table" and err.code == "ResponseTooLarge" then
+			last = url .. " answered too much (" .. util.describe(err) .. ")"
+			break
+		elseif not res then
 			last = "no answer from " .. url .. " (" .. util.describe(err) .. ")"
 		elseif res.status ~= 200 then
 			last = url .. " answered HTTP " .. tostring(res.status)

@@ -9,6 +9,7 @@
 -- No metadata service (nothing answers in time) means no credentials here, not an
 -- error: the chain goes on. Botocore's method name: "iam-role".
 local util = require "bedrock.credentials.util"
+local ini = require "bedrock.ini"
 
 local P = { name = "iam-role" }
 P.__index = P
@@ -61,9 +62,14 @@ function P:get(ctx) -- luacheck: ignore 212
 		return res, err
 	end
 
-	local res = fetch("PUT", "/latest/api/token", { { "x-aws-ec2-metadata-token-ttl-seconds", "21600" } })
-	local err
-	if not res then return nil end -- no metadata service
+	local res, err = fetch("PUT", "/latest/api/token", { { "x-aws-ec2-metadata-token-ttl-seconds", "21600" } })
+	if not res then
+		-- no metadata service; but one that answers too much is an error
+		if type(err) == "table" and err.code == "ResponseTooLarge" then
+			return util.err("iam-role", "the token answer: " .. util.describe(err))
+		end
+		return nil
+	end
 	local headers = {}
 	if res.status == 200 and res.body ~= "" then
 		headers[1] = { "x-aws-ec2-metadata-token", res.body }
@@ -83,8 +89,15 @@ function P:get(ctx) -- luacheck: ignore 212
 	if res.status ~= 200 then
 		return util.err("iam-role", "the role name request answered HTTP " .. res.status)
 	end
-	local role = (res.body or ""):match("^%s*([^\r\n]-)%s*$")
-	if not role or role == "" then return nil end
+	-- one line, blanks around it dropped (trimmed in linear time: the answer may be 1 MiB)
+	local role = ini.strip(res.body or "")
+	if role == "" or role:find("[\r\n]") then return nil end
+	-- an IAM role name (1-64 of [A-Za-z0-9+=,.@_-]): anything else would go into the
+	-- next request's path and into messages
+	if #role > 64 or role:find("[^%w+=,.@_-]") then
+		return util.err("iam-role", "the metadata service answered a role name that is not an IAM role name (" ..
+			#role .. " bytes)")
+	end
 	res, err = fetch("GET", PATH .. role, headers)
 	if not res then return util.err("iam-role", "no answer for role " .. role .. ": " .. util.describe(err)) end
 	if res.status ~= 200 then

@@ -180,7 +180,8 @@ local function refresh(ctx, token, pname, file)
 	local out = type(doc) == "table" and doc or nil
 	local at = out and out.accessToken
 	if type(at) ~= "table" or type(at.accessKeyId) ~= "string" or type(at.secretAccessKey) ~= "string" or
-		type(at.sessionToken) ~= "string" or type(out.expiresIn) ~= "number" or type(out.refreshToken) ~= "string" then
+		type(at.sessionToken) ~= "string" or not S.bounded_number(out.expiresIn, S.MAX_LIFETIME) or
+		type(out.refreshToken) ~= "string" then
 		return nil, S.err(NAME, pname, "unable to refresh the login session: invalid answer from the " ..
 			"sign-in service (" .. RELOGIN .. " if this persists)")
 	end

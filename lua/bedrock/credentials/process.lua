@@ -6,7 +6,9 @@
 -- backslashes, no variables, no globbing, no pipes) and the program is executed
 -- directly with those arguments, never interpreted by a shell. A command that exits
 -- non-zero, runs longer than `timeout` seconds (default 60) or prints anything else
--- than that JSON is an error naming the profile.
+-- than that JSON is an error naming the profile, as is one that prints more than
+-- P.MAX_OUTPUT bytes (1 MiB: it is stopped there). Of its standard error the first
+-- P.MAX_STDERR bytes (4 KiB) are kept for messages, the rest read and dropped.
 --   P.new{ profile_name = (default ctx.profile_name), timeout = seconds }
 local util = require "bedrock.credentials.util"
 local ini = require "bedrock.ini"
@@ -29,31 +31,52 @@ local function tmpname()
 	return nil
 end
 
--- run(argv, timeout) -> stdout, exit_code, stderr | nil, message
+-- Most bytes taken from the program: its standard output (credentials JSON is a few
+-- hundred bytes) and the part of its standard error kept for messages (the rest is read
+-- and dropped, so a chatty program is neither stopped nor stored).
+P.MAX_OUTPUT = 1024 * 1024
+P.MAX_STDERR = 4096
+
+-- run(argv, timeout) -> stdout, exit_code, stderr | nil, message [, "too large"]
 function P.run(argv, timeout)
 	local errf = tmpname()
 	local parts = {}
 	for i = 1, #argv do parts[i] = q(argv[i]) end
 	-- `exec` replaces the helper shell, so the arguments reach the program unchanged;
-	-- timeout(1) ends it (and KILLs it 1 s later if it ignores TERM).
+	-- timeout(1) ends it (and KILLs it 1 s later if it ignores TERM). Its standard output
+	-- goes to fd 3 (our pipe), its standard error through head(1) to errf.
 	local inner = "exec " .. table.concat(parts, " ")
-	local cmd = "timeout -k 1 " .. string.format("%d", timeout) .. " sh -c " .. q(inner) ..
-		" _ </dev/null 2>" .. (errf and q(errf) or "/dev/null") .. "; echo \"\n#exit=$?\""
+	local keep = errf and ("{ head -c " .. P.MAX_STDERR .. " >" .. q(errf) .. "; cat >/dev/null; }")
+		or "cat >/dev/null"
+	local cmd = "{ { timeout -k 1 " .. string.format("%d", timeout) .. " sh -c " .. q(inner) ..
+		" _ </dev/null 2>&1 >&3 3>&-; echo \"\n#exit=$?\" >&3; } | " .. keep .. "; } 3>&1"
 	local p, e = io.popen(cmd, "r")
 	if not p then
 		if errf then os.remove(errf) end
 		return nil, "cannot start: " .. tostring(e)
 	end
-	local out = p:read("*a") or ""
+	-- read at most MAX_OUTPUT (+ the exit line); past it the pipe is closed, and the
+	-- program ends on its next write (SIGPIPE)
+	local chunks, n, over = {}, 0, false
+	while true do
+		local c = p:read(65536)
+		if not c then break end
+		chunks[#chunks + 1] = c
+		n = n + #c
+		if n > P.MAX_OUTPUT + 64 then over = true break end
+	end
 	p:close()
 	local stderr = ""
 	if errf then
 		local f = io.open(errf, "rb")
-		if f then stderr = f:read("*a") or ""; f:close() end
+		if f then stderr = f:read(P.MAX_STDERR) or ""; f:close() end
 		os.remove(errf)
 	end
+	if over then return nil, "printed more than " .. P.MAX_OUTPUT .. " bytes", "too large" end
+	local out = table.concat(chunks)
 	local body, code = out:match("^(.*)\n#exit=(%d+)\n?$")
 	if not body then return nil, "could not read its exit status" end
+	if #body > P.MAX_OUTPUT then return nil, "printed more than " .. P.MAX_OUTPUT .. " bytes", "too large" end
 	return body, tonumber(code), stderr
 end
 

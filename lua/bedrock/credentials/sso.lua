@@ -119,8 +119,9 @@ local function refresh_token(ctx, cfg, token)
 		headers = { { "content-type", "application/json" } }, body = body, timeouts = S.TIMEOUTS })
 	if not res then return nil, doc end
 	if res.status ~= 200 then return nil, "CreateToken answered " .. error_type(res, doc) end
-	if type(doc) ~= "table" or type(doc.accessToken) ~= "string" or type(doc.expiresIn) ~= "number" then
-		return nil, "CreateToken gave an answer without accessToken and expiresIn"
+	if type(doc) ~= "table" or type(doc.accessToken) ~= "string" or
+		not S.bounded_number(doc.expiresIn, S.MAX_LIFETIME) then
+		return nil, "CreateToken gave an answer without accessToken and a valid expiresIn"
 	end
 	local new = {
 		startUrl = cfg.sso_start_url, region = cfg.sso_region,
@@ -213,7 +214,7 @@ function P:get(ctx)
 	end
 	local rc = type(doc) == "table" and doc.roleCredentials
 	if type(rc) ~= "table" or type(rc.accessKeyId) ~= "string" or type(rc.secretAccessKey) ~= "string" or
-		type(rc.sessionToken) ~= "string" or type(rc.expiration) ~= "number" then
+		type(rc.sessionToken) ~= "string" or not S.bounded_number(rc.expiration, S.MAX_EPOCH_MS) then
 		return nil, S.err(NAME, pname, "GetRoleCredentials gave an answer without roleCredentials " ..
 			"(accessKeyId, secretAccessKey, sessionToken, expiration)")
 	end

@@ -150,7 +150,7 @@ function _M.call(ctx, action, params, creds, region)
 	end
 	local res, err = ctx.http{ method = "POST", url = ep.url .. "/", headers = headers, body = body,
 		timeouts = { connect = _M.connect_timeout, total = _M.timeout } }
-	if not res then return nil, "STS at " .. url .. " did not answer: " .. util.describe(err) end
+	if not res then return nil, "STS at " .. url .. " failed: " .. util.describe(err) end
 	if res.status ~= 200 then
 		local e = _M.xml_fields(res.body or "", "Error", { "Code", "Message" })
 		if e and e.Code then

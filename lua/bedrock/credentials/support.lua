@@ -95,7 +95,16 @@ function _M.keys(t)
 	return out
 end
 
--- Milliseconds, as the transport takes them.
-_M.TIMEOUTS = { connect = 2000, total = 10000 }
+-- A count of seconds or milliseconds from a JSON answer: a number that is finite and
+-- within [0, max] (cjson also decodes 1e400, -1, NaN and Infinity).
+function _M.bounded_number(v, max)
+	return type(v) == "number" and v == v and v >= 0 and v <= max
+end
+-- Lifetimes up to ten years (seconds); instants up to the year 9999 (milliseconds).
+_M.MAX_LIFETIME = 10 * 366 * 86400
+_M.MAX_EPOCH_MS = 253402300799000
+
+-- Seconds, as ctx.http takes them.
+_M.TIMEOUTS = { connect = 2, total = 10 }
 
 return _M

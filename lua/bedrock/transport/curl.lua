@@ -21,6 +21,16 @@
 -- t:request() is every non-streaming call's path, so it is kept lean: no stream object,
 -- the options table reused, URLs and methods checked once (memo), the header list handed
 -- to C unchecked (C checks it; Lua looks only when C refuses).
+--- @module bedrock.transport.curl
+-- `local curl = require "bedrock.transport.curl"`: the libcurl transport every client
+-- creates for itself. Create one yourself to share connections between clients
+-- (`bedrock.client{ transport = t }`) or to send HTTP requests of your own. Errors are
+-- the same error objects: `Timeout` (`which`), `ConnectionError` (`curl_code`; not
+-- retryable for TLS and URL problems), `StreamError`, `ValidationError` (`field`),
+-- `ResponseTooLarge`. Request options: `method`, `url`, `headers` (`{ {name, value}, … }`,
+-- sent in order), `body`, `timeouts`, `http2`, `max_body`, `max_error_body`; `open` also
+-- takes `decoder` (a `bedrock.core` event-stream decoder) and `body_stream`.
+
 local core = require "bedrock.core"
 local errors = require "bedrock.errors"
 local backend = require("bedrock.async").backend
@@ -104,7 +114,12 @@ local function check_timeouts(t, field)
 	return true
 end
 
--- T.new(opts) -> transport. Raises on bad options (a configuration mistake).
+--- curl.new([opts]) -> transport
+-- opts: `http2` (default false), `verify` (TLS verification, default true), `cainfo`,
+-- `capath`, `timeouts` (`{ connect, first_byte, idle, total }`, ms; none by default),
+-- `buffer_cap` (response buffer, default 1 MiB), `max_body` (default 64 MiB), `max_error_body`
+-- (default 1 MiB), `wait` (`fn(t, timeout_ms)` called when a call must wait; may yield).
+-- Raises a `ConfigError` naming `field` for a bad option.
 function _M.new(opts)
 	opts = opts or {}
 	if type(opts) ~= "table" then error("bedrock.transport.curl.new expects an options table", 2) end
@@ -146,6 +161,7 @@ function _M.new(opts)
 	}, Transport)
 end
 
+--- transport:step([timeout_ms]) -> running
 -- Advances every transfer of this transport: waits up to timeout_ms (0 = not at all) for
 -- activity. For schedulers; returns the number of running transfers.
 function Transport:step(timeout_ms)
@@ -155,6 +171,7 @@ function Transport:step(timeout_ms)
 	return n
 end
 
+--- transport:timeout() -> ms | nil
 -- Milliseconds until a step is due without socket activity (nil: none pending).
 function Transport:timeout()
 	return self.multi and self.multi:timeout() or nil
@@ -341,6 +358,7 @@ function Transport:_start(o)
 	return x
 end
 
+--- transport:open(req) -> tstream | nil, err
 -- Starts a transfer and returns once its response headers arrived: a Stream with
 -- status, headers (lower-case names), http_version; or nil, err. With body_stream = true
 -- it returns at once, so that the caller can send before the server answers (a server
@@ -375,6 +393,7 @@ function Transport:open(req)
 	return s
 end
 
+--- transport:request(req) -> res | nil, err
 -- Sends a request and reads the whole response: { status, headers, body, http_version,
 -- timing = { total, first_byte } (seconds) }, or nil, err. The common path of every
 -- non-streaming call: one transfer driven to its end, no stream object. A body larger
@@ -466,11 +485,14 @@ function Transport:request(req)
 	return res
 end
 
+--- transport:stats() -> { connections =, requests = }
+-- Connections opened and transfers started so far.
 function Transport:stats()
 	local st = self.multi and self.multi:stats() or { connections = self.closed_connections or 0 }
 	return { connections = st.connections, requests = self.requests }
 end
 
+--- transport:close()
 -- Closes every connection and transfer of this transport. Idempotent.
 function Transport:close()
 	if self.multi then
@@ -480,6 +502,7 @@ function Transport:close()
 	end
 end
 
+--- tstream:response() -> status, headers, http_version | nil, err
 -- Waits for the response headers (if not there yet): status, headers, http_version, which
 -- are also stored in the stream's fields; or nil, err.
 function Stream:response()
@@ -505,6 +528,7 @@ function Stream:response()
 	return self.status, headers, version
 end
 
+--- tstream:read() -> bytes | true | false | nil [, err]
 -- Next body bytes (waiting until some arrive), nil at a clean end, nil, err on failure.
 -- With a decoder: feeds it and returns true, or false at the end.
 function Stream:read()
@@ -540,6 +564,7 @@ function Stream:read()
 	end
 end
 
+--- tstream:send(bytes) -> true | nil, err
 -- Queues request body bytes (body_stream = true) and waits while more than one buffer
 -- cap of input is queued (back-pressure). true, or nil, err.
 function Stream:send(bytes)
@@ -573,6 +598,7 @@ function Stream:send(bytes)
 	return true
 end
 
+--- tstream:close_input() -> true | nil, err
 -- Ends the request body (HTTP/2 END_STREAM / last chunk). true, or nil, err.
 function Stream:close_input()
 	local x = self.x
@@ -584,11 +610,13 @@ function Stream:close_input()
 	return true
 end
 
+--- tstream:info() -> table
 -- Timing and buffer figures of the transfer (see HttpTransfer:info()).
 function Stream:info()
 	return self.x and self.x:info() or nil
 end
 
+--- tstream:close()
 -- Aborts the transfer if still running (HTTP/1.1: the connection is closed; HTTP/2: the
 -- stream is reset). Idempotent.
 function Stream:close()

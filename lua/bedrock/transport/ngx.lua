@@ -29,6 +29,13 @@
 -- environment (http_proxy, https_proxy/HTTPS_PROXY, all_proxy, no_proxy/NO_PROXY; in nginx
 -- a worker sees only variables named by `env` directives): absolute-form requests for
 -- http://, a CONNECT tunnel for https://.
+--- @module bedrock.transport.ngx
+-- `local ngxt = require "bedrock.transport.ngx"`: HTTP/1.1 over nginx cosockets, which a
+-- client inside nginx's Lua module uses by itself (or with `transport = "ngx"`). The same
+-- surface and error objects as `bedrock.transport.curl`; HTTP/2 and a streamed request
+-- body (the bidirectional operation) are `NotSupported`, and so is a call from an nginx
+-- phase without cosockets. See [openresty.md](openresty.md).
+
 local errors = require "bedrock.errors"
 local http1 = require "bedrock.http1"
 
@@ -65,6 +72,7 @@ local function ngx_api()
 	return nil
 end
 
+--- ngxt.available() -> boolean
 -- Whether this code runs inside nginx in a phase where cosockets work.
 function _M.available()
 	local n = ngx_api()
@@ -202,7 +210,12 @@ local function check_timeouts(t, field)
 	return true
 end
 
--- T.new(opts) -> transport. Raises a ConfigError for bad options (a configuration mistake).
+--- ngxt.new([opts]) -> transport
+-- opts: `verify` (default true), `timeouts`, `pool_size`, `keepalive_timeout` (ms),
+-- `proxy` (`nil`: from the environment, `false`: none), `recv_size`, `max_body`,
+-- `max_error_body`. `http2`, `cainfo` and `capath` are refused (nginx's
+-- `lua_ssl_trusted_certificate` is the trust store). Raises a `ConfigError` naming
+-- `field` for a bad option.
 function _M.new(opts)
 	opts = opts or {}
 	if type(opts) ~= "table" then error("bedrock.transport.ngx.new expects an options table", 2) end
@@ -629,6 +642,7 @@ function Stream:_begin(u, head)
 	end
 end
 
+--- nstream:response() -> status, headers, http_version | nil, err
 -- Waits for the response head (if not there yet): status, headers, http_version, also
 -- stored in the stream's fields; or nil, err.
 function Stream:response()
@@ -648,6 +662,7 @@ function Stream:_finish()
 	self:_release(self.parser:keepalive())
 end
 
+--- nstream:read() -> bytes | true | false | nil [, err]
 -- Next body bytes (waiting until some arrive), nil at a clean end, nil, err on failure.
 -- With a decoder: feeds it and returns true, or false at the end.
 function Stream:read()
@@ -681,12 +696,18 @@ function Stream:read()
 	return a
 end
 
+--- nstream:send() -> nil, err
+-- `NotSupported`: a streamed request body needs HTTP/2 (also `close_input`).
 function Stream.send()
 	return nil, errors.new{ code = "NotSupported",
 		message = "a streamed request body needs HTTP/2, which nginx cosockets cannot speak" }
 end
+--- nstream:close_input() -> nil, err
+-- `NotSupported`, as `send`.
 Stream.close_input = Stream.send
 
+--- nstream:info() -> table
+-- `{ total, first_byte, received, reused }` (seconds, bytes).
 function Stream:info()
 	local now = self.ended_at or self.ngx.now()
 	return { total = now - self.started,
@@ -694,6 +715,7 @@ function Stream:info()
 		received = self.received, reused = self.reused }
 end
 
+--- nstream:close()
 -- Aborts the transfer if still running (the connection is closed, never pooled).
 -- Idempotent.
 function Stream:close()
@@ -701,12 +723,14 @@ function Stream:close()
 	self:_release(false)
 end
 
+--- ngxtransport:open(req) -> nstream | nil, err
 -- Opens a request and returns once the response head arrived: a Stream with status,
 -- headers (lower-case names), http_version; or nil, err.
 function Transport:open(req)
 	return start(self, req)
 end
 
+--- ngxtransport:request(req) -> res | nil, err
 -- Sends a request and reads the whole response: { status, headers, body, http_version,
 -- timing = { total, first_byte } (seconds) }, or nil, err.
 function Transport:request(req)
@@ -752,12 +776,14 @@ function Transport:request(req)
 	}
 end
 
+--- ngxtransport:stats() -> { connections =, reused =, requests = }
 -- { connections = new connections opened, reused = calls on a pooled connection,
 --   requests = calls started }
 function Transport:stats()
 	return { connections = self.connections, requests = self.requests, reused = self.reused }
 end
 
+--- ngxtransport:close()
 -- Stops using the transport: later calls fail; streams still open close their sockets
 -- instead of pooling them. Pooled connections belong to nginx's pool and time out there.
 function Transport:close()
