@@ -44,7 +44,7 @@ EMU_OBJ  := $(EMU_SRC:csrc/%.c=$(BUILD)/obj/%.o)
 MODULE   := $(BUILD)/bedrock/core.so
 EMULATOR := $(BIN)/bedrock-emulator
 
-.PHONY: all module emulator test deps specs asan valgrind fuzz bench demo interop clean lint model apidoc
+.PHONY: all module emulator test deps specs asan valgrind soak fuzz bench demo interop clean lint model apidoc
 
 all: module emulator
 module: $(MODULE)
@@ -100,6 +100,12 @@ asan:
 
 valgrind: all
 	BEDROCK_VALGRIND=1 .ci/run-specs
+
+# The soak spec alone (about a minute per Lua; it is part of `make test` too):
+# BEDROCK_SOAK_SEED=<n> replays a run, BEDROCK_SOAK_SECONDS=<s> changes its length.
+soak: all
+	$(MAKE) LUA=luajit module
+	.ci/run-specs --tags=soak spec/soak_spec.lua
 
 fuzz:
 	.ci/run-fuzz

@@ -123,13 +123,64 @@ function M.hostile(o)
 	return srv
 end
 
--- Resident memory of this process in KiB (Linux /proc), or nil.
-function M.rss_kib()
-	local f = io.open("/proc/self/status", "r")
+-- Resident memory of this process (or of process `pid`) in KiB (Linux /proc), or nil.
+function M.rss_kib(pid)
+	local f = io.open("/proc/" .. (pid or "self") .. "/status", "r")
 	if not f then return nil end
 	local s = f:read("*a")
 	f:close()
 	return tonumber(s:match("VmRSS:%s*(%d+)"))
+end
+
+-- This process's id (from /proc/self/stat: a shell started by io.popen has its own).
+function M.pid()
+	local f = assert(io.open("/proc/self/stat", "r"))
+	local s = f:read("*l")
+	f:close()
+	return tonumber(s:match("^(%d+)"))
+end
+
+-- The open file descriptors of process `pid` (default: this one) as { [fd] = target },
+-- and their count.
+function M.fds(pid)
+	local p = assert(io.popen("ls -l /proc/" .. (pid or M.pid()) .. "/fd 2>/dev/null"))
+	local t, n = {}, 0
+	for line in p:lines() do
+		local fd, target = line:match("%s(%d+) %-> (.*)$")
+		if fd then t[tonumber(fd)] = target; n = n + 1 end
+	end
+	p:close()
+	return t, n
+end
+
+-- Established TCP connections of process `pid` (default: this one) to 127.0.0.1:port,
+-- found by matching its socket descriptors with /proc/net/tcp.
+function M.tcp_connections(port, pid)
+	pid = pid or M.pid()
+	local inodes = {}
+	for _, target in pairs((M.fds(pid))) do
+		local ino = target:match("^socket:%[(%d+)%]")
+		if ino then inodes[ino] = true end
+	end
+	local n = 0
+	local f = io.open("/proc/" .. pid .. "/net/tcp", "r")
+	if not f then return nil end
+	for line in f:lines() do
+		local rport, st, ino = line:match("^%s*%d+: %x+:%x+ %x+:(%x+) (%x+) %S+ %S+ %S+%s+%d+%s+%d+%s+(%d+)")
+		if rport and tonumber(rport, 16) == port and st == "01" and inodes[ino] then n = n + 1 end
+	end
+	f:close()
+	return n
+end
+
+-- Sends a control request to a running emulator (`emu` from M.emulator): method, path
+-- with query ("/_emulator/faults?kind=throttle"). Returns the answer's body.
+function M.admin(emu, method, path)
+	local p = assert(io.popen("curl -s --noproxy '*' -X " .. method .. " -H x-emulator-admin:1 " ..
+		shell_quote(emu.url .. path)))
+	local s = p:read("*a")
+	p:close()
+	return s
 end
 
 return M

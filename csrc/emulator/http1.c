@@ -387,7 +387,7 @@ static int write_stream(srv_conn *c, srv_reply *rep)
 	}
 	br_buf_free(&out);
 	srv_streamer_free(&s);
-	if (rep->mid.kind == SRV_F_TRUNCATE) rc = -1;
+	if (rep->mid.kind == SRV_F_TRUNCATE || rep->mid.kind == SRV_F_OVERSIZE) rc = -1;
 	return rc;
 }
 

@@ -98,7 +98,7 @@ void srv_request_view(const srv_request *rq, emu_request *out);
 
 enum { SRV_F_NONE, SRV_F_THROTTLE, SRV_F_INTERNAL, SRV_F_UNAVAILABLE, SRV_F_STALL,
        SRV_F_HANG, SRV_F_STREAM_STALL, SRV_F_RESET, SRV_F_GOAWAY, SRV_F_CRC,
-       SRV_F_TRUNCATE, SRV_F_EXCEPTION, SRV_F_ERROR };
+       SRV_F_TRUNCATE, SRV_F_EXCEPTION, SRV_F_ERROR, SRV_F_OVERSIZE, SRV_F_ENDLESS };
 
 typedef struct {
 	int kind;            /* SRV_F_* */
@@ -271,6 +271,7 @@ typedef struct {
 	int waited;          /* pacing already waited for frame `next` */
 	int fault_done;
 	int ended;
+	int endless;         /* SRV_F_ENDLESS struck: scratch holds the bytes repeated for ever */
 	br_buf scratch;
 } srv_streamer;
 

@@ -9,6 +9,11 @@
 #include "../br_eventstream.h"
 
 #define BATCH (256u * 1024u)
+#define ENDLESS_BATCH (64u * 1024u)
+/* kind=oversize: the announced frame length (32 MiB, past every decoder's limit) and
+ * how many of its bytes are sent before the body ends. */
+#define OVERSIZE_LEN (32u * 1024u * 1024u)
+#define OVERSIZE_SENT (64u * 1024u)
 
 void srv_streamer_init(srv_streamer *s, srv_reply *r)
 {
@@ -80,11 +85,35 @@ void srv_streamer_step(srv_streamer *s, srv_step *out)
 		return;
 	}
 	int open = r->bidi && !r->bidi_done;
+	if (s->endless) {
+		if (r->event_delay_ms > 0 && !s->waited) {
+			s->waited = 1;
+			out->kind = SRV_S_WAIT;
+			out->ms = r->event_delay_ms;
+			return;
+		}
+		s->waited = 0;
+		out->kind = SRV_S_DATA;
+		out->p = s->scratch.data;
+		out->n = s->scratch.len;
+		return;
+	}
 	int pending = f->kind != SRV_F_NONE && !s->fault_done;
+	/* Where the fault strikes: before event `after`. An endless repeat needs an event to
+	 * repeat, so past the stream's last event it repeats that one. */
+	size_t at = (size_t)f->after;
+	if (f->kind == SRV_F_ENDLESS && n > 0 && at > n - 1) at = n - 1;
 	/* A fault whose event index lies beyond a finished stream strikes at its end. */
-	int due = pending && ((size_t)f->after <= s->next ||
-			      (s->next == n && !open && (size_t)f->after >= n));
+	int due = pending && (at <= s->next || (s->next == n && !open && at >= n));
 
+	/* When paced, a reset or GOAWAY comes where the next event would: after the pause. */
+	if (due && (f->kind == SRV_F_RESET || f->kind == SRV_F_GOAWAY) && r->event_delay_ms > 0 &&
+	    !s->waited) {
+		s->waited = 1;
+		out->kind = SRV_S_WAIT;
+		out->ms = r->event_delay_ms;
+		return;
+	}
 	if (due) {
 		switch (f->kind) {
 		case SRV_F_STREAM_STALL:
@@ -120,6 +149,45 @@ void srv_streamer_step(srv_streamer *s, srv_step *out)
 		return;
 	}
 	s->waited = 0;
+	if (due && f->kind == SRV_F_ENDLESS) {
+		/* Event `at`, then the same bytes again for ever (a valid event each time):
+		 * one copy a step when paced, else batches of ENDLESS_BATCH bytes. */
+		const br_buf *fr = &rs->frames[s->next];
+		s->fault_done = 1;
+		s->endless = 1;
+		br_buf_reset(&s->scratch);
+		do {
+			if (br_buf_append(&s->scratch, fr->data, fr->len) != BR_OK) break;
+		} while (r->event_delay_ms <= 0 && s->scratch.len + fr->len <= ENDLESS_BATCH);
+		out->kind = SRV_S_DATA;
+		out->p = s->scratch.data;
+		out->n = s->scratch.len;
+		return;
+	}
+	if (due && f->kind == SRV_F_OVERSIZE) {
+		/* A prelude announcing a frame larger than any decoder accepts (valid prelude
+		 * CRC, no headers), some of its body, then the end of the response body. */
+		uint8_t pre[12];
+		uint32_t total = OVERSIZE_LEN, crc;
+		pre[0] = (uint8_t)(total >> 24); pre[1] = (uint8_t)(total >> 16);
+		pre[2] = (uint8_t)(total >> 8); pre[3] = (uint8_t)total;
+		memset(pre + 4, 0, 4);
+		crc = br_crc32(0, pre, 8);
+		pre[8] = (uint8_t)(crc >> 24); pre[9] = (uint8_t)(crc >> 16);
+		pre[10] = (uint8_t)(crc >> 8); pre[11] = (uint8_t)crc;
+		s->fault_done = 1;
+		s->ended = 1;
+		br_buf_reset(&s->scratch);
+		if (br_buf_reserve(&s->scratch, sizeof pre + OVERSIZE_SENT) == BR_OK) {
+			br_buf_append(&s->scratch, pre, sizeof pre);
+			memset(s->scratch.data + s->scratch.len, 0, OVERSIZE_SENT);
+			s->scratch.len += OVERSIZE_SENT;
+		}
+		out->kind = SRV_S_DATA;
+		out->p = s->scratch.data;
+		out->n = s->scratch.len;
+		return;
+	}
 	if (due && f->kind == SRV_F_EXCEPTION) {
 		s->fault_done = 1;
 		encode_exception(f, &s->scratch);
@@ -147,7 +215,7 @@ void srv_streamer_step(srv_streamer *s, srv_step *out)
 	}
 	/* Normal frames: one when paced, else a batch up to the next fault or BATCH bytes. */
 	size_t stop = n;
-	if (pending && (size_t)f->after > s->next && (size_t)f->after < stop) stop = (size_t)f->after;
+	if (pending && at > s->next && at < stop) stop = at;
 	if (r->event_delay_ms > 0 || stop - s->next == 1) {
 		const br_buf *fr = &rs->frames[s->next++];
 		out->kind = SRV_S_DATA;

@@ -96,6 +96,9 @@ local function finish(t, status)
 	t.finished = true
 	t.state = status
 	t.wait = nil
+	-- LuaJIT's weak keys are not ephemerons: the task (the value) refers to its coroutine
+	-- (the key), so the entry would keep both alive for ever
+	by_co[t.co] = nil
 	for i = 1, nlive do
 		if live[i] == t then
 			table.remove(live, i)

@@ -31,6 +31,7 @@ _M.core = core
 -- modeled `retryable` traits for the retry policy
 for name, node in pairs(operations.exceptions) do
 	if node.retryable then retry.modeled[name] = node.retryable end
+	if node.error and node.error.httpStatusCode then retry.modeled_status[name] = node.error.httpStatusCode end
 end
 
 -- the building blocks, for specs and tools

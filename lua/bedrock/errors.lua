@@ -165,6 +165,15 @@ function _M.from_http(status, headers, body)
 	return _M.new(e)
 end
 
+-- An error from a stream message is retryable as the same exception in an HTTP answer
+-- would be (the retry policy decides; it is loaded here, not at the top: it is optional
+-- for the rest of this module).
+local function classified(err)
+	local ok, retry = pcall(require, "bedrock.retry")
+	if ok then err.retryable = retry.classify(err) ~= nil end
+	return err
+end
+
 -- from_event(headers, payload) -> error object for an `exception` or `error` message.
 -- exception: code = :exception-type with its first letter upper-cased; the message from
 -- the payload. error: code = :error-code, message = :error-message. Header values of
@@ -192,7 +201,7 @@ function _M.from_event(h, payload)
 				e[k] = v
 			end
 		end
-		return _M.new(e)
+		return classified(_M.new(e))
 	end
 	local code, msg = h[":error-code"], h[":error-message"]
 	if code ~= nil and (type(code) ~= "string" or code == "") then
@@ -200,7 +209,7 @@ function _M.from_event(h, payload)
 			message = "error message whose :error-code is not a non-empty string (" .. type(code) .. ")" }
 	end
 	if type(msg) ~= "string" then msg = nil end
-	return _M.new{ code = code or "StreamError", message = msg or "unmodeled stream error", in_stream = true }
+	return classified(_M.new{ code = code or "StreamError", message = msg or "unmodeled stream error", in_stream = true })
 end
 
 -- too_large(option, limit, status, headers [, announced]) -> the ResponseTooLarge error of

@@ -34,8 +34,11 @@ local TRANSIENT = {
 local TRANSIENT_STATUS = { [500] = true, [502] = true, [503] = true, [504] = true }
 _M.THROTTLING, _M.TRANSIENT, _M.TRANSIENT_STATUS = THROTTLING, TRANSIENT, TRANSIENT_STATUS
 
--- Modeled `retryable` trait (filled by client.lua from the model's exception shapes).
-_M.modeled = {}
+-- Modeled `retryable` trait and HTTP status of each exception (filled by client.lua from
+-- the model's exception shapes). An exception that arrives inside an event stream has no
+-- HTTP status of its own (the response was a 200): it is classified by its modeled one,
+-- so InternalServerException is transient whether it came as a 500 or as a stream message.
+_M.modeled, _M.modeled_status = {}, {}
 
 -- classify(err) -> "throttling" | "transient" | "timeout" | nil
 function _M.classify(err)
@@ -52,7 +55,9 @@ function _M.classify(err)
 	local trait = _M.modeled[code]
 	if trait then return trait.throttling and "throttling" or "transient" end
 	if TRANSIENT[code] then return "transient" end
-	if err.status and TRANSIENT_STATUS[err.status] then return "transient" end
+	local status = err.status
+	if status == nil and err.in_stream then status = _M.modeled_status[code] end
+	if status and TRANSIENT_STATUS[status] then return "transient" end
 	return nil
 end
 

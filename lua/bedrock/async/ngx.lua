@@ -60,6 +60,9 @@ local function finish(t, state)
 	if t.finished then return end
 	t.finished = true
 	t.state = state
+	-- LuaJIT's weak keys are not ephemerons: the task (the value) refers to its thread
+	-- (the key), so the entry would keep both alive for ever
+	if t.co then by_co[t.co] = nil end
 	t.sema:post(1) -- each awaiter passes the wake-up on (see await)
 end
 
@@ -72,7 +75,9 @@ function M.spawn(fn, ...)
 	local t = setmetatable({ state = "running", sema = sema }, Task)
 	local args = pack(...)
 	local function body()
-		by_co[co_running()] = t
+		local co = co_running()
+		t.co = co
+		by_co[co] = t
 		local r = pack(xpcall(function() return fn(unpack(args, 1, args.n)) end, function(e)
 			t.trace = traceback(tostring(e), 2)
 			return e

@@ -535,6 +535,17 @@ function Stream:_next()
 		end
 		if kind ~= "more" then return kind, a, b end
 		if not sock then return nil, conn_error("stream is closed", false) end
+		-- a peer that never stops sending never lets a read time out: the total deadline
+		-- is checked before each read, against the current time (ngx.now() is the time
+		-- of the last event-loop turn, and reads served from the buffer take none)
+		if self.total_deadline then
+			local update = self.ngx.update_time
+			if update then update() end
+			if self.ngx.now() >= self.total_deadline then
+				self:_release(false)
+				return nil, timeout_error("total")
+			end
+		end
 		local want = self.transport.recv_size
 		if a and a < want then want = a end
 		local left, which
