@@ -116,6 +116,8 @@ function M.hostile(o)
 		parts[#parts + 1] = "--head " .. shell_quote(tmp)
 	end
 	if o.echo then parts[#parts + 1] = "--echo " .. tonumber(o.echo) end
+	if o.echo_body then parts[#parts + 1] = "--echo-body" end
+	if o.echo_xml then parts[#parts + 1] = "--echo-xml" end
 	if o.message then parts[#parts + 1] = "--message " .. shell_quote(o.message) end
 	if o.tail then parts[#parts + 1] = "--tail " .. shell_quote(o.tail) end
 	local srv = start_server("hostile_server.py", table.concat(parts, " "))

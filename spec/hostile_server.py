@@ -10,6 +10,8 @@ same way: reads one request (head + Content-Length body), then answers
   --echo STATUS    instead of --head: a JSON error answer whose message is the whole
                    request head the client sent (as services that echo a canonical
                    request do), followed by --message TEXT when given
+  --echo-body      with --echo: the request body too, after the head
+  --echo-xml       with --echo: the message in an STS-style XML error, not JSON
   --tail MODE      what follows: close (default: close the connection), endless (filler
                    bytes for ever), endless-chunked (chunked filler for ever),
                    trickle:MS (one filler byte every MS milliseconds, for ever)
@@ -30,7 +32,7 @@ def read_request(sock):
     while b"\r\n\r\n" not in data:
         b = sock.recv(65536)
         if not b:
-            return None
+            return None, None
         data += b
     head, rest = data.split(b"\r\n\r\n", 1)
     length = 0
@@ -53,7 +55,7 @@ def read_request(sock):
             if not b:
                 break
             rest += b
-    return head
+    return head, rest
 
 
 class Handler(socketserver.BaseRequestHandler):
@@ -62,14 +64,20 @@ class Handler(socketserver.BaseRequestHandler):
         sock = self.request
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
-            head = read_request(sock)
+            head, body = read_request(sock)
             if head is None:
                 return
             if opts.echo:
                 msg = head.decode("latin-1")
+                if opts.echo_body:
+                    msg += "\r\n\r\n" + body.decode("latin-1")
                 if opts.message:
                     msg += " " + opts.message
                 body = json.dumps({"message": msg}).encode()
+                if opts.echo_xml:
+                    esc = msg.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+                    body = ("<ErrorResponse><Error><Type>Sender</Type><Code>InvalidIdentityToken</Code>"
+                            "<Message>%s</Message></Error></ErrorResponse>" % esc).encode("latin-1")
                 out = (
                     "HTTP/1.1 %d Forbidden\r\nContent-Type: application/json\r\n"
                     "x-amzn-ErrorType: InvalidSignatureException:http://internal.amazon.com/coral/com.amazon.coral.service/\r\n"
@@ -109,6 +117,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--head")
     ap.add_argument("--echo", type=int)
+    ap.add_argument("--echo-body", action="store_true")
+    ap.add_argument("--echo-xml", action="store_true")
     ap.add_argument("--message")
     ap.add_argument("--tail", default="close")
     opts = ap.parse_args()

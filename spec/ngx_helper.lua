@@ -174,4 +174,22 @@ function M.make_pki(dir)
 	return { ca = dir .. "/ca.pem", cert = dir .. "/server.pem", key = dir .. "/server.key" }
 end
 
+-- A second server certificate from the same test CA (made by M.make_pki(dir)), valid only
+-- for the DNS name `name`.
+function M.make_other_cert(dir, name)
+	local D = function(f) return q(dir .. "/" .. f) end
+	local ext = assert(io.open(dir .. "/other.cnf", "w"))
+	ext:write("subjectAltName=DNS:" .. name .. "\nbasicConstraints=CA:FALSE\n",
+		"keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n")
+	ext:close()
+	local quiet = " >/dev/null 2>&1"
+	assert(sh("env -u LD_PRELOAD openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes" ..
+		" -keyout " .. D("other.key") .. " -out " .. D("other.csr") ..
+		" -subj /CN=" .. name .. quiet), "openssl: other key")
+	assert(sh("env -u LD_PRELOAD openssl x509 -req -in " .. D("other.csr") .. " -CA " .. D("ca.pem") ..
+		" -CAkey " .. D("ca.key") .. " -CAcreateserial -out " .. D("other.pem") ..
+		" -days 2 -extfile " .. D("other.cnf") .. quiet), "openssl: other certificate")
+	return { cert = dir .. "/other.pem", key = dir .. "/other.key" }
+end
+
 return M

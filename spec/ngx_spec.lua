@@ -388,7 +388,7 @@ describe("nginx cosocket transport #ngx", function()
 end)
 
 describe("nginx cosocket transport: TLS and proxies #ngx", function()
-	local em, tls, ng, proxy_nginx, cproxy, dir, pki
+	local em, tls, wrong, ng, proxy_nginx, cproxy, dir, pki
 
 	local function control(base, method, what)
 		local cmd = "curl -s -k -X " .. method .. " -H 'x-emulator-admin: 1' " ..
@@ -402,6 +402,9 @@ describe("nginx cosocket transport: TLS and proxies #ngx", function()
 		em = helper.emulator({ "--key", KEY .. ":" .. SECRET })
 		tls = helper.emulator({ "--key", KEY .. ":" .. SECRET, "--tls", pki.cert, pki.key })
 		tls.url = "https://127.0.0.1:" .. tls.port
+		-- a certificate from the same trusted CA, for a name other than the one dialled
+		local other = ngxh.make_other_cert(dir, "not-this-host.example")
+		wrong = helper.emulator({ "--key", KEY .. ":" .. SECRET, "--tls", other.cert, other.key })
 		-- nginx's own proxy for absolute-form requests: it marks what it forwarded
 		proxy_nginx = ngxh.start{ http = "  server {\n    listen 127.0.0.1:$PORT;\n" ..
 			"    location / { proxy_pass http://127.0.0.1:" .. em.port .. "; proxy_http_version 1.1;\n" ..
@@ -413,6 +416,7 @@ describe("nginx cosocket transport: TLS and proxies #ngx", function()
 		assert(cproxy.port, "connect proxy did not start")
 		ng = ngxh.start{
 			env = { BEDROCK_TEST_ENDPOINT = em.url, BEDROCK_TEST_TLS_ENDPOINT = tls.url,
+				BEDROCK_TEST_WRONG_NAME_ENDPOINT = "https://127.0.0.1:" .. wrong.port,
 				BEDROCK_TEST_HTTP_PROXY = proxy_nginx.url,
 				BEDROCK_TEST_CONNECT_PROXY = "http://user:p%40ss@127.0.0.1:" .. cproxy.port,
 				https_proxy = "http://127.0.0.1:" .. cproxy.port, no_proxy = "localhost",
@@ -420,6 +424,8 @@ describe("nginx cosocket transport: TLS and proxies #ngx", function()
 			http = "  lua_ssl_verify_depth 2;\n  server {\n    listen 127.0.0.1:$PORT;\n" ..
 				"    location = / { return 200 'ok'; }\n" ..
 				"    location = /converse { lua_ssl_trusted_certificate " .. pki.ca .. ";\n" ..
+				"      content_by_lua_block { require('" .. APP .. "').converse() } }\n" ..
+				"    location = /wrong_name { lua_ssl_trusted_certificate " .. pki.ca .. ";\n" ..
 				"      content_by_lua_block { require('" .. APP .. "').converse() } }\n" ..
 				"    location = /untrusted { content_by_lua_block { require('" .. APP .. "').converse() } }\n" ..
 				"    location = /stats { content_by_lua_block { require('" .. APP .. "').stats() } }\n" ..
@@ -433,6 +439,7 @@ describe("nginx cosocket transport: TLS and proxies #ngx", function()
 		if cproxy then os.execute("kill " .. cproxy.pid .. " 2>/dev/null"); cproxy.pipe:close() end
 		if em then em.stop() end
 		if tls then tls.stop() end
+		if wrong then wrong.stop() end
 		if dir then ngxh.sh("rm -rf " .. helper.shell_quote(dir)) end
 	end)
 
@@ -455,6 +462,20 @@ describe("nginx cosocket transport: TLS and proxies #ngx", function()
 		local req = control(tls.url, "GET", "requests")
 		assert.equal(1, req.api_connections)
 		assert.equal(4, req.requests)
+	end)
+
+	it("refuses a certificate for another host name even from the trusted CA", function()
+		local status, v, _, raw = get_json(ng.url .. "/wrong_name?transport=wrong_name")
+		assert.equal(502, status, raw)
+		assert.equal("ConnectionError", v.error.code, v.error.message)
+		assert.matches("TLS handshake with 127.0.0.1 failed", v.error.message)
+		assert.is_false(v.error.retryable, v.error.message)
+		-- the chain is trusted here: what is refused is the name
+		assert.matches("certificate", v.error.message)
+		-- the refusal is verification's: the server answers a client that skips it
+		status, v, _, raw = get_json(ng.url .. "/wrong_name?transport=wrong_name_noverify")
+		assert.equal(200, status, raw)
+		assert.matches("said", v.text)
 	end)
 
 	it("verify = false connects without the trust store, on a pool of its own", function()

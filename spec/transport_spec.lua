@@ -50,6 +50,24 @@ local function make_pki(dir)
 	return { ca = dir .. "/ca.pem", cert = dir .. "/server.pem", key = dir .. "/server.key" }
 end
 
+-- A second server certificate from the same test CA, valid only for DNS name `name`.
+local function make_other_cert(dir, name)
+	local q = helper.shell_quote
+	local D = function(f) return q(dir .. "/" .. f) end
+	local ext = assert(io.open(dir .. "/other.cnf", "w"))
+	ext:write("subjectAltName=DNS:" .. name .. "\nbasicConstraints=CA:FALSE\n",
+		"keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n")
+	ext:close()
+	local quiet = " >/dev/null 2>&1"
+	assert(sh("env -u LD_PRELOAD openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes" ..
+		" -keyout " .. D("other.key") .. " -out " .. D("other.csr") ..
+		" -subj /CN=" .. name .. quiet), "openssl: other key")
+	assert(sh("env -u LD_PRELOAD openssl x509 -req -in " .. D("other.csr") .. " -CA " .. D("ca.pem") ..
+		" -CAkey " .. D("ca.key") .. " -CAcreateserial -out " .. D("other.pem") ..
+		" -days 2 -extfile " .. D("other.cnf") .. quiet), "openssl: other certificate")
+	return { cert = dir .. "/other.pem", key = dir .. "/other.key" }
+end
+
 -- Base64 without bit operators (runs on 5.4 and LuaJIT alike).
 local B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 local function b64(s)
@@ -468,6 +486,39 @@ describe("transport.curl #core", function()
 			t:close()
 			t2:close()
 			t3:close()
+		end)
+
+		it("refuses a certificate for another host name from a trusted CA, by default and with the CA", function()
+			local other = make_other_cert(dir, "not-this-host.example")
+			local wrong = helper.emulator({ "--no-auth", "--tls", other.cert, other.key })
+			local url = "https://localhost:" .. wrong.port .. "/model/" .. MODEL .. "/converse"
+			local ok, failure = pcall(function()
+				for _, o in ipairs({ {}, { cainfo = pki.ca }, { cainfo = pki.ca, http2 = true } }) do
+					local t = T.new(o)
+					local r, err = t:request{ method = "POST", url = url, headers = JSON, body = converse_body("x") }
+					t:close()
+					assert.is_nil(r)
+					assert.is_true(errors.is(err, "ConnectionError"))
+					assert.is_false(err.retryable)
+					if o.cainfo then
+						-- the chain is trusted: what is refused is the name
+						local m = err.message:lower()
+						assert.truthy(m:find("name", 1, true) or m:find("subject", 1, true), err.message)
+					end
+				end
+				-- the refusal is verification's: the server answers a client that skips it
+				local nv = T.new{ verify = false }
+				assert.are.equal(200, assert(nv:request{ method = "POST", url = url, headers = JSON,
+					body = converse_body("x") }).status)
+				nv:close()
+				-- the same trust store accepts the sibling server whose certificate names localhost
+				local t = T.new{ cainfo = pki.ca }
+				assert.are.equal(200, assert(t:request{ method = "POST", url = turl("localhost"), headers = JSON,
+					body = converse_body("x") }).status)
+				t:close()
+			end)
+			wrong.stop()
+			assert(ok, failure)
 		end)
 
 		it("runs the bidirectional operation over h2 with TLS", function()

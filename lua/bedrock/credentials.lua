@@ -158,6 +158,39 @@ local function pname(p, i)
 	return "provider " .. i
 end
 
+-- The secret values a provider's request carries: the credential headers' values (and
+-- the part after a scheme word, as in "Bearer <token>") and the form body's *Token values.
+local SECRET_HEADERS = { authorization = true, ["x-amz-security-token"] = true,
+	["x-amz-sso_bearer_token"] = true }
+local function unform(v)
+	return (v:gsub("+", " "):gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end))
+end
+local function note_secrets(req, sent)
+	for _, h in ipairs(type(req.headers) == "table" and req.headers or {}) do
+		if type(h) == "table" and type(h[2]) == "string" and SECRET_HEADERS[string.lower(tostring(h[1]))] then
+			sent[#sent + 1] = h[2]
+			sent[#sent + 1] = h[2]:match("^%S+%s+(.+)$")
+		end
+	end
+	if type(req.body) == "string" then
+		for k, v in req.body:gmatch("([^&=]+)=([^&]*)") do
+			if k:find("Token", 1, true) then sent[#sent + 1] = unform(v) end
+		end
+	end
+end
+
+-- A provider's error may carry what its endpoint echoed of the request (an SSO portal or
+-- STS answer quoting the token it refused): each provider runs on a view of ctx whose
+-- http notes the secrets it sends, and its error is redacted of them.
+local function provider_ctx(ctx, sent)
+	if type(ctx) ~= "table" or type(ctx.http) ~= "function" then return ctx end
+	local http = ctx.http
+	return setmetatable({ http = function(req)
+		if type(req) == "table" then note_secrets(req, sent) end
+		return http(req)
+	end }, { __index = ctx, __newindex = ctx })
+end
+
 -- A chain of providers: the first that returns credentials wins.
 -- ctx_fn: nil or a function returning ctx | nil, err (the default chain's context).
 function _M.chain(list, ctx_fn, tried_hint)
@@ -171,14 +204,18 @@ function _M.chain(list, ctx_fn, tried_hint)
 		if type(l) == "function" then l = l(ctx) end
 		local tried = {}
 		for i = 1, #l do
-			local ok, c, err = pcall(call, l[i], ctx)
+			local sent = {}
+			local ok, c, err = pcall(call, l[i], provider_ctx(ctx, sent))
 			if not ok then
-				return cred_error(pname(l[i], i) .. ": credentials provider failed: " .. tostring(c))
+				return nil, errors.redact(errors.make("CredentialsError", pname(l[i], i) ..
+					": credentials provider failed: " .. tostring(c)), sent)
 			end
 			if c then return normalize(c, c.source or pname(l[i], i)) end
 			if err then
-				if errors.is(err) then return nil, err end
-				return cred_error(pname(l[i], i) .. ": " .. tostring(err))
+				if not errors.is(err) then
+					err = errors.make("CredentialsError", pname(l[i], i) .. ": " .. tostring(err))
+				end
+				return nil, errors.redact(err, sent)
 			end
 			tried[#tried + 1] = pname(l[i], i)
 		end

@@ -22,6 +22,10 @@ local variants = {
 	ngx = function() return { transport = "ngx" } end,
 	curl = function() return { transport = "curl" } end,
 	tls = function() return { endpoint = os.getenv("BEDROCK_TEST_TLS_ENDPOINT") } end,
+	wrong_name = function() return { endpoint = os.getenv("BEDROCK_TEST_WRONG_NAME_ENDPOINT") } end,
+	wrong_name_noverify = function()
+		return { endpoint = os.getenv("BEDROCK_TEST_WRONG_NAME_ENDPOINT"), verify = false }
+	end,
 	tls_noverify = function() return { endpoint = os.getenv("BEDROCK_TEST_TLS_ENDPOINT"), verify = false } end,
 	http_proxy = function()
 		return { transport = ngx_transport{ proxy = { http = os.getenv("BEDROCK_TEST_HTTP_PROXY") } } }
