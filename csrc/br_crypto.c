@@ -7,7 +7,19 @@
 #include <openssl/ecdsa.h>
 #include <openssl/evp.h>
 #include <openssl/param_build.h>
+#include <openssl/rand.h>
 #include <openssl/x509.h>
+
+br_status br_crypto_random(uint8_t *out, size_t n)
+{
+	while (n > 0) {
+		int k = n > 1 << 20 ? 1 << 20 : (int)n;
+		if (RAND_bytes(out, k) != 1) return BR_CRYPTO;
+		out += k;
+		n -= (size_t)k;
+	}
+	return BR_OK;
+}
 
 void br_crypto_sha1_hex(const void *data, size_t n, char hex[41])
 {

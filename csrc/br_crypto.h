@@ -12,6 +12,10 @@
 /* hex gets the 40 lowercase hex digits of SHA-1(data) and a NUL. */
 void br_crypto_sha1_hex(const void *data, size_t n, char hex[41]);
 
+/* Fills out[0..n) with bytes from OpenSSL's CSPRNG (RAND_bytes): idempotency tokens,
+ * DPoP proof ids. BR_CRYPTO when the generator cannot be seeded. */
+br_status br_crypto_random(uint8_t *out, size_t n);
+
 /* Reads a P-256 private key in DER (SEC1 "EC PRIVATE KEY" or PKCS#8) and gives the
  * public point's coordinates. BR_BAD_KEY when it is not such a key. */
 br_status br_es256_public(const uint8_t *der, size_t der_len, uint8_t x[32], uint8_t y[32]);

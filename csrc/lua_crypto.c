@@ -101,10 +101,22 @@ static int l_mkdir_p(lua_State *L)
 	return 1;
 }
 
+/* core.random_bytes(n) -> n bytes from the CSPRNG (n <= 4096). */
+static int l_random_bytes(lua_State *L)
+{
+	lua_Integer n = luaL_checkinteger(L, 1);
+	uint8_t buf[4096];
+	luaL_argcheck(L, n >= 0 && n <= (lua_Integer)sizeof buf, 1, "0..4096 bytes");
+	if (br_crypto_random(buf, (size_t)n) != BR_OK) return luaL_error(L, "the random generator failed");
+	lua_pushlstring(L, (const char *)buf, (size_t)n);
+	return 1;
+}
+
 void br_lua_open_crypto(lua_State *L)
 {
 	static const luaL_Reg funcs[] = {
 		{"sha1_hex", l_sha1_hex},
+		{"random_bytes", l_random_bytes},
 		{"es256_public", l_es256_public},
 		{"es256_sign", l_es256_sign},
 		{"es256_verify", l_es256_verify},

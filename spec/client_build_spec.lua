@@ -373,3 +373,17 @@ describe("response parsing", function()
 		assert.matches('"days":[]', ok, 1, true)
 	end)
 end)
+
+describe("idempotency tokens", function()
+	local request = require "bedrock.request"
+	it("are UUIDv4 from the CSPRNG, independent of math.random's seed", function()
+		math.randomseed(7)
+		local a = request.uuid4()
+		math.randomseed(7)
+		local b = request.uuid4()
+		assert.are_not.equal(a, b)
+		for _, u in ipairs{ a, b } do
+			assert.matches("^%x%x%x%x%x%x%x%x%-%x%x%x%x%-4%x%x%x%-[89ab]%x%x%x%-%x%x%x%x%x%x%x%x%x%x%x%x$", u)
+		end
+	end)
+end)

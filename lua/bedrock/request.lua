@@ -17,7 +17,7 @@ local type, pairs, ipairs, tostring, setmetatable, error =
 local format, gsub, byte, char, find, lower =
 	string.format, string.gsub, string.byte, string.char, string.find, string.lower
 local concat = table.concat
-local random, os_time = math.random, os.time
+local os_time = os.time
 local NULL = json.null
 
 local has_core, core = pcall(require, "bedrock.core")
@@ -35,26 +35,16 @@ local function uri_encode(s)
 end
 _M.uri_encode = uri_encode
 
--- LuaJIT does not seed math.random; 5.4 does.
-if type(rawget(_G, "jit")) == "table" then
-	local seed = os_time()
-	local f = io.open("/dev/urandom", "rb")
-	if f then
-		local b = f:read(4)
-		f:close()
-		if b and #b == 4 then
-			local b1, b2, b3, b4 = byte(b, 1, 4)
-			seed = ((b1 * 256 + b2) * 256 + b3) * 256 + b4
-		end
-	end
-	math.randomseed(seed)
-end
-
--- UUIDv4 (random; version 4, variant 10xx). Five draws (the widest 48 bits, exact in a
--- double on LuaJIT too): one per call, so it is kept short.
+-- UUIDv4 (version 4, variant 10xx) from the C core's CSPRNG: an idempotency token must
+-- not repeat across processes, which math.random cannot promise (Lua 5.4 seeds it from
+-- the time and an address, which two processes started in the same second under a
+-- sanitizer or without ASLR share; LuaJIT does not seed it; the program may seed it).
+local random_bytes = core and core.random_bytes
 local function uuid4()
-	return format("%08x-%04x-4%03x-%04x-%012x", random(0, 4294967295), random(0, 65535),
-		random(0, 4095), 32768 + random(0, 16383), random(0, 281474976710655))
+	local b1, b2, b3, b4, b5, b6, b7, b8, b9, b10, b11, b12, b13, b14, b15, b16 =
+		byte(random_bytes(16), 1, 16)
+	return format("%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+		b1, b2, b3, b4, b5, b6, 64 + b7 % 16, b8, 128 + b9 % 64, b10, b11, b12, b13, b14, b15, b16)
 end
 _M.uuid4 = uuid4
 
