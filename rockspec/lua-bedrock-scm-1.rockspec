@@ -91,5 +91,6 @@ build = {
       ["bedrock.tools"] = "lua/bedrock/tools.lua",
       ["bedrock.transport.curl"] = "lua/bedrock/transport/curl.lua",
       ["bedrock.transport.ngx"] = "lua/bedrock/transport/ngx.lua",
+      ["bedrock.transport.options"] = "lua/bedrock/transport/options.lua",
    },
 }

@@ -33,6 +33,7 @@
 
 local core = require "bedrock.core"
 local errors = require "bedrock.errors"
+local options = require "bedrock.transport.options"
 local backend = require("bedrock.async").backend
 
 local _M = { _VERSION = "0.1.0" }
@@ -45,13 +46,11 @@ local find = string.find
 -- Longest single blocking wait in C; C shortens it to the nearest deadline anyway.
 local WAIT_SLICE_MS = 1000
 
-local TIMEOUT_NAMES = { "connect", "first_byte", "idle", "total" }
-
--- Largest whole response body t:request() collects: a success (64 MiB: InvokeModel
--- answers with generated images run to tens of MiB) and an error answer (1 MiB: the
--- service's are a few KiB). Past it the transfer is aborted with ResponseTooLarge, so a
--- body that never ends costs at most the limit plus one buffer cap of memory.
-local MAX_BODY, MAX_ERROR_BODY = 64 * 1024 * 1024, 1024 * 1024
+-- Largest whole response body t:request() collects (transport/options.lua): a success
+-- (64 MiB: InvokeModel answers with generated images run to tens of MiB) and an error
+-- answer (1 MiB: the service's are a few KiB). Past it the transfer is aborted with
+-- ResponseTooLarge, so a body that never ends costs at most the limit plus one buffer cap.
+local MAX_BODY, MAX_ERROR_BODY = options.MAX_BODY, options.MAX_ERROR_BODY
 _M.MAX_BODY, _M.MAX_ERROR_BODY = MAX_BODY, MAX_ERROR_BODY
 
 local Transport = {}
@@ -89,30 +88,9 @@ local function transfer_error(msg, code, kind, curl_code)
 		message = tostring(msg), core_code = code }
 end
 
--- A body limit: nil (the default), false (none) or a byte count.
-local function bad_limit(v)
-	return v ~= nil and v ~= false and (type(v) ~= "number" or v ~= v or v < 0 or v == math.huge)
-end
-_M.bad_limit = bad_limit
+local bad_limit, check_timeouts = options.bad_limit, options.check_timeouts
 
 local too_large = errors.too_large
-
-local function check_timeouts(t, field)
-	if t == nil then return true end
-	if type(t) ~= "table" then return nil, verr(field, "must be a table of milliseconds") end
-	for k, v in pairs(t) do
-		local known = false
-		for _, n in ipairs(TIMEOUT_NAMES) do if k == n then known = true end end
-		if not known then
-			return nil, verr(field .. "." .. tostring(k),
-				"unknown timeout (known: connect, first_byte, idle, total)")
-		end
-		if v ~= false and (type(v) ~= "number" or v ~= v or v < 0 or v > 1e12) then
-			return nil, verr(field .. "." .. k, "must be a number of milliseconds >= 0")
-		end
-	end
-	return true
-end
 
 --- curl.new([opts]) -> transport
 -- opts: `http2` (default false), `verify` (TLS verification, default true), `cainfo`,

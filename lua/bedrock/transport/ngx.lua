@@ -38,6 +38,7 @@
 
 local errors = require "bedrock.errors"
 local http1 = require "bedrock.http1"
+local options = require "bedrock.transport.options"
 
 local _M = { _VERSION = "0.1.0" }
 
@@ -47,12 +48,9 @@ local find, sub, lower, match, format = string.find, string.sub, string.lower, s
 local concat = table.concat
 
 -- Largest response bodies read whole (request()), as in the curl transport: 2xx, other.
-local MAX_BODY, MAX_ERROR_BODY = 64 * 1024 * 1024, 1024 * 1024
-local function bad_limit(v)
-	return v ~= nil and v ~= false and (type(v) ~= "number" or v ~= v or v < 0 or v == math.huge)
-end
+local MAX_BODY, MAX_ERROR_BODY = options.MAX_BODY, options.MAX_ERROR_BODY
+local bad_limit, check_timeouts = options.bad_limit, options.check_timeouts
 
-local TIMEOUT_NAMES = { connect = true, first_byte = true, idle = true, total = true }
 -- "No deadline": a week, in ms (cosocket timeouts are milliseconds, must be finite).
 local FOREVER = 7 * 86400 * 1000
 local DEFAULT_RECV = 65536
@@ -194,21 +192,6 @@ local function parse_proxy(url, field)
 end
 
 ---------------------------------------------------------------------------- transport
-
-local function check_timeouts(t, field)
-	if t == nil then return true end
-	if type(t) ~= "table" then return nil, verr(field, "must be a table of milliseconds") end
-	for k, v in pairs(t) do
-		if not TIMEOUT_NAMES[k] then
-			return nil, verr(field .. "." .. tostring(k),
-				"unknown timeout (known: connect, first_byte, idle, total)")
-		end
-		if v ~= false and (type(v) ~= "number" or v ~= v or v < 0 or v > 1e12) then
-			return nil, verr(field .. "." .. k, "must be a number of milliseconds >= 0")
-		end
-	end
-	return true
-end
 
 --- ngxt.new([opts]) -> transport
 -- opts: `verify` (default true), `timeouts`, `pool_size`, `keepalive_timeout` (ms),

@@ -1,0 +1,43 @@
+-- What every transport checks the same way: the four timeouts and the body limits, so
+-- that the curl and nginx transports accept and refuse exactly the same values.
+local errors = require "bedrock.errors"
+
+local _M = {}
+
+local type, pairs, tostring = type, pairs, tostring
+
+-- Largest response bodies a whole-body read takes by default: a success, an error answer.
+_M.MAX_BODY, _M.MAX_ERROR_BODY = 64 * 1024 * 1024, 1024 * 1024
+
+-- The timeout names, in the order the transports report them.
+_M.TIMEOUT_NAMES = { "connect", "first_byte", "idle", "total" }
+local known = {}
+for _, n in pairs(_M.TIMEOUT_NAMES) do known[n] = true end
+
+-- bad_limit(v) -> true when v is not a body limit: nil (the default), false (none) or a
+-- byte count.
+function _M.bad_limit(v)
+	return v ~= nil and v ~= false and (type(v) ~= "number" or v ~= v or v < 0 or v == math.huge)
+end
+
+-- check_timeouts(t, field) -> true | nil, ValidationError naming field.name: t is nil or
+-- a table of known timeouts, each milliseconds >= 0 or false (none).
+function _M.check_timeouts(t, field)
+	if t == nil then return true end
+	if type(t) ~= "table" then
+		return nil, errors.new{ code = "ValidationError", field = field, message = "must be a table of milliseconds" }
+	end
+	for k, v in pairs(t) do
+		if not known[k] then
+			return nil, errors.new{ code = "ValidationError", field = field .. "." .. tostring(k),
+				message = "unknown timeout (known: connect, first_byte, idle, total)" }
+		end
+		if v ~= false and (type(v) ~= "number" or v ~= v or v < 0 or v > 1e12) then
+			return nil, errors.new{ code = "ValidationError", field = field .. "." .. k,
+				message = "must be a number of milliseconds >= 0" }
+		end
+	end
+	return true
+end
+
+return _M
