@@ -102,7 +102,8 @@ valgrind: all
 	BEDROCK_VALGRIND=1 .ci/run-specs
 
 # The soak spec (about a minute per Lua and half a minute through nginx), apart from
-# `make test` to keep that under ten minutes on two cores; CI runs both:
+# `make test` to keep that under ten minutes on two cores (CI, .ci/run, runs `make test`,
+# `make asan` and a short `make fuzz`):
 # BEDROCK_SOAK_SEED=<n> replays a run, BEDROCK_SOAK_SECONDS=<s> changes its length.
 soak: all
 	$(MAKE) LUA=luajit module
