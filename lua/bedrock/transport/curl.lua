@@ -88,7 +88,8 @@ local function transfer_error(msg, code, kind, curl_code)
 		message = tostring(msg), core_code = code }
 end
 
-local bad_limit, check_timeouts = options.bad_limit, options.check_timeouts
+local bad_limit, check_timeouts, per_request = options.bad_limit, options.check_timeouts,
+	options.per_request
 
 local too_large = errors.too_large
 
@@ -265,18 +266,8 @@ function Transport:_options(req)
 	if http2 ~= nil and type(http2) ~= "boolean" then
 		return nil, verr("http2", "must be a boolean")
 	end
-	if bad_limit(req.max_body) then return nil, verr("max_body", "must be a byte count, or false") end
-	if bad_limit(req.max_error_body) then
-		return nil, verr("max_error_body", "must be a byte count, or false")
-	end
-	local timeouts = self.timeouts
-	if req.timeouts ~= nil then
-		local ok, e = check_timeouts(req.timeouts, "timeouts")
-		if not ok then return nil, e end
-		timeouts = {}
-		for k, v in pairs(self.timeouts) do timeouts[k] = v end
-		for k, v in pairs(req.timeouts) do timeouts[k] = v end
-	end
+	local timeouts, terr = per_request(req, self.timeouts)
+	if not timeouts then return nil, terr end
 	local headers = req.headers
 	if headers ~= nil and type(headers) ~= "table" then
 		return nil, verr("headers", "must be an array of {name, value} pairs")

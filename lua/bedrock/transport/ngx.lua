@@ -49,7 +49,8 @@ local concat = table.concat
 
 -- Largest response bodies read whole (request()), as in the curl transport: 2xx, other.
 local MAX_BODY, MAX_ERROR_BODY = options.MAX_BODY, options.MAX_ERROR_BODY
-local bad_limit, check_timeouts = options.bad_limit, options.check_timeouts
+local bad_limit, check_timeouts, per_request = options.bad_limit, options.check_timeouts,
+	options.per_request
 
 -- "No deadline": a week, in ms (cosocket timeouts are milliseconds, must be finite).
 local FOREVER = 7 * 86400 * 1000
@@ -355,18 +356,8 @@ function Transport:_check(req)
 	if type(method) ~= "string" or not find(method, TOKEN) then
 		return nil, verr("method", "must be an HTTP method token, got " .. tostring(method))
 	end
-	local timeouts = self.timeouts
-	if req.timeouts ~= nil then
-		local ok, e = check_timeouts(req.timeouts, "timeouts")
-		if not ok then return nil, e end
-		timeouts = {}
-		for k, v in pairs(self.timeouts) do timeouts[k] = v end
-		for k, v in pairs(req.timeouts) do timeouts[k] = v end
-	end
-	if bad_limit(req.max_body) then return nil, verr("max_body", "must be a byte count, or false") end
-	if bad_limit(req.max_error_body) then
-		return nil, verr("max_error_body", "must be a byte count, or false")
-	end
+	local timeouts, terr = per_request(req, self.timeouts)
+	if not timeouts then return nil, terr end
 	local dec = req.decoder
 	if dec ~= nil then
 		local mt = type(dec) == "userdata" and getmetatable(dec)

@@ -40,4 +40,21 @@ function _M.check_timeouts(t, field)
 	return true
 end
 
+-- per_request(req, timeouts) -> the timeouts of one request (req.timeouts over the
+-- transport's) | nil, ValidationError: req's timeouts and body limits checked.
+function _M.per_request(req, timeouts)
+	for _, k in pairs{ "max_body", "max_error_body" } do
+		if _M.bad_limit(req[k]) then
+			return nil, errors.new{ code = "ValidationError", field = k, message = "must be a byte count, or false" }
+		end
+	end
+	if req.timeouts == nil then return timeouts end
+	local ok, e = _M.check_timeouts(req.timeouts, "timeouts")
+	if not ok then return nil, e end
+	local t = {}
+	for k, v in pairs(timeouts) do t[k] = v end
+	for k, v in pairs(req.timeouts) do t[k] = v end
+	return t
+end
+
 return _M
