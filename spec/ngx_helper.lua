@@ -151,45 +151,8 @@ function M.get(url, opts)
 	return tonumber(status), body, tonumber(t)
 end
 
--- A test CA and a server certificate for localhost/127.0.0.1 signed by it (EC P-256).
--- nginx checks a certificate against the host name only (X509_check_host, never an IP
--- address entry), so 127.0.0.1 is also listed as a DNS name.
-function M.make_pki(dir)
-	local D = function(f) return q(dir .. "/" .. f) end
-	local ext = assert(io.open(dir .. "/ext.cnf", "w"))
-	ext:write("subjectAltName=DNS:localhost,DNS:127.0.0.1,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
-		"keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n")
-	ext:close()
-	local quiet = " >/dev/null 2>&1"
-	assert(sh("env -u LD_PRELOAD openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes" ..
-		" -keyout " .. D("ca.key") .. " -out " .. D("ca.pem") .. " -days 2" ..
-		" -subj '/CN=lua-bedrock test CA' -addext 'basicConstraints=critical,CA:TRUE'" ..
-		" -addext 'keyUsage=critical,keyCertSign,cRLSign'" .. quiet), "openssl: CA")
-	assert(sh("env -u LD_PRELOAD openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes" ..
-		" -keyout " .. D("server.key") .. " -out " .. D("server.csr") ..
-		" -subj /CN=localhost" .. quiet), "openssl: server key")
-	assert(sh("env -u LD_PRELOAD openssl x509 -req -in " .. D("server.csr") .. " -CA " .. D("ca.pem") ..
-		" -CAkey " .. D("ca.key") .. " -CAcreateserial -out " .. D("server.pem") ..
-		" -days 2 -extfile " .. D("ext.cnf") .. quiet), "openssl: server certificate")
-	return { ca = dir .. "/ca.pem", cert = dir .. "/server.pem", key = dir .. "/server.key" }
-end
-
--- A second server certificate from the same test CA (made by M.make_pki(dir)), valid only
--- for the DNS name `name`.
-function M.make_other_cert(dir, name)
-	local D = function(f) return q(dir .. "/" .. f) end
-	local ext = assert(io.open(dir .. "/other.cnf", "w"))
-	ext:write("subjectAltName=DNS:" .. name .. "\nbasicConstraints=CA:FALSE\n",
-		"keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n")
-	ext:close()
-	local quiet = " >/dev/null 2>&1"
-	assert(sh("env -u LD_PRELOAD openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes" ..
-		" -keyout " .. D("other.key") .. " -out " .. D("other.csr") ..
-		" -subj /CN=" .. name .. quiet), "openssl: other key")
-	assert(sh("env -u LD_PRELOAD openssl x509 -req -in " .. D("other.csr") .. " -CA " .. D("ca.pem") ..
-		" -CAkey " .. D("ca.key") .. " -CAcreateserial -out " .. D("other.pem") ..
-		" -days 2 -extfile " .. D("other.cnf") .. quiet), "openssl: other certificate")
-	return { cert = dir .. "/other.pem", key = dir .. "/other.key" }
-end
+-- The test PKI (spec/helper.lua): nginx checks a certificate against the host name only,
+-- which is why helper.make_pki lists 127.0.0.1 as a DNS name too.
+M.make_pki, M.make_other_cert = helper.make_pki, helper.make_other_cert
 
 return M

@@ -15,11 +15,6 @@ local function converse_body(text)
 	return '{"messages":[{"role":"user","content":[{"text":"' .. text .. '"}]}]}'
 end
 
-local function sh(cmd)
-	local ok = os.execute(cmd)
-	return ok == true or ok == 0
-end
-
 local function tmpdir()
 	local p = assert(io.popen("mktemp -d 2>/dev/null"))
 	local d = p:read("*l")
@@ -28,45 +23,7 @@ local function tmpdir()
 	return d
 end
 
--- A test CA and a server certificate for localhost/127.0.0.1 signed by it (EC P-256).
-local function make_pki(dir)
-	local q = helper.shell_quote
-	local D = function(f) return q(dir .. "/" .. f) end
-	local ext = assert(io.open(dir .. "/ext.cnf", "w"))
-	ext:write("subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
-		"keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n")
-	ext:close()
-	local quiet = " >/dev/null 2>&1"
-	assert(sh("env -u LD_PRELOAD openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes" ..
-		" -keyout " .. D("ca.key") .. " -out " .. D("ca.pem") .. " -days 2" ..
-		" -subj '/CN=lua-bedrock test CA' -addext 'basicConstraints=critical,CA:TRUE'" ..
-		" -addext 'keyUsage=critical,keyCertSign,cRLSign'" .. quiet), "openssl: CA")
-	assert(sh("env -u LD_PRELOAD openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes" ..
-		" -keyout " .. D("server.key") .. " -out " .. D("server.csr") ..
-		" -subj /CN=localhost" .. quiet), "openssl: server key")
-	assert(sh("env -u LD_PRELOAD openssl x509 -req -in " .. D("server.csr") .. " -CA " .. D("ca.pem") ..
-		" -CAkey " .. D("ca.key") .. " -CAcreateserial -out " .. D("server.pem") ..
-		" -days 2 -extfile " .. D("ext.cnf") .. quiet), "openssl: server certificate")
-	return { ca = dir .. "/ca.pem", cert = dir .. "/server.pem", key = dir .. "/server.key" }
-end
-
--- A second server certificate from the same test CA, valid only for DNS name `name`.
-local function make_other_cert(dir, name)
-	local q = helper.shell_quote
-	local D = function(f) return q(dir .. "/" .. f) end
-	local ext = assert(io.open(dir .. "/other.cnf", "w"))
-	ext:write("subjectAltName=DNS:" .. name .. "\nbasicConstraints=CA:FALSE\n",
-		"keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n")
-	ext:close()
-	local quiet = " >/dev/null 2>&1"
-	assert(sh("env -u LD_PRELOAD openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes" ..
-		" -keyout " .. D("other.key") .. " -out " .. D("other.csr") ..
-		" -subj /CN=" .. name .. quiet), "openssl: other key")
-	assert(sh("env -u LD_PRELOAD openssl x509 -req -in " .. D("other.csr") .. " -CA " .. D("ca.pem") ..
-		" -CAkey " .. D("ca.key") .. " -CAcreateserial -out " .. D("other.pem") ..
-		" -days 2 -extfile " .. D("other.cnf") .. quiet), "openssl: other certificate")
-	return { cert = dir .. "/other.pem", key = dir .. "/other.key" }
-end
+local make_pki, make_other_cert = helper.make_pki, helper.make_other_cert
 
 -- Base64 without bit operators (runs on 5.4 and LuaJIT alike).
 local B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
