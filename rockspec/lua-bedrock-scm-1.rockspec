@@ -41,6 +41,7 @@ build = {
             "csrc/br_file.c",
             "csrc/br_http.c",
             "csrc/br_json.c",
+            "csrc/br_jtape.c",
             "csrc/br_sigv4.c",
             "csrc/lua_core.c",
             "csrc/lua_crypto.c",
