@@ -119,8 +119,19 @@ static int parse_string(jr *r, uint32_t op, int emit, const char **out, size_t *
 		}
 		return 1;
 	}
-	/* Escapes: decoded into the scratch, which was sized to the text (a decoded string is
-	 * never longer than its JSON form). */
+	/* Escapes: decoded into the scratch, with room for the rest of the text (a decoded
+	 * string is never longer than its JSON form). Entries name their scratch bytes by
+	 * offset until br_jtape_finish, as the scratch may move while it grows. */
+	if (t->scratch_cap - t->scratch_len < (size_t)(end - p)) {
+		size_t cap = t->scratch_cap ? t->scratch_cap * 2 : 256;
+		char *q;
+		if (cap < t->scratch_len + (size_t)(end - p))
+			cap = t->scratch_len + (size_t)(end - p);
+		if (!(q = realloc(t->scratch, cap)))
+			return 0;
+		t->scratch = q;
+		t->scratch_cap = cap;
+	}
 	dst = d = t->scratch + t->scratch_len;
 	for (;;) {
 		char c;
@@ -184,12 +195,13 @@ static int parse_string(jr *r, uint32_t op, int emit, const char **out, size_t *
 		*out = dst;
 		*out_len = (size_t)(d - dst);
 	}
-	if ((size_t)(d - dst) > UINT32_MAX)
+	if ((size_t)(d - dst) > UINT32_MAX || t->scratch_len > UINT32_MAX)
 		return 0;
 	if (emit) {
 		if (!(e = push(t, op)))
 			return 0;
-		e->s = dst;
+		e->s = NULL;
+		e->off = (uint32_t)t->scratch_len;
 		e->len = (uint32_t)(d - dst);
 		t->scratch_len += (size_t)(d - dst);
 	}
@@ -455,22 +467,12 @@ void br_jtape_free(br_jtape *t)
 	memset(t, 0, sizeof *t);
 }
 
-int br_jtape_read(br_jtape *t, const br_jr_set *set, int node, const char *s, size_t n)
+int br_jtape_append(br_jtape *t, const br_jr_set *set, int node, const char *s, size_t n)
 {
+	size_t n0 = t->n, s0 = t->scratch_len;
 	jr r;
 
-	t->n = 0;
 	t->depth = 0;
-	t->scratch_len = 0;
-	if (n > t->scratch_cap) {
-		size_t cap = n < 256 ? 256 : n;
-		char *q = malloc(cap);
-		if (!q)
-			return 0;
-		free(t->scratch);
-		t->scratch = q;
-		t->scratch_cap = cap;
-	}
 	r.t = t;
 	r.set = set;
 	r.p = skip_ws(s, s + n);
@@ -486,8 +488,45 @@ int br_jtape_read(br_jtape *t, const br_jr_set *set, int node, const char *s, si
 		goto fail;
 	return 1;
 fail:
-	t->n = 0;
+	t->n = n0;
+	t->scratch_len = s0;
 	return 0;
+}
+
+int br_jtape_mark(br_jtape *t, uint32_t op, uint32_t n)
+{
+	br_jt_ent *e = push(t, op);
+
+	if (!e)
+		return 0;
+	e->n = n;
+	return 1;
+}
+
+int br_jtape_read(br_jtape *t, const br_jr_set *set, int node, const char *s, size_t n)
+{
+	br_jtape_clear(t);
+	if (!br_jtape_append(t, set, node, s, n))
+		return 0;
+	br_jtape_finish(t);
+	return 1;
+}
+
+void br_jtape_finish(br_jtape *t)
+{
+	size_t i;
+
+	for (i = 0; i < t->n; i++) {
+		br_jt_ent *e = &t->ents[i];
+		if ((e->op == BR_JT_STR || e->op == BR_JT_KEYS) && !e->s)
+			e->s = t->scratch + e->off;
+	}
+}
+
+void br_jtape_clear(br_jtape *t)
+{
+	t->n = 0;
+	t->scratch_len = 0;
 }
 
 void br_jr_set_init(br_jr_set *set)

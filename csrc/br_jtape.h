@@ -37,16 +37,18 @@ enum {
 	BR_JT_TRUE,
 	BR_JT_FALSE,
 	BR_JT_NULL,     /* a null kept as a value (no shape, or a list element) */
-	BR_JT_NIL       /* a null member of a shape: the member is removed */
+	BR_JT_NIL,      /* a null member of a shape: the member is removed */
+	BR_JT_EVT       /* (event batches) the next value is an event of root n */
 };
 
 /* One entry. s points into the text read or into the tape's scratch: valid until the next
- * read on the tape. The layout is part of the FFI interface (jit_events.lua). */
+ * read on the tape (before br_jtape_finish, a string in the scratch has s NULL and its
+ * offset in off). The layout is part of the FFI interface (jit_events.lua). */
 typedef struct {
 	uint32_t op;
 	uint32_t n;
 	uint32_t len;
-	uint32_t pad_;
+	uint32_t off;
 	const char *s;
 	double num;
 } br_jt_ent;
@@ -94,6 +96,15 @@ void br_jtape_free(br_jtape *t);
  * object read as set's node `node` (a structure or union). Returns 1 with the tape
  * filled, 0 when the text is not one this reader takes (or memory ran out). */
 int br_jtape_read(br_jtape *t, const br_jr_set *set, int node, const char *s, size_t n);
+
+/* Several values on one tape (an event batch): br_jtape_clear empties it, br_jtape_mark
+ * adds an entry (op, n), br_jtape_append reads one more value after the others (1; or 0,
+ * not taken, and the tape is as it was), br_jtape_finish points the strings at the
+ * scratch once the last value is on (br_jtape_read does all of it for one value). */
+void br_jtape_clear(br_jtape *t);
+int br_jtape_mark(br_jtape *t, uint32_t op, uint32_t n);
+int br_jtape_append(br_jtape *t, const br_jr_set *set, int node, const char *s, size_t n);
+void br_jtape_finish(br_jtape *t);
 
 void br_jr_set_init(br_jr_set *set);
 void br_jr_set_free(br_jr_set *set);

@@ -59,7 +59,7 @@ typedef struct {
 	size_t scratch_cap;
 	br_jtape tape;      /* event payloads read by their shape */
 	int held;           /* HELD_MESSAGE: hm was taken by the LuaJIT path and is the
-			     * next dec:next's; HELD_ERROR: hst is (see br_jit_next_event) */
+			     * next dec:next's; HELD_ERROR: hst is (see jit_take) */
 	br_status hst;
 	br_es_message hm;
 } l_decoder;
@@ -322,72 +322,97 @@ static void push_value(lua_State *L, const br_es_header *h)
  *
  * Under LuaJIT, calls through the Lua C API run in the interpreter and every value built
  * through it costs more than in PUC Lua. There, Stream:next (stream.lua, jit_events.lua)
- * takes an event through the FFI: br_jit_next_event takes the next message of the
- * decoder and, for an event whose payload the reader takes, leaves the value on the
- * decoder's tape, which Lua turns into tables itself. Every other message (and an error)
- * is held for the next dec:next(), which then hands it out as it always does, so there is
- * one decoder and one reader whichever way a message goes.
+ * takes events through the FFI in batches: jit_take takes the decoder's messages while it
+ * has whole ones, and reads each event's payload by its type's rules onto the decoder's
+ * tape (a BR_JT_EVT entry naming the root, then the value), which Lua turns into tables
+ * itself in one loop. The first message it does not take (an exception, an unknown event,
+ * a payload the reader declines), and a decoder error, is held for the next dec:next(),
+ * which hands it out as it always does: one decoder and one reader whichever way a message
+ * goes.
  *
  *   dec     the payload of a bedrock.Decoder userdata (LuaJIT converts a userdata to a
  *           pointer to its payload)
  *   reader  the payload of the bedrock.JsonReader of the stream's readers (core.json_reader)
- * Returns the event's root number in the reader (> 0) with ev filled (the tape is valid
- * until the next call on dec), 0 when the decoder needs more bytes, -1 when dec:next()
- * must be called for the next message or error. */
+ *   max     the most events to take
+ * Returns the events taken (the tape, ents[0 .. n-1], is valid until the next call on
+ * dec) and sets *state: 0 the decoder needs bytes, 1 more messages may be ready (call
+ * again), -1 dec:next() must be called for the next message or error. */
 typedef struct {
 	const br_jt_ent *ents;
 	uint32_t n;
-	int32_t root;
-} br_jit_event;
+	int32_t state;
+} br_jit_batch;
 
-static int jit_next_event(void *dec, const void *reader, br_jit_event *ev)
+static int jit_take(void *dec, const void *reader, int max, br_jit_batch *b)
 {
 	l_decoder *u = (l_decoder *)dec;
-	br_es_message m;
-	const br_es_header *mt = NULL, *et = NULL;
-	const br_jr_set *set;
-	br_status st;
-	size_t i;
-	int k, node;
+	br_jtape *t = &u->tape;
+	int taken = 0;
 
+	b->ents = NULL;
+	b->n = 0;
+	b->state = -1;
 	if (!u->d || u->held != HELD_NONE)
-		return -1;
-	st = br_es_decoder_next(u->d, &m);
-	if (st == BR_AGAIN)
 		return 0;
-	if (st != BR_OK) {
-		u->held = HELD_ERROR;
-		u->hst = st;
-		return -1;
-	}
-	for (i = 0; i < m.nheaders; i++) {
-		const br_es_header *h = &m.headers[i];
-		if (h->name_len == 13 && memcmp(h->name, ":message-type", 13) == 0)
-			mt = h;
-		else if (h->name_len == 11 && memcmp(h->name, ":event-type", 11) == 0)
-			et = h;
-	}
-	if (et && is_text(et) && (!mt || is_event(mt)) && m.payload_len > 0 &&
-	    (k = br_json_reader_root(reader, (const char *)et->str, et->len)) > 0) {
-		set = br_json_reader_set(reader, k, &node);
-		if (br_jtape_read(&u->tape, set, node, (const char *)m.payload, m.payload_len)) {
-			ev->ents = u->tape.ents;
-			ev->n = (uint32_t)u->tape.n;
-			ev->root = k;
-			return k;
+	br_jtape_clear(t);
+	while (taken < max) {
+		br_es_message m;
+		const br_es_header *mt = NULL, *et = NULL;
+		const br_jr_set *set;
+		br_status st;
+		size_t i, n0;
+		int k = 0, node, r = 0;
+
+		st = br_es_decoder_next(u->d, &m);
+		if (st == BR_AGAIN) {
+			b->state = 0;
+			break;
 		}
+		if (st != BR_OK) {
+			u->held = HELD_ERROR;
+			u->hst = st;
+			break;
+		}
+		for (i = 0; i < m.nheaders; i++) {
+			const br_es_header *h = &m.headers[i];
+			if (h->name_len == 13 && memcmp(h->name, ":message-type", 13) == 0)
+				mt = h;
+			else if (h->name_len == 11 && memcmp(h->name, ":event-type", 11) == 0)
+				et = h;
+		}
+		n0 = t->n;
+		if (et && is_text(et) && (!mt || is_event(mt)) && m.payload_len > 0 &&
+		    (k = br_json_reader_root(reader, (const char *)et->str, et->len)) > 0) {
+			set = br_json_reader_set(reader, k, &node);
+			if (br_jtape_mark(t, BR_JT_EVT, (uint32_t)k))
+				r = br_jtape_append(t, set, node, (const char *)m.payload, m.payload_len);
+		}
+		if (r != 1) {
+			t->n = n0;
+			u->held = HELD_MESSAGE;
+			u->hm = m;
+			break;
+		}
+		taken++;
+		if (m.buffered) {
+			/* its bytes may move at the next call: the batch ends with it */
+			b->state = 1;
+			break;
+		}
+		b->state = 1;
 	}
-	u->held = HELD_MESSAGE;
-	u->hm = m;
-	return -1;
+	br_jtape_finish(t);
+	b->ents = t->ents;
+	b->n = (uint32_t)t->n;
+	return taken;
 }
 
 /* What jit_events.lua reaches through core._jit (a light userdata): the entry point and
  * the sizes it checks its declarations against. */
 static const struct {
-	int (*next_event)(void *, const void *, br_jit_event *);
-	uint32_t ent_size, event_size, decoder_size;
-} jit_api = { jit_next_event, sizeof(br_jt_ent), sizeof(br_jit_event), sizeof(l_decoder) };
+	int (*take)(void *, const void *, int, br_jit_batch *);
+	uint32_t ent_size, batch_size;
+} jit_api = { jit_take, sizeof(br_jt_ent), sizeof(br_jit_batch) };
 
 static int l_decoder_next_frame(lua_State *L)
 {

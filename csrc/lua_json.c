@@ -30,11 +30,12 @@
  *   take: a member with rule 0 and a value, an unknown member of a union, a structure given
  *   as an array or a list given an object, and everything core.json_decode declines.
  *
- * core.json_reader(desc | { [name] = desc, ... }) -> reader, keys, roots
- *   The rules compiled for the C reader (cached per desc table, so this is what json_read
- *   and dec:next's readers use too): keys[id] (from 0) is the member name of key id id,
- *   roots[name] the root number (from 1) of each named desc ("" for a single desc). For the
- *   LuaJIT event path (jit_events.lua), which builds the values from the tape itself. */
+ * core.json_reader(desc | { [name] = desc, ... }) -> reader, keys, roots, array_mt
+ *   The rules compiled for the C reader (cached per rules table, so this is what json_read
+ *   and dec:next's readers use too; the rules are read once, when first used): keys[id]
+ *   (from 0) is the member name of key id id, roots[name] the root number (from 1) of each
+ *   named desc ("" for a single desc), array_mt the lists' metatable. For the LuaJIT event
+ *   path (jit_events.lua), which builds the values from the tape itself. */
 #include <stdlib.h>
 #include <string.h>
 #include "lua_bedrock.h"
@@ -529,24 +530,23 @@ static int l_json_decode(lua_State *L)
 
 static int l_json_reader(lua_State *L)
 {
+	const l_reader *r;
+	size_t i;
+
 	luaL_checktype(L, 1, LUA_TTABLE);
 	lua_settop(L, 1);
-	reader_of(L, 1);
+	r = reader_of(L, 1);
 	lua_getiuservalue(L, 2, 1);
 	lua_rawgeti(L, 3, 1);
-	{
-		/* roots, rebuilt from the reader (name -> number) */
-		const l_reader *r = (const l_reader *)lua_touserdata(L, 2);
-		size_t i;
-		lua_createtable(L, 0, (int)r->nroots);
-		for (i = 0; i < r->nroots; i++) {
-			lua_pushlstring(L, r->roots[i].name, r->roots[i].len);
-			lua_pushinteger(L, (lua_Integer)i + 1);
-			lua_rawset(L, -3);
-		}
+	lua_createtable(L, 0, (int)r->nroots);
+	for (i = 0; i < r->nroots; i++) {
+		lua_pushlstring(L, r->roots[i].name, r->roots[i].len);
+		lua_pushinteger(L, (lua_Integer)i + 1);
+		lua_rawset(L, -3);
 	}
+	lua_rawgeti(L, 3, 2);
 	lua_remove(L, 3);
-	return 3;
+	return 4;
 }
 
 /* The compiled rules of reader r and the node of its root number k (from 1). */

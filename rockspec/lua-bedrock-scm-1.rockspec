@@ -89,6 +89,7 @@ build = {
       ["bedrock.retry"] = "lua/bedrock/retry.lua",
       ["bedrock.shapes"] = "lua/bedrock/shapes.lua",
       ["bedrock.stream"] = "lua/bedrock/stream.lua",
+      ["bedrock.jit_events"] = "lua/bedrock/jit_events.lua",
       ["bedrock.tools"] = "lua/bedrock/tools.lua",
       ["bedrock.transport.curl"] = "lua/bedrock/transport/curl.lua",
       ["bedrock.transport.ngx"] = "lua/bedrock/transport/ngx.lua",
