@@ -121,6 +121,7 @@ local function build(ents, n, keys, amt, names, qe, qv)
 end
 
 local readers_of = setmetatable({}, { __mode = "k" })
+_M.taken = 0 -- events taken this way (for the specs)
 
 function _M.reader(readers)
 	local r = readers_of[readers]
@@ -140,7 +141,10 @@ local DECODER_MT = getmetatable(core.decoder())
 function _M.take(r, dec, qe, qv)
 	if getmetatable(dec) ~= DECODER_MT then return 0, -1 end -- (not a core decoder)
 	local n = take(cast(voidp, dec), r.ptr, BATCH, batch)
-	if n > 0 then build(batch.ents, batch.n, r.keys, r.amt, r.names, qe, qv) end
+	if n > 0 then
+		build(batch.ents, batch.n, r.keys, r.amt, r.names, qe, qv)
+		_M.taken = _M.taken + n
+	end
 	return n, batch.state
 end
 

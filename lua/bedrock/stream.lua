@@ -169,19 +169,27 @@ function Stream:_message()
 			self:close(true)
 			return nil
 		end
-		local data, err = self.source:read()
-		if data == nil or data == false then
-			if err then
-				if type(err) ~= "table" then err = errors.make("ConnectionError", tostring(err)) end
-				err.in_stream = true
-				return raise(self, err)
-			end
-			self.eof = true
-		elseif data ~= true then
-			local ok, msg, c = dec:feed(data)
-			if not ok then return raise(self, stream_error("event stream: " .. tostring(msg), c)) end
-		end
+		self:_feed()
 	end
+end
+
+-- Reads the source's next slice into the decoder: true; false at the end of the body.
+-- Raises on transport failures and framing errors.
+function Stream:_feed()
+	local data, err = self.source:read()
+	if data == nil or data == false then
+		if err then
+			if type(err) ~= "table" then err = errors.make("ConnectionError", tostring(err)) end
+			err.in_stream = true
+			return raise(self, err)
+		end
+		self.eof = true
+		return false
+	elseif data ~= true then
+		local ok, msg, c = self.decoder:feed(data)
+		if not ok then return raise(self, stream_error("event stream: " .. tostring(msg), c)) end
+	end
+	return true
 end
 
 -- Pulls messages until the first one; keeps it for next(). Returns an error object (not
@@ -300,6 +308,11 @@ function Stream:next()
 			end
 			if p ~= nil then -- luacheck: ignore 542
 				-- (taken above)
+			elseif k == 0 and not self.eof and self.jit then
+				-- the batch needs bytes: fed here, so that the next batch takes the
+				-- next message too (_message would hand it out itself)
+				if self:_feed() then goto continue end
+				h, p, kind = self:_message()
 			elseif k == 0 then
 				h, p, kind = self:_message()
 			else
@@ -358,6 +371,7 @@ function Stream:next()
 			return raise(self, err)
 		end
 		-- other message types (none defined) are skipped
+		::continue::
 	end
 end
 
