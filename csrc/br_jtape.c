@@ -122,7 +122,7 @@ static int parse_string(jr *r, uint32_t op, int emit, const char **out, size_t *
 	/* Escapes: decoded into the scratch, with room for the rest of the text (a decoded
 	 * string is never longer than its JSON form). Entries name their scratch bytes by
 	 * offset until br_jtape_finish, as the scratch may move while it grows. */
-	if (t->scratch_cap - t->scratch_len < (size_t)(end - p)) {
+	if (!t->scratch || t->scratch_cap - t->scratch_len < (size_t)(end - p)) {
 		size_t cap = t->scratch_cap ? t->scratch_cap * 2 : 256;
 		char *q;
 		if (cap < t->scratch_len + (size_t)(end - p))
