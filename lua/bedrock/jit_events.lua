@@ -24,14 +24,15 @@ if not (ok_ffi and okc and type(core) == "table" and core._jit and core.json_rea
 	return _M
 end
 
-ffi.cdef [[
+-- (pcall: a second copy of this module in the same state finds them declared)
+pcall(ffi.cdef, [[
 typedef struct { uint32_t op, n, len, off; const char *s; double num; } bedrock_jt_ent;
 typedef struct { const bedrock_jt_ent *ents; uint32_t n; int32_t state; } bedrock_jit_batch;
 typedef struct {
 	int (*take)(void *, const void *, int, bedrock_jit_batch *);
 	uint32_t ent_size, batch_size;
 } bedrock_jit_api;
-]]
+]])
 
 local api = ffi.cast("const bedrock_jit_api *", core._jit)
 if api.ent_size ~= ffi.sizeof("bedrock_jt_ent") or api.batch_size ~= ffi.sizeof("bedrock_jit_batch") then
