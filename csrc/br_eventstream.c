@@ -483,6 +483,7 @@ br_status br_es_decoder_next(br_es_decoder *d, br_es_message *m)
 				return d->err;
 			if (rem >= total) {
 				d->in_pos += total;
+				m->buffered = 0;
 				return finish(d, msg, total, hlen, m);
 			}
 			if (buf_room(d, total) != BR_OK)
@@ -519,6 +520,7 @@ br_status br_es_decoder_next(br_es_decoder *d, br_es_message *m)
 	msg = d->buf + d->buf_pos;
 	d->buf_pos += total;
 	/* The bytes stay in place until the next call, which may compact over them. */
+	m->buffered = 1;
 	return finish(d, msg, total, hlen, m);
 }
 

@@ -40,6 +40,10 @@ typedef struct {
 	const uint8_t *payload;        /* borrowed: into the fed slice or the decoder's buffer */
 	size_t payload_len;
 	uint32_t total_len, headers_len, prelude_crc, message_crc;
+	int buffered;                  /* 1: the message was assembled in the decoder's buffer
+					  (it did not lie in one fed slice): its bytes may be
+					  moved by the next call; 0: they point into the slice,
+					  valid until BR_AGAIN or the next feed */
 } br_es_message;
 
 typedef struct br_es_decoder br_es_decoder;

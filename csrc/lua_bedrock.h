@@ -109,5 +109,15 @@ int br_lua_json_push(lua_State *L, const char *s, size_t n, int sentinel);
  * the value of the JSON object s[0..n) read by the rules at stack index desc
  * (shapes.reader_desc), 1; or pushes nothing, 0, for anything it does not take. */
 int br_lua_json_read(lua_State *L, const char *s, size_t n, int sentinel, int desc);
+/* An event's payload read by the rules for its type et in the readers table at index
+ * readers ({ [event type] = desc }), on tape t: pushes the value, 1; or nothing, 0. */
+struct br_jtape_s;
+int br_lua_json_event(lua_State *L, struct br_jtape_s *t, int readers, const char *et, size_t et_len,
+		      const char *s, size_t n, int sentinel);
+/* For the LuaJIT event path (lua_eventstream.c): a compiled reader (the payload of a
+ * bedrock.JsonReader userdata), the root number (from 1) of an event type in it or 0, and
+ * the rules and node of a root. */
+int br_json_reader_root(const void *reader, const char *et, size_t len);
+const struct br_jr_set_s *br_json_reader_set(const void *reader, int k, int *node);
 
 #endif

@@ -47,6 +47,7 @@
 #include "br_base64.h"
 #include "br_eventstream.h"
 #include "br_json.h"
+#include "br_jtape.h"
 
 #define DECODER_MT "bedrock.Decoder"
 
@@ -56,7 +57,14 @@ typedef struct {
 	br_es_decoder *d;   /* NULL once closed */
 	uint8_t *scratch;   /* dec:next(blobs): base64 output, reused (malloc'd) */
 	size_t scratch_cap;
+	br_jtape tape;      /* event payloads read by their shape */
+	int held;           /* HELD_MESSAGE: hm was taken by the LuaJIT path and is the
+			     * next dec:next's; HELD_ERROR: hst is (see jit_take) */
+	br_status hst;
+	br_es_message hm;
 } l_decoder;
+
+enum { HELD_NONE, HELD_MESSAGE, HELD_ERROR };
 
 #if LUA_VERSION_NUM >= 503
 #define HAVE_INT64 1
@@ -82,6 +90,8 @@ static int l_decoder_new(lua_State *L)
 	u->d = NULL;
 	u->scratch = NULL;
 	u->scratch_cap = 0;
+	br_jtape_init(&u->tape);
+	u->held = HELD_NONE;
 	luaL_getmetatable(L, DECODER_MT);
 	lua_setmetatable(L, -2);
 	u->d = br_es_decoder_new(max);
@@ -99,6 +109,8 @@ static int l_decoder_close(lua_State *L)
 		free(u->scratch);
 		u->scratch = NULL;
 		u->scratch_cap = 0;
+		br_jtape_free(&u->tape);
+		u->held = HELD_NONE;
 		lua_pushnil(L);
 		lua_setiuservalue(L, 1, 1);
 	}
@@ -124,7 +136,11 @@ static int l_decoder_feed(lua_State *L)
 	br_es_decoder *d = check_decoder(L);
 	size_t n;
 	const char *s = luaL_checklstring(L, 2, &n);
-	br_status st = br_es_decoder_feed(d, (const uint8_t *)s, n);
+	br_status st;
+
+	if (((l_decoder *)lua_touserdata(L, 1))->held == HELD_MESSAGE)
+		return luaL_error(L, "a message is waiting: call dec:next() before feeding");
+	st = br_es_decoder_feed(d, (const uint8_t *)s, n);
 
 	if (st != BR_OK)
 		return push_error(L, d, st);
@@ -157,8 +173,19 @@ static void push_value(lua_State *L, const br_es_header *h);
 static int take_message(lua_State *L, br_es_message *m)
 {
 	br_es_decoder *d = check_decoder(L);
-	br_status st = br_es_decoder_next(d, m);
+	l_decoder *u = (l_decoder *)lua_touserdata(L, 1);
+	br_status st;
 
+	if (u->held == HELD_MESSAGE) {
+		u->held = HELD_NONE;
+		*m = u->hm;
+		return 0;
+	}
+	if (u->held == HELD_ERROR) {
+		u->held = HELD_NONE;
+		return push_error(L, d, u->hst);
+	}
+	st = br_es_decoder_next(d, m);
 	if (st == BR_OK)
 		return 0;
 	if (st == BR_AGAIN) {
@@ -245,16 +272,11 @@ static int l_decoder_next(lua_State *L)
 		lua_pushlstring(L, (const char *)et->str, et->len);
 		if (blobs && push_blob(L, &m))
 			return 3;
-		if (sentinel && readers && m.payload_len > 0) {
-			lua_pushvalue(L, -1);
-			lua_rawget(L, 4);
-			if (lua_type(L, -1) == LUA_TTABLE &&
-			    br_lua_json_read(L, (const char *)m.payload, m.payload_len, 3, -1)) {
-				lua_remove(L, -2);
-				lua_pushinteger(L, 2);
-				return 3;
-			}
-			lua_pop(L, 1);
+		if (sentinel && readers && m.payload_len > 0 &&
+		    br_lua_json_event(L, &((l_decoder *)lua_touserdata(L, 1))->tape, 4, (const char *)et->str,
+				      et->len, (const char *)m.payload, m.payload_len, 3)) {
+			lua_pushinteger(L, 2);
+			return 3;
 		}
 		if (sentinel && m.payload_len > 0 &&
 		    br_lua_json_push(L, (const char *)m.payload, m.payload_len, 3)) {
@@ -295,6 +317,102 @@ static void push_value(lua_State *L, const br_es_header *h)
 		break;
 	}
 }
+
+/* ------------------------------------------------------------------ LuaJIT's event path
+ *
+ * Under LuaJIT, calls through the Lua C API run in the interpreter and every value built
+ * through it costs more than in PUC Lua. There, Stream:next (stream.lua, jit_events.lua)
+ * takes events through the FFI in batches: jit_take takes the decoder's messages while it
+ * has whole ones, and reads each event's payload by its type's rules onto the decoder's
+ * tape (a BR_JT_EVT entry naming the root, then the value), which Lua turns into tables
+ * itself in one loop. The first message it does not take (an exception, an unknown event,
+ * a payload the reader declines), and a decoder error, is held for the next dec:next(),
+ * which hands it out as it always does: one decoder and one reader whichever way a message
+ * goes.
+ *
+ *   dec     the payload of a bedrock.Decoder userdata (LuaJIT converts a userdata to a
+ *           pointer to its payload)
+ *   reader  the payload of the bedrock.JsonReader of the stream's readers (core.json_reader)
+ *   max     the most events to take
+ * Returns the events taken (the tape, ents[0 .. n-1], is valid until the next call on
+ * dec) and sets *state: 0 the decoder needs bytes, 1 more messages may be ready (call
+ * again), -1 dec:next() must be called for the next message or error. */
+typedef struct {
+	const br_jt_ent *ents;
+	uint32_t n;
+	int32_t state;
+} br_jit_batch;
+
+static int jit_take(void *dec, const void *reader, int max, br_jit_batch *b)
+{
+	l_decoder *u = (l_decoder *)dec;
+	br_jtape *t = &u->tape;
+	int taken = 0;
+
+	b->ents = NULL;
+	b->n = 0;
+	b->state = -1;
+	if (!u->d || u->held != HELD_NONE)
+		return 0;
+	br_jtape_clear(t);
+	while (taken < max) {
+		br_es_message m;
+		const br_es_header *mt = NULL, *et = NULL;
+		const br_jr_set *set;
+		br_status st;
+		size_t i, n0;
+		int k = 0, node, r = 0;
+
+		st = br_es_decoder_next(u->d, &m);
+		if (st == BR_AGAIN) {
+			b->state = 0;
+			break;
+		}
+		if (st != BR_OK) {
+			u->held = HELD_ERROR;
+			u->hst = st;
+			break;
+		}
+		for (i = 0; i < m.nheaders; i++) {
+			const br_es_header *h = &m.headers[i];
+			if (h->name_len == 13 && memcmp(h->name, ":message-type", 13) == 0)
+				mt = h;
+			else if (h->name_len == 11 && memcmp(h->name, ":event-type", 11) == 0)
+				et = h;
+		}
+		n0 = t->n;
+		if (et && is_text(et) && (!mt || is_event(mt)) && m.payload_len > 0 &&
+		    (k = br_json_reader_root(reader, (const char *)et->str, et->len)) > 0) {
+			set = br_json_reader_set(reader, k, &node);
+			if (br_jtape_mark(t, BR_JT_EVT, (uint32_t)k))
+				r = br_jtape_append(t, set, node, (const char *)m.payload, m.payload_len);
+		}
+		if (r != 1) {
+			t->n = n0;
+			u->held = HELD_MESSAGE;
+			u->hm = m;
+			break;
+		}
+		taken++;
+		if (m.buffered) {
+			/* its bytes may move at the next call: the batch ends with it */
+			b->state = 1;
+			break;
+		}
+		b->state = 1;
+	}
+	br_jtape_finish(t);
+	b->ents = t->ents;
+	b->n = (uint32_t)t->n;
+	return taken;
+}
+
+/* What jit_events.lua reaches through core._jit (a light userdata): the entry point and
+ * the sizes it checks its declarations against. */
+static const struct {
+	int (*take)(void *, const void *, int, br_jit_batch *);
+	uint32_t ent_size, batch_size;
+} jit_api = { jit_take, sizeof(br_jt_ent), sizeof(br_jit_batch) };
 
 static int l_decoder_next_frame(lua_State *L)
 {
@@ -371,6 +489,7 @@ static int l_decoder_error(lua_State *L)
 static int l_decoder_reset(lua_State *L)
 {
 	br_es_decoder_reset(check_decoder(L));
+	((l_decoder *)lua_touserdata(L, 1))->held = HELD_NONE;
 	lua_pushnil(L);
 	lua_setiuservalue(L, 1, 1);
 	lua_settop(L, 1);
@@ -724,6 +843,8 @@ void br_lua_open_eventstream(lua_State *L)
 		{NULL, NULL}
 	};
 
+	lua_pushlightuserdata(L, (void *)&jit_api);
+	lua_setfield(L, -2, "_jit");
 	br_lua_newclass(L, DECODER_MT, methods, meta);
 	luaL_setfuncs(L, funcs, 0);
 	lua_pushinteger(L, (lua_Integer)BR_ES_MAX_MESSAGE);

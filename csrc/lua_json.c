@@ -1,586 +1,504 @@
-/* core.json_decode(s, sentinel) -> value, true | (nothing)
+/* The JSON fast path: Lua values built from br_jtape's tape.
  *
- * The fast path of json.decode_raw: it builds exactly the Lua value that lua-cjson (the
- * general path) builds, with json.lua's empty-array rule, for the JSON texts it accepts:
+ * core.json_decode(s, sentinel) -> value, true | (nothing)
+ *   The fast path of json.decode_raw: it builds exactly the Lua value that lua-cjson (the
+ *   general path) builds, with json.lua's empty-array rule, for the JSON texts it accepts:
  *   objects -> tables (members set in text order, the last of a duplicated key wins),
  *   arrays -> tables 1..n, an empty array -> { sentinel }, strings -> strings (escapes
  *   decoded, \uXXXX and surrogate pairs as UTF-8), numbers -> floats (strtod, as cjson:
  *   every number is a float), true/false, null -> the NULL light userdata (cjson.null).
- * It accepts strict JSON only, at most MAX_DEPTH levels deep, and answers nothing for
- * anything else (raw control bytes in strings, lone surrogates, leading zeros, numbers
- * longer than 64 characters, errors of every kind): the caller then runs lua-cjson on the
- * same text, which gives its own result or its own error. So there is one JSON behaviour,
- * cjson's, and this file only makes the common case faster (no copy through a buffer per
- * character, no pcall, no pre-scan for empty arrays). */
-#include <stdint.h>
+ *   It accepts strict JSON only (br_jtape.h) and answers nothing for anything else: the
+ *   caller then runs lua-cjson on the same text, which gives its own result or its own
+ *   error. So there is one JSON behaviour, cjson's, and this file only makes the common
+ *   case faster.
+ *
+ * core.json_read(s, sentinel, desc) -> value, true | (nothing)
+ *   The same parse with the output shape's reader (shapes.lua, node.read) applied while the
+ *   tables are built, for a JSON object read as a structure. desc is the reader's rules for
+ *   that structure as shapes.reader_desc(node) makes them from the compiled model nodes
+ *   (there is no other copy of them here): desc[1] is 1 (structure) or 2 (union), and
+ *   desc[member] says what the reader does with a member's value:
+ *     1  keeps it as decoded (read_identity),
+ *     2  an integer member: a number with an integral value becomes an integer (as the
+ *        reader's math.tointeger(x) == x), anything else is kept,
+ *     a table  a structure, union or list member: the desc of that shape (a list's is
+ *        { 3, rule of its elements, the array metatable }),
+ *     0  any other reader (maps, documents, blobs): not read here.
+ *   As the reader does, members the model does not know and null members are dropped
+ *   (unknown values are still parsed, so the text accepted is the same). It answers
+ *   nothing, and the caller then decodes and reads as before, for every case it does not
+ *   take: a member with rule 0 and a value, an unknown member of a union, a structure given
+ *   as an array or a list given an object, and everything core.json_decode declines.
+ *
+ * core.json_reader(desc | { [name] = desc, ... }) -> reader, keys, roots, array_mt
+ *   The rules compiled for the C reader (cached per rules table, so this is what json_read
+ *   and dec:next's readers use too; the rules are read once, when first used): keys[id]
+ *   (from 0) is the member name of key id id, roots[name] the root number (from 1) of each
+ *   named desc ("" for a single desc), array_mt the lists' metatable. For the LuaJIT event
+ *   path (jit_events.lua), which builds the values from the tape itself. */
 #include <stdlib.h>
 #include <string.h>
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
 #include "lua_bedrock.h"
+#include "br_jtape.h"
 
-#define MAX_DEPTH 128
+#define READER_MT "bedrock.JsonReader"
+#define TAPE_MT "bedrock.JsonTape"
+
+static const char CACHE_KEY = 'c'; /* registry: weak desc -> reader */
+static const char TAPE_KEY = 't';  /* registry: the state's shared tape */
+
+/* ------------------------------------------------------------------ values from a tape */
 
 typedef struct {
 	lua_State *L;
-	const char *p, *end;
-	int depth;
-	int sentinel; /* stack index of the empty-array sentinel string */
-} jp;
+	int keys, sentinel, array_mt; /* stack indexes (keys/array_mt 0 without a shape) */
+} mat;
 
-static const char *skip_ws(const char *p, const char *end)
+/* Pushes the value that starts at e; returns the entry after it, or NULL (stack full). */
+static const br_jt_ent *build(mat *m, const br_jt_ent *e)
 {
-	while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
-		p++;
-	return p;
-}
+	lua_State *L = m->L;
+	lua_Integer i;
 
-/* Length of the run of ordinary string bytes at p (no '"', '\\' nor byte below 0x20),
- * sixteen bytes at a time with SSE2 (every x86-64), then eight at a time. */
-static size_t plain_run(const char *p, const char *end)
-{
-	const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
-	const char *s = p;
-#if defined(__SSE2__)
-	const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\'),
-		      ctl = _mm_set1_epi8(0x1f);
-
-	while (end - s >= 16) {
-		__m128i w = _mm_loadu_si128((const __m128i *)(const void *)s);
-		/* a byte below 0x20 (unsigned) is its own minimum with 0x1f */
-		__m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(w, quote), _mm_cmpeq_epi8(w, bslash)),
-					   _mm_cmpeq_epi8(_mm_min_epu8(w, ctl), w));
-		unsigned mask = (unsigned)_mm_movemask_epi8(hit);
-		if (mask)
-			return (size_t)(s - p) + (size_t)__builtin_ctz(mask);
-		s += 16;
-	}
+	switch (e->op) {
+	case BR_JT_OBJ:
+		if (!lua_checkstack(L, 4))
+			return NULL;
+		lua_createtable(L, 0, (int)e->n);
+		for (e++; e->op != BR_JT_END;) {
+			if (e->op == BR_JT_KEY)
+				lua_rawgeti(L, m->keys, (lua_Integer)e->n);
+			else
+				lua_pushlstring(L, e->s, e->len);
+			e++;
+			if (e->op == BR_JT_NIL) {
+				lua_pushnil(L);
+				e++;
+			} else if (!(e = build(m, e))) {
+				return NULL;
+			}
+			lua_rawset(L, -3);
+		}
+		return e + 1;
+	case BR_JT_ARR:
+	case BR_JT_LIST:
+		if (!lua_checkstack(L, 4))
+			return NULL;
+		lua_createtable(L, (int)e->n, 0);
+		if (e->op == BR_JT_LIST) {
+			lua_pushvalue(L, m->array_mt);
+			lua_setmetatable(L, -2);
+		} else if (e->n == 0) {
+			/* json.lua's mark for an empty array (cjson alone cannot tell [] from {}) */
+			lua_pushvalue(L, m->sentinel);
+			lua_rawseti(L, -2, 1);
+		}
+		for (e++, i = 1; e->op != BR_JT_END; i++) {
+			if (!(e = build(m, e)))
+				return NULL;
+			lua_rawseti(L, -2, i);
+		}
+		return e + 1;
+	case BR_JT_STR:
+		lua_pushlstring(L, e->s, e->len);
+		break;
+	case BR_JT_NUM:
+		lua_pushnumber(L, (lua_Number)e->num);
+		break;
+	case BR_JT_INT:
+#if LUA_VERSION_NUM >= 503
+		lua_pushinteger(L, (lua_Integer)e->num);
+#else
+		lua_pushnumber(L, (lua_Number)e->num);
 #endif
-
-	while (end - s >= 8) {
-		uint64_t w, q, b;
-		memcpy(&w, s, 8);
-		q = w ^ (ones * '"');
-		b = w ^ (ones * '\\');
-		if (((w - ones * 0x20) & ~w & highs) | ((q - ones) & ~q & highs) | ((b - ones) & ~b & highs))
-			break;
-		s += 8;
+		break;
+	case BR_JT_TRUE:
+	case BR_JT_FALSE:
+		lua_pushboolean(L, e->op == BR_JT_TRUE);
+		break;
+	default: /* BR_JT_NULL */
+		lua_pushlightuserdata(L, NULL);
+		break;
 	}
-	while (s < end && *s != '"' && *s != '\\' && (unsigned char)*s >= 0x20)
-		s++;
-	return (size_t)(s - p);
+	return e + 1;
 }
 
-static int hex4(const char *p, const char *end, unsigned *out)
+/* Pushes the value on t, 1; or pushes nothing, 0. */
+static int push_tape(mat *m, const br_jtape *t)
 {
-	unsigned v = 0;
-	int i;
+	int top = lua_gettop(m->L);
 
-	if (end - p < 4)
+	if (t->n == 0 || !build(m, t->ents)) {
+		lua_settop(m->L, top);
 		return 0;
-	for (i = 0; i < 4; i++) {
-		char c = p[i];
-		v <<= 4;
-		if (c >= '0' && c <= '9') v |= (unsigned)(c - '0');
-		else if (c >= 'a' && c <= 'f') v |= (unsigned)(c - 'a' + 10);
-		else if (c >= 'A' && c <= 'F') v |= (unsigned)(c - 'A' + 10);
-		else return 0;
 	}
-	*out = v;
 	return 1;
 }
 
-/* The string whose opening quote is at j->p: pushed, 1; or 0 (not ours). */
-static int parse_string(jp *j)
-{
-	const char *p = j->p + 1, *end = j->end;
-	size_t run = plain_run(p, end);
-	luaL_Buffer b;
+/* ------------------------------------------------------------------ compiled readers */
 
-	if (p + run < end && p[run] == '"') {
-		lua_pushlstring(j->L, p, run);
-		j->p = p + run + 1;
-		return 1;
-	}
-	luaL_buffinit(j->L, &b);
-	for (;;) {
-		char c;
-		luaL_addlstring(&b, p, run);
-		p += run;
-		if (p >= end)
-			return 0;
-		c = *p;
-		if (c == '"')
-			break;
-		if (c != '\\' || end - p < 2)
-			return 0; /* a raw control byte: cjson decides */
-		switch (p[1]) {
-		case '"': luaL_addchar(&b, '"'); p += 2; break;
-		case '\\': luaL_addchar(&b, '\\'); p += 2; break;
-		case '/': luaL_addchar(&b, '/'); p += 2; break;
-		case 'b': luaL_addchar(&b, '\b'); p += 2; break;
-		case 'f': luaL_addchar(&b, '\f'); p += 2; break;
-		case 'n': luaL_addchar(&b, '\n'); p += 2; break;
-		case 'r': luaL_addchar(&b, '\r'); p += 2; break;
-		case 't': luaL_addchar(&b, '\t'); p += 2; break;
-		case 'u': {
-			unsigned cp, lo;
-			char u[4];
-			size_t n;
-			if (!hex4(p + 2, end, &cp))
-				return 0;
-			p += 6;
-			if (cp >= 0xDC00 && cp <= 0xDFFF)
-				return 0;
-			if (cp >= 0xD800 && cp <= 0xDBFF) {
-				if (end - p < 6 || p[0] != '\\' || p[1] != 'u' || !hex4(p + 2, end, &lo) ||
-				    lo < 0xDC00 || lo > 0xDFFF)
-					return 0;
-				cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-				p += 6;
-			}
-			if (cp < 0x80) {
-				u[0] = (char)cp;
-				n = 1;
-			} else if (cp < 0x800) {
-				u[0] = (char)(0xC0 | (cp >> 6));
-				u[1] = (char)(0x80 | (cp & 0x3F));
-				n = 2;
-			} else if (cp < 0x10000) {
-				u[0] = (char)(0xE0 | (cp >> 12));
-				u[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-				u[2] = (char)(0x80 | (cp & 0x3F));
-				n = 3;
-			} else {
-				u[0] = (char)(0xF0 | (cp >> 18));
-				u[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-				u[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-				u[3] = (char)(0x80 | (cp & 0x3F));
-				n = 4;
-			}
-			luaL_addlstring(&b, u, n);
-			break;
-		}
-		default:
-			return 0;
-		}
-		run = plain_run(p, end);
-	}
-	luaL_pushresult(&b);
-	j->p = p + 1;
-	return 1;
+typedef struct {
+	char *name;
+	size_t len;
+	int node;
+} root;
+
+typedef struct {
+	br_jr_set set;
+	root *roots;
+	size_t nroots;
+} l_reader;
+
+static int l_reader_gc(lua_State *L)
+{
+	l_reader *r = (l_reader *)luaL_checkudata(L, 1, READER_MT);
+	size_t i;
+
+	br_jr_set_free(&r->set);
+	for (i = 0; i < r->nroots; i++)
+		free(r->roots[i].name);
+	free(r->roots);
+	r->roots = NULL;
+	r->nroots = 0;
+	return 0;
 }
 
-/* A number in strict JSON syntax at j->p: pushed as a float, 1; or 0. */
-static int parse_number(jp *j)
+/* Phase one: gives every desc table reachable from the one at index d an index in
+ * `order` (stack index) and `seen` (desc -> index). */
+static void number_descs(lua_State *L, int d, int order, int seen)
 {
-	const char *p = j->p, *s = p, *end = j->end;
-	char tok[65];
-	size_t n;
+	lua_Integer kind;
 
-	const char *digits, *int_end;
-
-	if (p < end && *p == '-')
-		p++;
-	digits = p;
-	if (p < end && *p == '0') {
-		p++;
-	} else if (p < end && *p >= '1' && *p <= '9') {
-		while (p < end && *p >= '0' && *p <= '9') p++;
-	} else {
-		return 0;
-	}
-	int_end = p;
-	if (p < end && *p == '.') {
-		const char *d = ++p;
-		while (p < end && *p >= '0' && *p <= '9') p++;
-		if (p == d) return 0;
-	}
-	if (p < end && (*p == 'e' || *p == 'E')) {
-		const char *d;
-		p++;
-		if (p < end && (*p == '+' || *p == '-')) p++;
-		d = p;
-		while (p < end && *p >= '0' && *p <= '9') p++;
-		if (p == d) return 0;
-	}
-	n = (size_t)(p - s);
-	if (p - digits <= 15 && int_end == p) {
-		/* an integer below 10^15: exact as a double, the very value strtod gives */
-		double v = 0;
-		const char *d;
-		for (d = digits; d < p; d++)
-			v = v * 10 + (*d - '0');
-		lua_pushnumber(j->L, (lua_Number)(*s == '-' ? -v : v));
-		j->p = p;
-		return 1;
-	}
-	if (n >= sizeof tok)
-		return 0;
-	memcpy(tok, s, n);
-	tok[n] = '\0';
-	lua_pushnumber(j->L, (lua_Number)strtod(tok, NULL));
-	j->p = p;
-	return 1;
-}
-
-static int parse_value(jp *j);
-
-/* Members and elements are first pushed on the stack, then the table is made at its
- * final size and filled in text order: one allocation per table instead of a rehash at
- * every power of two. */
-static int parse_object(jp *j)
-{
-	lua_State *L = j->L;
-	int base = lua_gettop(L), n = 0, i;
-
-	if (++j->depth > MAX_DEPTH)
-		return 0;
-	j->p = skip_ws(j->p + 1, j->end);
-	if (j->p < j->end && *j->p == '}') {
-		lua_newtable(L);
-		j->p++;
-		j->depth--;
-		return 1;
-	}
-	for (;;) {
-		if (!lua_checkstack(L, 4) || j->p >= j->end || *j->p != '"' || !parse_string(j))
-			return 0;
-		j->p = skip_ws(j->p, j->end);
-		if (j->p >= j->end || *j->p != ':')
-			return 0;
-		j->p++;
-		if (!parse_value(j))
-			return 0;
-		n++;
-		j->p = skip_ws(j->p, j->end);
-		if (j->p >= j->end)
-			return 0;
-		if (*j->p == '}')
-			break;
-		if (*j->p != ',')
-			return 0;
-		j->p = skip_ws(j->p + 1, j->end);
-	}
-	lua_createtable(L, 0, n);
-	for (i = 0; i < n; i++) {
-		lua_pushvalue(L, base + 2 * i + 1);
-		lua_pushvalue(L, base + 2 * i + 2);
-		lua_rawset(L, -3);
-	}
-	lua_replace(L, base + 1);
-	lua_settop(L, base + 1);
-	j->p++;
-	j->depth--;
-	return 1;
-}
-
-static int parse_array(jp *j)
-{
-	lua_State *L = j->L;
-	int base = lua_gettop(L), n = 0, i;
-
-	if (++j->depth > MAX_DEPTH)
-		return 0;
-	j->p = skip_ws(j->p + 1, j->end);
-	if (j->p < j->end && *j->p == ']') {
-		/* json.lua's mark for an empty array (cjson alone cannot tell [] from {}) */
-		lua_createtable(L, 1, 0);
-		lua_pushvalue(L, j->sentinel);
-		lua_rawseti(L, -2, 1);
-		j->p++;
-		j->depth--;
-		return 1;
-	}
-	for (;;) {
-		if (!lua_checkstack(L, 3) || !parse_value(j))
-			return 0;
-		n++;
-		j->p = skip_ws(j->p, j->end);
-		if (j->p >= j->end)
-			return 0;
-		if (*j->p == ']')
-			break;
-		if (*j->p != ',')
-			return 0;
-		j->p++;
-	}
-	lua_createtable(L, n, 0);
-	for (i = 1; i <= n; i++) {
-		lua_pushvalue(L, base + i);
-		lua_rawseti(L, -2, i);
-	}
-	lua_replace(L, base + 1);
-	lua_settop(L, base + 1);
-	j->p++;
-	j->depth--;
-	return 1;
-}
-
-static int literal(jp *j, const char *word, size_t n)
-{
-	if ((size_t)(j->end - j->p) < n || memcmp(j->p, word, n) != 0)
-		return 0;
-	j->p += n;
-	return 1;
-}
-
-static int parse_value(jp *j)
-{
-	j->p = skip_ws(j->p, j->end);
-	if (j->p >= j->end)
-		return 0;
-	switch (*j->p) {
-	case '{': return parse_object(j);
-	case '[': return parse_array(j);
-	case '"': return parse_string(j);
-	case 't':
-		if (!literal(j, "true", 4)) return 0;
-		lua_pushboolean(j->L, 1);
-		return 1;
-	case 'f':
-		if (!literal(j, "false", 5)) return 0;
-		lua_pushboolean(j->L, 0);
-		return 1;
-	case 'n':
-		if (!literal(j, "null", 4)) return 0;
-		lua_pushlightuserdata(j->L, NULL);
-		return 1;
-	default:
-		return parse_number(j);
-	}
-}
-
-/* ------------------------------------------------------------------ reading shapes
- *
- * core.json_read(s, sentinel, desc) -> value, true | (nothing)
- *
- * The same parse, with the output shape's reader (shapes.lua, node.read) applied while
- * the tables are built, for a JSON object read as a structure. desc is the reader's rules
- * for that structure as shapes.reader_desc(node) makes them from the compiled model nodes
- * (there is no other copy of them here): desc[1] is 1 (structure) or 2 (union), and
- * desc[member] says what the reader does with a member's value:
- *   1  keeps it as decoded (read_identity),
- *   2  an integer member: a number with an integral value becomes an integer (as the
- *      reader's math.tointeger(x) == x), anything else is kept,
- *   a table  a structure, union or list member: the desc of that shape (a list's is
- *      { 3, rule of its elements, the array metatable }),
- *   0  any other reader (maps, documents, blobs): not read here.
- * As the reader does, members the model does not know and null members are dropped
- * (unknown values are still parsed, so the text accepted is the same). It answers
- * nothing, and the caller then decodes and reads as before, for every case it does not
- * take: a member with rule 0 and a value, an unknown member of a union, a structure given
- * as an array or a list given an object, and everything core.json_decode itself
- * declines. */
-
-/* Skips the value at j->p (parsed as parse_value would, nothing kept): 1, or 0. */
-static int skip_value(jp *j)
-{
-	j->p = skip_ws(j->p, j->end);
-	if (j->p < j->end && *j->p == '"') {
-		const char *p = j->p + 1;
-		size_t run = plain_run(p, j->end);
-		if (p + run < j->end && p[run] == '"') {
-			j->p = p + run + 1;
-			return 1;
-		}
-	}
-	if (!lua_checkstack(j->L, 2) || !parse_value(j))
-		return 0;
-	lua_pop(j->L, 1);
-	return 1;
-}
-
-/* A number at the top of the stack with an integral value in range becomes an integer. */
-static void to_integer(lua_State *L)
-{
-	lua_Number d;
-
-	if (lua_type(L, -1) != LUA_TNUMBER)
-		return;
-	d = lua_tonumber(L, -1);
-	if (d >= -9223372036854775808.0 && d < 9223372036854775808.0) {
-		long long i = (long long)d;
-		if ((lua_Number)i == d) {
-			lua_pop(L, 1);
-			lua_pushinteger(L, (lua_Integer)i);
-		}
-	}
-}
-
-static int read_object(jp *j, int desc);
-static int read_array(jp *j, int desc);
-
-/* The value at j->p (not null) by its rule at stack index rule: pushed, 1; or 0. */
-static int read_value(jp *j, int rule)
-{
-	lua_State *L = j->L;
-
-	if (lua_type(L, rule) == LUA_TTABLE) {
-		int kind;
-		lua_rawgeti(L, rule, 1);
-		kind = (int)lua_tonumber(L, -1);
+	d = lua_absindex(L, d);
+	lua_pushvalue(L, d);
+	lua_rawget(L, seen);
+	if (!lua_isnil(L, -1)) {
 		lua_pop(L, 1);
-		if (*j->p == (kind == 3 ? '{' : '['))
-			return 0; /* a list given an object, a structure given an array */
-		if (*j->p == '{')
-			return read_object(j, rule);
-		if (*j->p == '[')
-			return read_array(j, rule);
-		return parse_value(j);
-	} else {
-		int r = (int)lua_tonumber(L, rule);
-		if (r != 1 && r != 2)
-			return 0;
-		if (!parse_value(j))
-			return 0;
-		if (r == 2)
-			to_integer(L);
-		return 1;
+		return;
 	}
-}
-
-/* A JSON array read as a list: elements by the rule desc[2] (nulls kept, as the list
- * reader keeps them), the table given the array metatable desc[3]. */
-static int read_array(jp *j, int desc)
-{
-	lua_State *L = j->L;
-	int base = lua_gettop(L), n = 0, i, rule = base + 1;
-
-	if (++j->depth > MAX_DEPTH || !lua_checkstack(L, 4))
-		return 0;
-	lua_rawgeti(L, desc, 2);
-	j->p = skip_ws(j->p + 1, j->end);
-	if (j->p < j->end && *j->p == ']') {
-		j->p++;
-	} else {
-		for (;;) {
-			if (!lua_checkstack(L, 3))
-				return 0;
-			j->p = skip_ws(j->p, j->end);
-			if (j->p >= j->end)
-				return 0;
-			if (*j->p == 'n' ? !parse_value(j) : !read_value(j, rule))
-				return 0;
-			n++;
-			j->p = skip_ws(j->p, j->end);
-			if (j->p >= j->end)
-				return 0;
-			if (*j->p == ']')
-				break;
-			if (*j->p != ',')
-				return 0;
-			j->p++;
-		}
-		j->p++;
-	}
-	lua_createtable(L, n, 0);
-	for (i = 1; i <= n; i++) {
-		lua_pushvalue(L, rule + i);
-		lua_rawseti(L, -2, i);
-	}
-	lua_rawgeti(L, desc, 3);
-	if (!lua_istable(L, -1))
-		return 0;
-	lua_setmetatable(L, -2);
-	lua_replace(L, base + 1);
-	lua_settop(L, base + 1);
-	j->depth--;
-	return 1;
-}
-
-static int read_object(jp *j, int desc)
-{
-	lua_State *L = j->L;
-	int base = lua_gettop(L), n = 0, i, is_union;
-
-	if (++j->depth > MAX_DEPTH || !lua_checkstack(L, 8))
-		return 0;
-	lua_rawgeti(L, desc, 1);
-	is_union = lua_tonumber(L, -1) == 2;
 	lua_pop(L, 1);
-	j->p = skip_ws(j->p + 1, j->end);
-	if (j->p < j->end && *j->p == '}') {
-		lua_newtable(L);
-		j->p++;
-		j->depth--;
-		return 1;
+	luaL_checkstack(L, 6, "JSON reader rules too deep");
+	lua_pushvalue(L, d);
+	lua_pushinteger(L, (lua_Integer)lua_rawlen(L, order));
+	lua_rawset(L, seen);
+	lua_pushvalue(L, d);
+	lua_rawseti(L, order, (lua_Integer)lua_rawlen(L, order) + 1);
+	lua_rawgeti(L, d, 1);
+	kind = lua_tointeger(L, -1);
+	lua_pop(L, 1);
+	if (kind == BR_JR_LISTK) {
+		lua_rawgeti(L, d, 2);
+		if (lua_istable(L, -1))
+			number_descs(L, -1, order, seen);
+		lua_pop(L, 1);
+		return;
 	}
-	for (;;) {
-		int top;
-		if (!lua_checkstack(L, 6) || j->p >= j->end || *j->p != '"' || !parse_string(j))
-			return 0;
-		j->p = skip_ws(j->p, j->end);
-		if (j->p >= j->end || *j->p != ':')
-			return 0;
-		j->p = skip_ws(j->p + 1, j->end);
-		if (j->p >= j->end)
-			return 0;
+	lua_pushnil(L);
+	while (lua_next(L, d)) {
+		if (lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TTABLE)
+			number_descs(L, -1, order, seen);
+		lua_pop(L, 1);
+	}
+}
+
+/* The rule of the value at the top of the stack (a desc rule). */
+static int32_t rule_of(lua_State *L, int seen)
+{
+	int32_t r = BR_JR_NONE;
+
+	if (lua_type(L, -1) == LUA_TTABLE) {
 		lua_pushvalue(L, -1);
-		lua_rawget(L, desc);
-		top = lua_gettop(L); /* key at top - 1, its rule at top */
-		if (lua_isnil(L, top)) {
-			/* a member the model does not know: dropped (a union's: not ours) */
-			lua_pop(L, 2);
-			if (is_union && *j->p != 'n')
-				return 0;
-			if (!skip_value(j))
-				return 0;
-		} else if (*j->p == 'n') {
-			/* null: the member is dropped (nil set in text order: a later null of a
-			 * duplicated key removes the earlier value, as the last one wins) */
-			if (!literal(j, "null", 4))
-				return 0;
-			lua_pop(L, 1);
-			lua_pushnil(L);
-			n++;
-		} else {
-			if (!read_value(j, top))
-				return 0;
-			lua_replace(L, top);
-			n++;
-		}
-		j->p = skip_ws(j->p, j->end);
-		if (j->p >= j->end)
-			return 0;
-		if (*j->p == '}')
-			break;
-		if (*j->p != ',')
-			return 0;
-		j->p = skip_ws(j->p + 1, j->end);
+		lua_rawget(L, seen);
+		r = BR_JR_NODE + (int32_t)lua_tointeger(L, -1);
+		lua_pop(L, 1);
+	} else if (lua_type(L, -1) == LUA_TNUMBER) {
+		lua_Number x = lua_tonumber(L, -1);
+		if (x == 1) r = BR_JR_KEEP;
+		else if (x == 2) r = BR_JR_INT;
 	}
-	lua_createtable(L, 0, n);
-	for (i = 0; i < n; i++) {
-		lua_pushvalue(L, base + 2 * i + 1);
-		lua_pushvalue(L, base + 2 * i + 2);
+	return r;
+}
+
+/* Compiles the rules at index src (a desc, or { [name] = desc }) into a new reader:
+ * pushes reader, keys, roots. The reader's user value is { keys, array metatable }. */
+static void compile(lua_State *L, int src)
+{
+	int order, seen, keys, roots, amt, single;
+	lua_Integer i, n;
+	l_reader *r;
+
+	src = lua_absindex(L, src);
+	lua_rawgeti(L, src, 1);
+	single = lua_type(L, -1) == LUA_TNUMBER;
+	lua_pop(L, 1);
+	r = (l_reader *)lua_newuserdatauv(L, sizeof *r, 1);
+	memset(r, 0, sizeof *r);
+	br_jr_set_init(&r->set);
+	luaL_setmetatable(L, READER_MT);
+	lua_newtable(L);
+	keys = lua_gettop(L);
+	lua_newtable(L);
+	roots = lua_gettop(L);
+	lua_pushnil(L);
+	amt = lua_gettop(L);
+	lua_newtable(L);
+	order = lua_gettop(L);
+	lua_newtable(L);
+	seen = lua_gettop(L);
+	if (single) {
+		number_descs(L, src, order, seen);
+	} else {
+		lua_pushnil(L);
+		while (lua_next(L, src)) {
+			if (lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TTABLE)
+				number_descs(L, -1, order, seen);
+			lua_pop(L, 1);
+		}
+	}
+	/* Phase two: the nodes, then each node's members together. */
+	n = (lua_Integer)lua_rawlen(L, order);
+	for (i = 1; i <= n; i++) {
+		lua_Integer kind;
+		lua_rawgeti(L, order, i);
+		lua_rawgeti(L, -1, 1);
+		kind = lua_tointeger(L, -1);
+		lua_pop(L, 2);
+		if (kind != BR_JR_STRUCT && kind != BR_JR_UNION && kind != BR_JR_LISTK)
+			kind = BR_JR_STRUCT; /* (not made by reader_desc) */
+		if (br_jr_set_node(&r->set, (int)kind, BR_JR_NONE) < 0)
+			luaL_error(L, "not enough memory");
+	}
+	for (i = 1; i <= n; i++) {
+		br_jr_node *nd = &r->set.nodes[i - 1];
+		lua_rawgeti(L, order, i);
+		if (nd->kind == BR_JR_LISTK) {
+			lua_rawgeti(L, -1, 2);
+			nd->elem = rule_of(L, seen);
+			lua_pop(L, 1);
+			/* the array metatable (shapes.lua has one for every list) */
+			lua_rawgeti(L, -1, 3);
+			if (lua_istable(L, -1))
+				lua_replace(L, amt);
+			else
+				lua_pop(L, 1);
+		} else {
+			lua_pushnil(L);
+			while (lua_next(L, -2)) {
+				if (lua_type(L, -2) == LUA_TSTRING) {
+					size_t len;
+					const char *name = lua_tolstring(L, -2, &len);
+					int id = br_jr_set_member(&r->set, (int)(i - 1), name, len, rule_of(L, seen));
+					if (id < 0)
+						luaL_error(L, "not enough memory");
+					lua_pushvalue(L, -2);
+					lua_rawseti(L, keys, id);
+				}
+				lua_pop(L, 1);
+			}
+		}
+		lua_pop(L, 1);
+	}
+	if (single) {
+		lua_pushliteral(L, "");
+		lua_pushvalue(L, src);
+		lua_rawset(L, roots); /* a placeholder, replaced below */
+	} else {
+		lua_pushnil(L);
+		while (lua_next(L, src)) {
+			if (lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TTABLE) {
+				lua_pushvalue(L, -2);
+				lua_insert(L, -2);
+				lua_rawset(L, roots);
+			} else {
+				lua_pop(L, 1);
+			}
+		}
+	}
+	/* roots: name -> root number, and r->roots by number */
+	lua_pushnil(L);
+	while (lua_next(L, roots)) {
+		size_t len;
+		const char *name = lua_tolstring(L, -2, &len);
+		root *rt, *q = realloc(r->roots, (r->nroots + 1) * sizeof *q);
+		if (!q)
+			luaL_error(L, "not enough memory");
+		r->roots = q;
+		rt = &q[r->nroots];
+		if (!(rt->name = malloc(len + 1)))
+			luaL_error(L, "not enough memory");
+		r->nroots++;
+		memcpy(rt->name, name, len + 1);
+		rt->len = len;
+		lua_rawget(L, seen);
+		rt->node = (int)lua_tointeger(L, -1);
+		lua_pop(L, 1);
+	}
+	lua_newtable(L); /* (new keys while traversing roots are not allowed: rebuilt) */
+	for (i = 0; i < (lua_Integer)r->nroots; i++) {
+		lua_pushlstring(L, r->roots[i].name, r->roots[i].len);
+		lua_pushinteger(L, i + 1);
 		lua_rawset(L, -3);
 	}
-	if (n > 0) { /* (with every member dropped the table is at base + 1 already) */
-		lua_replace(L, base + 1);
-		lua_settop(L, base + 1);
+	lua_replace(L, roots);
+	lua_createtable(L, 2, 0);
+	lua_pushvalue(L, keys);
+	lua_rawseti(L, -2, 1);
+	lua_pushvalue(L, amt);
+	lua_rawseti(L, -2, 2);
+	lua_setiuservalue(L, keys - 1, 1);
+	lua_settop(L, roots);
+}
+
+/* The compiled reader of the rules at index src (cached per rules table): pushes it and
+ * returns it; with push_info also pushes its keys and roots tables. */
+static l_reader *reader_of(lua_State *L, int src)
+{
+	l_reader *r;
+
+	src = lua_absindex(L, src);
+	lua_pushlightuserdata(L, (void *)&CACHE_KEY);
+	lua_rawget(L, LUA_REGISTRYINDEX);
+	if (!lua_istable(L, -1)) {
+		lua_pop(L, 1);
+		lua_newtable(L);
+		lua_createtable(L, 0, 1);
+		lua_pushliteral(L, "k");
+		lua_setfield(L, -2, "__mode");
+		lua_setmetatable(L, -2);
+		lua_pushlightuserdata(L, (void *)&CACHE_KEY);
+		lua_pushvalue(L, -2);
+		lua_rawset(L, LUA_REGISTRYINDEX);
 	}
-	j->p++;
-	j->depth--;
+	lua_pushvalue(L, src);
+	lua_rawget(L, -2);
+	r = (l_reader *)luaL_testudata(L, -1, READER_MT);
+	if (r) {
+		lua_remove(L, -2);
+		return r;
+	}
+	lua_pop(L, 1);
+	compile(L, src);
+	lua_pop(L, 2); /* keys, roots */
+	lua_pushvalue(L, src);
+	lua_pushvalue(L, -2);
+	lua_rawset(L, -4);
+	lua_remove(L, -2);
+	return (l_reader *)lua_touserdata(L, -1);
+}
+
+/* The root number (from 1) of event type et in reader r, or 0. */
+int br_json_reader_root(const void *reader, const char *et, size_t len)
+{
+	const l_reader *r = (const l_reader *)reader;
+	size_t i;
+
+	for (i = 0; i < r->nroots; i++)
+		if (r->roots[i].len == len && memcmp(r->roots[i].name, et, len) == 0)
+			return (int)i + 1;
+	return 0;
+}
+
+/* The state's shared tape (json_decode, json_read), or NULL when it is in use. */
+typedef struct {
+	br_jtape t;
+} l_tape;
+
+static int l_tape_gc(lua_State *L)
+{
+	br_jtape_free(&((l_tape *)luaL_checkudata(L, 1, TAPE_MT))->t);
+	return 0;
+}
+
+static br_jtape *shared_tape(lua_State *L)
+{
+	l_tape *u;
+
+	lua_pushlightuserdata(L, (void *)&TAPE_KEY);
+	lua_rawget(L, LUA_REGISTRYINDEX);
+	u = (l_tape *)luaL_testudata(L, -1, TAPE_MT);
+	lua_pop(L, 1);
+	if (!u) {
+		u = (l_tape *)lua_newuserdatauv(L, sizeof *u, 0);
+		br_jtape_init(&u->t);
+		luaL_setmetatable(L, TAPE_MT);
+		lua_pushlightuserdata(L, (void *)&TAPE_KEY);
+		lua_insert(L, -2);
+		lua_rawset(L, LUA_REGISTRYINDEX);
+	}
+	return u->t.busy ? NULL : &u->t;
+}
+
+/* Reads s by the root node of the reader at stack index rd (node < 0: no shape) on tape t
+ * and pushes the value: 1, or 0 with nothing pushed. */
+static int read_push(lua_State *L, br_jtape *t, int rd, int node, const char *s, size_t n, int sentinel)
+{
+	mat m;
+	int ok, top = lua_gettop(L);
+
+	if (!t || t->busy)
+		return 0;
+	if (node >= 0) {
+		const l_reader *r = (const l_reader *)lua_touserdata(L, rd);
+		if (!br_jtape_read(t, &r->set, node, s, n))
+			return 0;
+		lua_getiuservalue(L, rd, 1);
+		lua_rawgeti(L, -1, 1);
+		lua_rawgeti(L, -2, 2);
+		m.keys = top + 2;
+		m.array_mt = top + 3;
+	} else {
+		if (!br_jtape_read(t, NULL, -1, s, n))
+			return 0;
+		m.keys = m.array_mt = 0;
+	}
+	m.L = L;
+	m.sentinel = lua_absindex(L, sentinel);
+	t->busy = 1; /* (a finalizer run while building may decode JSON: not on this tape) */
+	ok = push_tape(&m, t);
+	t->busy = 0;
+	if (!ok) {
+		lua_settop(L, top);
+		return 0;
+	}
+	if (node >= 0) {
+		lua_replace(L, top + 1);
+		lua_settop(L, top + 1);
+	}
 	return 1;
+}
+
+int br_lua_json_push(lua_State *L, const char *s, size_t n, int sentinel)
+{
+	sentinel = lua_absindex(L, sentinel);
+	return read_push(L, shared_tape(L), 0, -1, s, n, sentinel);
 }
 
 int br_lua_json_read(lua_State *L, const char *s, size_t n, int sentinel, int desc)
 {
-	int top = lua_gettop(L);
-	jp j;
+	int ok, rd;
+	l_reader *r;
 
-	j.L = L;
-	j.p = skip_ws(s, s + n);
-	j.end = s + n;
-	j.depth = 0;
-	j.sentinel = lua_absindex(L, sentinel);
-	if (j.p >= j.end || *j.p != '{' || !read_object(&j, lua_absindex(L, desc)) ||
-	    skip_ws(j.p, j.end) != j.end) {
-		lua_settop(L, top);
-		return 0;
-	}
-	return 1;
+	sentinel = lua_absindex(L, sentinel);
+	r = reader_of(L, desc);
+	rd = lua_gettop(L);
+	ok = r->nroots == 1 && read_push(L, shared_tape(L), rd, r->roots[0].node, s, n, sentinel);
+	lua_remove(L, rd);
+	return ok;
+}
+
+int br_lua_json_event(lua_State *L, br_jtape *t, int readers, const char *et, size_t et_len,
+		      const char *s, size_t n, int sentinel)
+{
+	int ok, rd, node;
+	l_reader *r;
+
+	sentinel = lua_absindex(L, sentinel);
+	r = reader_of(L, readers);
+	rd = lua_gettop(L);
+	node = br_json_reader_root(r, et, et_len);
+	ok = node > 0 && read_push(L, t, rd, r->roots[node - 1].node, s, n, sentinel);
+	lua_remove(L, rd);
+	return ok;
 }
 
 static int l_json_read(lua_State *L)
@@ -597,23 +515,6 @@ static int l_json_read(lua_State *L)
 	return 2;
 }
 
-int br_lua_json_push(lua_State *L, const char *s, size_t n, int sentinel)
-{
-	int top = lua_gettop(L);
-	jp j;
-
-	j.L = L;
-	j.p = s;
-	j.end = s + n;
-	j.depth = 0;
-	j.sentinel = lua_absindex(L, sentinel);
-	if (!parse_value(&j) || skip_ws(j.p, j.end) != j.end) {
-		lua_settop(L, top);
-		return 0;
-	}
-	return 1;
-}
-
 static int l_json_decode(lua_State *L)
 {
 	size_t n;
@@ -627,10 +528,48 @@ static int l_json_decode(lua_State *L)
 	return 2;
 }
 
+static int l_json_reader(lua_State *L)
+{
+	const l_reader *r;
+	size_t i;
+
+	luaL_checktype(L, 1, LUA_TTABLE);
+	lua_settop(L, 1);
+	r = reader_of(L, 1);
+	lua_getiuservalue(L, 2, 1);
+	lua_rawgeti(L, 3, 1);
+	lua_createtable(L, 0, (int)r->nroots);
+	for (i = 0; i < r->nroots; i++) {
+		lua_pushlstring(L, r->roots[i].name, r->roots[i].len);
+		lua_pushinteger(L, (lua_Integer)i + 1);
+		lua_rawset(L, -3);
+	}
+	lua_rawgeti(L, 3, 2);
+	lua_remove(L, 3);
+	return 4;
+}
+
+/* The compiled rules of reader r and the node of its root number k (from 1). */
+const br_jr_set *br_json_reader_set(const void *reader, int k, int *node)
+{
+	const l_reader *r = (const l_reader *)reader;
+
+	*node = r->roots[k - 1].node;
+	return &r->set;
+}
+
 void br_lua_open_json(lua_State *L)
 {
+	static const luaL_Reg none[] = {{NULL, NULL}};
+	static const luaL_Reg reader_meta[] = {{"__gc", l_reader_gc}, {NULL, NULL}};
+	static const luaL_Reg tape_meta[] = {{"__gc", l_tape_gc}, {NULL, NULL}};
+
+	br_lua_newclass(L, READER_MT, none, reader_meta);
+	br_lua_newclass(L, TAPE_MT, none, tape_meta);
 	lua_pushcfunction(L, l_json_decode);
 	lua_setfield(L, -2, "json_decode");
 	lua_pushcfunction(L, l_json_read);
 	lua_setfield(L, -2, "json_read");
+	lua_pushcfunction(L, l_json_reader);
+	lua_setfield(L, -2, "json_reader");
 }

@@ -682,3 +682,126 @@ describe("collect over long streams", function()
 		for i = 2, parts.k do assert.is_true(#parts[i - 1] > #parts[i]) end
 	end)
 end)
+
+-- Under LuaJIT, stream events are taken through the FFI in batches (jit_events.lua) and
+-- built from the C reader's tape in Lua. The same streams must give the same events and
+-- the same errors as the Lua C API path (stream.jit = false) and as the general path (a
+-- decoder that only hands out payload strings), however the bytes are sliced: messages
+-- that straddle slices, messages the batch declines (held for dec:next), exceptions and
+-- framing errors after events of the same batch.
+describe("stream events through LuaJIT's FFI path #core", function()
+	local jit_events = require "bedrock.jit_events"
+
+	local function frame(et, payload, mt)
+		return assert(core.encode({ [":message-type"] = mt or "event", [":event-type"] = et,
+			[":content-type"] = "application/json" }, payload))
+	end
+
+	local function read_with(body, slice, how)
+		local s = assert(client.stream_from_body(CONVERSE, 200, {}, body, slice))
+		if how == "capi" then
+			s.jit = nil
+		elseif how == "plain" then
+			s.jit = nil
+			s.decoder = plain_decoder(s.decoder)
+		end
+		s.final_event = nil
+		local events = {}
+		local ok, err = pcall(function()
+			for ev in s do events[#events + 1] = ev end
+		end)
+		if not ok then err = type(err) == "table" and (err.code .. ": " .. err.message) or tostring(err) end
+		return events, not ok and err or nil, s
+	end
+
+	-- Reads body every way with each slice size; returns the events taken by the batches.
+	local function all_ways(body, slices)
+		local before = jit_events.taken or 0
+		for _, slice in ipairs(slices) do
+			local a, ea = read_with(body, slice, "jit")
+			local b, eb = read_with(body, slice, "capi")
+			local c, ec = read_with(body, slice, "plain")
+			assert.are.equal(eb, ea)
+			assert.are.equal(ec, ea)
+			assert.are.equal(#b, #a)
+			assert.are.equal(#c, #a)
+			for i = 1, #a do
+				assert(same_value(a[i], b[i]), "event " .. i .. " differs from the C API path, slice " .. slice)
+				assert(same_value(a[i], c[i]), "event " .. i .. " differs from the general path, slice " .. slice)
+			end
+		end
+		return (jit_events.taken or 0) - before
+	end
+
+	local PAYLOADS = {
+		{ "messageStart", '{"role":"assistant"}' },
+		{ "contentBlockDelta", '{"contentBlockIndex":0,"delta":{"text":"Hi"},"p":"abcdef"}' },
+		{ "contentBlockDelta", ' {"contentBlockIndex" : 3 , "delta" : { "text" : "a\\"b\\u00e9\\ud83d\\ude00\\n" } } ' },
+		{ "contentBlockDelta", '{"c\\u006fntentBlockIndex":4,"delta":{"text":"\\\\x"}}' },
+		{ "contentBlockDelta", '{"contentBlockIndex":1.5,"delta":{"text":"x"},"zz":[[],{},null,"\\t"]}' },
+		{ "contentBlockDelta", '{"contentBlockIndex":0,"contentBlockIndex":null,"delta":{"text":"x"}}' },
+		{ "contentBlockDelta", '{"contentBlockIndex":0,"delta":{"toolResult":[{"text":"x"},null,{}]}}' },
+		{ "contentBlockDelta", '{"contentBlockIndex":0,"delta":{"toolResult":[]}}' },
+		{ "contentBlockDelta", '{"contentBlockIndex":0,"delta":{"toolResult":[{"json":{"a":[]}}]}}' }, -- declined
+		{ "contentBlockDelta", '{"contentBlockIndex":0,"delta":{"zzz":1}}' }, -- declined (union)
+		{ "contentBlockDelta", '{"contentBlockIndex":0,"delta":{"toolUse":{"input":"{\\"a\\":"}}}' },
+		{ "unknownEvent", '{"x":1}' }, -- skipped
+		{ "contentBlockStart", '{"contentBlockIndex":1,"start":{"toolUse":{"toolUseId":"t","name":"n"}}}' },
+		{ "contentBlockStop", '{"contentBlockIndex":1}' },
+		{ "messageStop", '{"stopReason":"end_turn","additionalModelResponseFields":{"a":[1]}}' }, -- declined
+		{ "metadata", '{"usage":{"inputTokens":10,"outputTokens":2.0,"totalTokens":12},"metrics":{"latencyMs":345}}' },
+	}
+
+	it("gives what the other paths give, sliced every way, and takes most events itself", function()
+		local parts = {}
+		for r = 1, 20 do
+			for i, c in ipairs(PAYLOADS) do
+				parts[#parts + 1] = frame(c[1], (c[2]:gsub('"Hi"', '"Hi ' .. r .. "." .. i .. '"')))
+			end
+		end
+		local body = table.concat(parts)
+		local taken = all_ways(body, { 1, 7, 64, 333, 4096, 65536, #body })
+		if jit_events.reader({}) then
+			-- 320 events a way, 13 of every 16 taken by the batches (fewer when one slice
+			-- holds less than a message)
+			assert.is_true(taken >= 5 * 200, "events taken by the batches: " .. taken)
+		else
+			assert.are.equal(0, taken)
+		end
+	end)
+
+	it("an exception, a framing error or a truncated message after events of the same batch", function()
+		local ok1 = frame("contentBlockDelta", '{"contentBlockIndex":0,"delta":{"text":"a"}}')
+		local ok2 = frame("contentBlockDelta", '{"contentBlockIndex":0,"delta":{"text":"b"}}')
+		local exc = assert(core.encode({ [":message-type"] = "exception",
+			[":exception-type"] = "modelStreamErrorException", [":content-type"] = "application/json" },
+			'{"message":"boom"}'))
+		local bad = ok2:sub(1, -2) .. string.char((ok2:byte(-1) + 1) % 256) -- message CRC
+		for _, body in ipairs{
+			ok1 .. ok2 .. exc .. ok1,
+			ok1 .. ok2 .. bad .. ok1,
+			ok1 .. ok2 .. ok1:sub(1, 20),
+			ok1 .. ok2 .. "\0\0\0\5" .. ok1,
+		} do
+			all_ways(body, { 1, 5, 100, #body })
+			local events, err = read_with(body, #body, "jit")
+			assert.are.equal(2, #events)
+			assert.is_string(err)
+		end
+	end)
+
+	it("every ConverseStream capture, sliced three ways", function()
+		local n = 0
+		for _, f in ipairs(helper.ls(DIR)) do
+			if f:match("^converse%-stream%-%-") then
+				local cap = assert(json.decode(helper.read(DIR .. "/" .. f)))
+				local body = cap.response.body_b64 and json.b64decode(cap.response.body_b64)
+				if body and cap.response.status < 300 then
+					all_ways(body, { 3, 200, #body })
+					n = n + 1
+				end
+			end
+		end
+		assert.is_true(n >= 20, "captures: " .. n)
+	end)
+end)

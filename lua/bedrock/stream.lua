@@ -10,6 +10,7 @@
 local errors = require "bedrock.errors"
 local json = require "bedrock.json"
 local shapes = require "bedrock.shapes"
+local jit_events = require "bedrock.jit_events"
 
 local _M = { _VERSION = "0.1.0" }
 
@@ -17,6 +18,7 @@ local type, setmetatable, error, pairs, tostring, next, pcall, ipairs =
 	type, setmetatable, error, pairs, tostring, next, pcall, ipairs
 local concat, sort = table.concat, table.sort
 local decode_raw, decode_doc = json.decode_raw, json.decode
+local jit_take = jit_events.take
 local SENTINEL = json.SENTINEL
 
 -- Event types whose shape is one blob member (InvokeModelWithResponseStream's chunk:
@@ -111,7 +113,15 @@ function _M.new(o)
 	}, Stream)
 	local blobs = o.node and blob_events[o.node]
 	if blobs and next(blobs) ~= nil then s.blobs = blobs end
-	if o.node and o.node.members then s.readers = event_readers[o.node] end
+	if o.node and o.node.members then
+		s.readers = event_readers[o.node]
+		-- LuaJIT: events through the FFI (not for blob events, which the decoder
+		-- base64-decodes itself through dec:next)
+		if not s.blobs and type(o.decoder) == "userdata" and _M.jit ~= false then
+			s.jit = jit_events.reader(s.readers)
+			s.qe, s.qv, s.qi, s.qn = {}, {}, 1, 0
+		end
+	end
 	if o.meta then for k, v in pairs(o.meta) do s[k] = v end end
 	return s
 end
@@ -159,19 +169,27 @@ function Stream:_message()
 			self:close(true)
 			return nil
 		end
-		local data, err = self.source:read()
-		if data == nil or data == false then
-			if err then
-				if type(err) ~= "table" then err = errors.make("ConnectionError", tostring(err)) end
-				err.in_stream = true
-				return raise(self, err)
-			end
-			self.eof = true
-		elseif data ~= true then
-			local ok, msg, c = dec:feed(data)
-			if not ok then return raise(self, stream_error("event stream: " .. tostring(msg), c)) end
-		end
+		self:_feed()
 	end
+end
+
+-- Reads the source's next slice into the decoder: true; false at the end of the body.
+-- Raises on transport failures and framing errors.
+function Stream:_feed()
+	local data, err = self.source:read()
+	if data == nil or data == false then
+		if err then
+			if type(err) ~= "table" then err = errors.make("ConnectionError", tostring(err)) end
+			err.in_stream = true
+			return raise(self, err)
+		end
+		self.eof = true
+		return false
+	elseif data ~= true then
+		local ok, msg, c = self.decoder:feed(data)
+		if not ok then return raise(self, stream_error("event stream: " .. tostring(msg), c)) end
+	end
+	return true
 end
 
 -- Pulls messages until the first one; keeps it for next(). Returns an error object (not
@@ -210,6 +228,37 @@ end
 --- @field stream.contentType InvokeModelWithResponseStream: the response-header members
 -- (`contentType`, `performanceConfigLatency`, `serviceTier`) are fields too.
 
+-- An event read (type et, value v) handed to the caller: counted, given to the assembler
+-- for collect(), and wrapped in the API's shape.
+local function deliver(self, et, v)
+	if et == self.final_event then self.final_seen = true end
+	self.events_seen = self.events_seen + 1
+	-- (an event the assembler cannot take fails collect(), not the iteration)
+	if not self.acc_err then
+		local acc = self.acc
+		-- the common event, a text delta to a block that already has text,
+		-- appended here as acc:add would (no call, no pcall); all else goes
+		-- through acc:add
+		local tp, d, t
+		if et == "contentBlockDelta" and acc.blocks then
+			-- (blocks has number keys only: any other index finds nothing)
+			local b = acc.blocks[v.contentBlockIndex]
+			tp = b and b.text_parts
+			d = tp and v.delta
+			t = type(d) == "table" and d.text
+		end
+		if type(t) == "string" then
+			local n = #tp + 1
+			tp[n] = t
+			if n > PARTS_MAX then merge_parts(tp) end
+		else
+			local aok, aerr = pcall(acc.add, acc, et, v)
+			if not aok then self.acc_err = aerr end
+		end
+	end
+	return { [et] = v }
+end
+
 --- stream:next() -> event | nil
 -- The next event, or `nil` at the end. Raises the error object on failure (a `StreamError`
 -- with `detail_code = "CLOSED"` after `stream:close()`). `stream()` is the same call, so
@@ -220,6 +269,16 @@ function Stream:next()
 		-- closed by its user: nothing more is handed out, buffered events included
 		if self.done and not self.pending_h then return nil end
 		error(stream_error("the stream was closed", "CLOSED"), 0)
+	end
+	-- LuaJIT: an event of the batch taken through the FFI (below), without a loop here,
+	-- so that the JIT compiles the caller's loop with this in it
+	local qi = self.qi
+	if qi and qi <= self.qn then
+		local v = self.qv[qi]
+		self.qv[qi] = nil
+		self.qi = qi + 1
+		self.messages_seen = self.messages_seen + 1
+		return deliver(self, self.qe[qi], v)
 	end
 	local members = self.node.members
 	local dec = self.decoder
@@ -232,13 +291,39 @@ function Stream:next()
 		else
 			-- a message already in the decoder is taken here (_message's first step,
 			-- without the call); for anything else _message reads and feeds
-			h, p, kind = dec:next(self.blobs, SENTINEL, self.readers)
-			if h then
-				self.messages_seen = self.messages_seen + 1
-			elseif p ~= nil then
-				return raise(self, stream_error("event stream: " .. tostring(p), kind))
-			else
+			local k = -1
+			if self.jit then
+				-- LuaJIT: events taken through the FFI in batches (jit_events.lua),
+				-- handed out from the queue qe/qv; with none, the state: 0 the decoder
+				-- needs bytes, -1 a message or error is held for dec:next
+				local n
+				n, k = jit_take(self.jit, dec, self.qe, self.qv)
+				self.qn, self.qi = n, 1
+				if n > 0 then
+					h, p, kind = self.qe[1], self.qv[1], 2
+					self.qv[1] = nil
+					self.qi = 2
+					self.messages_seen = self.messages_seen + 1
+				end
+			end
+			if p ~= nil then -- luacheck: ignore 542
+				-- (taken above)
+			elseif k == 0 and not self.eof and self.jit then
+				-- the batch needs bytes: fed here, so that the next batch takes the
+				-- next message too (_message would hand it out itself)
+				if self:_feed() then goto continue end
 				h, p, kind = self:_message()
+			elseif k == 0 then
+				h, p, kind = self:_message()
+			else
+				h, p, kind = dec:next(self.blobs, SENTINEL, self.readers)
+				if h then
+					self.messages_seen = self.messages_seen + 1
+				elseif p ~= nil then
+					return raise(self, stream_error("event stream: " .. tostring(p), kind))
+				else
+					h, p, kind = self:_message()
+				end
 			end
 		end
 		if h == nil then return nil end
@@ -278,32 +363,7 @@ function Stream:next()
 						return raise(self, v)
 					end
 				end
-				if et == self.final_event then self.final_seen = true end
-				self.events_seen = self.events_seen + 1
-				-- (an event the assembler cannot take fails collect(), not the iteration)
-				if not self.acc_err then
-					local acc = self.acc
-					-- the common event, a text delta to a block that already has text,
-					-- appended here as acc:add would (no call, no pcall); all else goes
-					-- through acc:add
-					local tp, d, t
-					if et == "contentBlockDelta" and acc.blocks then
-						-- (blocks has number keys only: any other index finds nothing)
-						local b = acc.blocks[v.contentBlockIndex]
-						tp = b and b.text_parts
-						d = tp and v.delta
-						t = type(d) == "table" and d.text
-					end
-					if type(t) == "string" then
-						local n = #tp + 1
-						tp[n] = t
-						if n > PARTS_MAX then merge_parts(tp) end
-					else
-						local aok, aerr = pcall(acc.add, acc, et, v)
-						if not aok then self.acc_err = aerr end
-					end
-				end
-				return { [et] = v }
+				return deliver(self, et, v)
 			end
 			-- unknown event type: skipped
 		elseif mt == "exception" or mt == "error" then
@@ -311,6 +371,7 @@ function Stream:next()
 			return raise(self, err)
 		end
 		-- other message types (none defined) are skipped
+		::continue::
 	end
 end
 

@@ -1,0 +1,598 @@
+/* Strict JSON to a tape (see br_jtape.h). */
+#include "br_jtape.h"
+
+#include <stdlib.h>
+#include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+typedef struct {
+	br_jtape *t;
+	const br_jr_set *set;
+	const char *p, *end;
+} jr;
+
+static const char *skip_ws(const char *p, const char *end)
+{
+	while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
+		p++;
+	return p;
+}
+
+/* Length of the run of ordinary string bytes at p (no '"', '\\' nor byte below 0x20),
+ * sixteen bytes at a time with SSE2 (every x86-64), then eight at a time. */
+static size_t plain_run(const char *p, const char *end)
+{
+	const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
+	const char *s = p;
+#if defined(__SSE2__)
+	const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\'),
+		      ctl = _mm_set1_epi8(0x1f);
+
+	while (end - s >= 16) {
+		__m128i w = _mm_loadu_si128((const __m128i *)(const void *)s);
+		/* a byte below 0x20 (unsigned) is its own minimum with 0x1f */
+		__m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(w, quote), _mm_cmpeq_epi8(w, bslash)),
+					   _mm_cmpeq_epi8(_mm_min_epu8(w, ctl), w));
+		unsigned mask = (unsigned)_mm_movemask_epi8(hit);
+		if (mask)
+			return (size_t)(s - p) + (size_t)__builtin_ctz(mask);
+		s += 16;
+	}
+#endif
+
+	while (end - s >= 8) {
+		uint64_t w, q, b;
+		memcpy(&w, s, 8);
+		q = w ^ (ones * '"');
+		b = w ^ (ones * '\\');
+		if (((w - ones * 0x20) & ~w & highs) | ((q - ones) & ~q & highs) | ((b - ones) & ~b & highs))
+			break;
+		s += 8;
+	}
+	while (s < end && *s != '"' && *s != '\\' && (unsigned char)*s >= 0x20)
+		s++;
+	return (size_t)(s - p);
+}
+
+static int hex4(const char *p, const char *end, unsigned *out)
+{
+	unsigned v = 0;
+	int i;
+
+	if (end - p < 4)
+		return 0;
+	for (i = 0; i < 4; i++) {
+		char c = p[i];
+		v <<= 4;
+		if (c >= '0' && c <= '9') v |= (unsigned)(c - '0');
+		else if (c >= 'a' && c <= 'f') v |= (unsigned)(c - 'a' + 10);
+		else if (c >= 'A' && c <= 'F') v |= (unsigned)(c - 'A' + 10);
+		else return 0;
+	}
+	*out = v;
+	return 1;
+}
+
+/* A new entry at the end of the tape, or NULL when out of memory. */
+static br_jt_ent *push(br_jtape *t, uint32_t op)
+{
+	br_jt_ent *e;
+
+	if (t->n == t->cap) {
+		size_t cap = t->cap ? t->cap * 2 : 64;
+		br_jt_ent *q = realloc(t->ents, cap * sizeof *q);
+		if (!q)
+			return NULL;
+		t->ents = q;
+		t->cap = cap;
+	}
+	e = &t->ents[t->n++];
+	e->op = op;
+	e->n = 0;
+	return e;
+}
+
+/* The string whose opening quote is at r->p, as op (STR or KEYS) when emit, or only
+ * checked: 1, or 0 (not ours). out, when not NULL, gets its bytes. */
+static int parse_string(jr *r, uint32_t op, int emit, const char **out, size_t *out_len)
+{
+	const char *p = r->p + 1, *end = r->end, *start;
+	size_t run = plain_run(p, end);
+	br_jtape *t = r->t;
+	char *dst, *d;
+	br_jt_ent *e;
+
+	if (p + run < end && p[run] == '"') {
+		start = p;
+		r->p = p + run + 1;
+		if (out) {
+			*out = start;
+			*out_len = run;
+		}
+		if (emit) {
+			if (run > UINT32_MAX || !(e = push(t, op)))
+				return 0;
+			e->s = start;
+			e->len = (uint32_t)run;
+		}
+		return 1;
+	}
+	/* Escapes: decoded into the scratch, with room for the rest of the text (a decoded
+	 * string is never longer than its JSON form). Entries name their scratch bytes by
+	 * offset until br_jtape_finish, as the scratch may move while it grows. */
+	if (!t->scratch || t->scratch_cap - t->scratch_len < (size_t)(end - p)) {
+		size_t cap = t->scratch_cap ? t->scratch_cap * 2 : 256;
+		char *q;
+		if (cap < t->scratch_len + (size_t)(end - p))
+			cap = t->scratch_len + (size_t)(end - p);
+		if (!(q = realloc(t->scratch, cap)))
+			return 0;
+		t->scratch = q;
+		t->scratch_cap = cap;
+	}
+	dst = d = t->scratch + t->scratch_len;
+	for (;;) {
+		char c;
+		memcpy(d, p, run);
+		d += run;
+		p += run;
+		if (p >= end)
+			return 0;
+		c = *p;
+		if (c == '"')
+			break;
+		if (c != '\\' || end - p < 2)
+			return 0; /* a raw control byte: cjson decides */
+		switch (p[1]) {
+		case '"': *d++ = '"'; p += 2; break;
+		case '\\': *d++ = '\\'; p += 2; break;
+		case '/': *d++ = '/'; p += 2; break;
+		case 'b': *d++ = '\b'; p += 2; break;
+		case 'f': *d++ = '\f'; p += 2; break;
+		case 'n': *d++ = '\n'; p += 2; break;
+		case 'r': *d++ = '\r'; p += 2; break;
+		case 't': *d++ = '\t'; p += 2; break;
+		case 'u': {
+			unsigned cp, lo;
+			if (!hex4(p + 2, end, &cp))
+				return 0;
+			p += 6;
+			if (cp >= 0xDC00 && cp <= 0xDFFF)
+				return 0;
+			if (cp >= 0xD800 && cp <= 0xDBFF) {
+				if (end - p < 6 || p[0] != '\\' || p[1] != 'u' || !hex4(p + 2, end, &lo) ||
+				    lo < 0xDC00 || lo > 0xDFFF)
+					return 0;
+				cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+				p += 6;
+			}
+			if (cp < 0x80) {
+				*d++ = (char)cp;
+			} else if (cp < 0x800) {
+				*d++ = (char)(0xC0 | (cp >> 6));
+				*d++ = (char)(0x80 | (cp & 0x3F));
+			} else if (cp < 0x10000) {
+				*d++ = (char)(0xE0 | (cp >> 12));
+				*d++ = (char)(0x80 | ((cp >> 6) & 0x3F));
+				*d++ = (char)(0x80 | (cp & 0x3F));
+			} else {
+				*d++ = (char)(0xF0 | (cp >> 18));
+				*d++ = (char)(0x80 | ((cp >> 12) & 0x3F));
+				*d++ = (char)(0x80 | ((cp >> 6) & 0x3F));
+				*d++ = (char)(0x80 | (cp & 0x3F));
+			}
+			break;
+		}
+		default:
+			return 0;
+		}
+		run = plain_run(p, end);
+	}
+	r->p = p + 1;
+	if (out) {
+		*out = dst;
+		*out_len = (size_t)(d - dst);
+	}
+	if ((size_t)(d - dst) > UINT32_MAX || t->scratch_len > UINT32_MAX)
+		return 0;
+	if (emit) {
+		if (!(e = push(t, op)))
+			return 0;
+		e->s = NULL;
+		e->off = (uint32_t)t->scratch_len;
+		e->len = (uint32_t)(d - dst);
+		t->scratch_len += (size_t)(d - dst);
+	}
+	return 1;
+}
+
+/* A number in strict JSON syntax at r->p: *v gets its value (as strtod gives it), 1; or 0. */
+static int parse_number(jr *r, double *v)
+{
+	const char *p = r->p, *s = p, *end = r->end, *digits, *int_end;
+	char tok[65];
+	size_t n;
+
+	if (p < end && *p == '-')
+		p++;
+	digits = p;
+	if (p < end && *p == '0') {
+		p++;
+	} else if (p < end && *p >= '1' && *p <= '9') {
+		while (p < end && *p >= '0' && *p <= '9') p++;
+	} else {
+		return 0;
+	}
+	int_end = p;
+	if (p < end && *p == '.') {
+		const char *d = ++p;
+		while (p < end && *p >= '0' && *p <= '9') p++;
+		if (p == d) return 0;
+	}
+	if (p < end && (*p == 'e' || *p == 'E')) {
+		const char *d;
+		p++;
+		if (p < end && (*p == '+' || *p == '-')) p++;
+		d = p;
+		while (p < end && *p >= '0' && *p <= '9') p++;
+		if (p == d) return 0;
+	}
+	n = (size_t)(p - s);
+	r->p = p;
+	if (p - digits <= 15 && int_end == p) {
+		/* an integer below 10^15: exact as a double, the very value strtod gives */
+		double x = 0;
+		const char *d;
+		for (d = digits; d < p; d++)
+			x = x * 10 + (*d - '0');
+		*v = *s == '-' ? -x : x;
+		return 1;
+	}
+	if (n >= sizeof tok)
+		return 0;
+	memcpy(tok, s, n);
+	tok[n] = '\0';
+	*v = strtod(tok, NULL);
+	return 1;
+}
+
+static int literal(jr *r, const char *word, size_t n)
+{
+	if ((size_t)(r->end - r->p) < n || memcmp(r->p, word, n) != 0)
+		return 0;
+	r->p += n;
+	return 1;
+}
+
+static int read_value(jr *r, int32_t rule, int emit);
+
+/* The object at r->p ('{'), by the structure or union node `node`, or without a shape
+ * (node < 0). */
+static int read_object(jr *r, int node, int emit)
+{
+	br_jtape *t = r->t;
+	const br_jr_node *nd = node >= 0 ? &r->set->nodes[node] : NULL;
+	size_t open = t->n;
+	uint32_t count = 0;
+
+	if (++t->depth > BR_JT_MAX_DEPTH)
+		return 0;
+	if (emit && !push(t, BR_JT_OBJ))
+		return 0;
+	r->p = skip_ws(r->p + 1, r->end);
+	if (r->p < r->end && *r->p == '}') {
+		r->p++;
+	} else {
+		for (;;) {
+			if (r->p >= r->end || *r->p != '"')
+				return 0;
+			if (!nd) {
+				if (!parse_string(r, BR_JT_KEYS, emit, NULL, NULL))
+					return 0;
+				r->p = skip_ws(r->p, r->end);
+				if (r->p >= r->end || *r->p != ':')
+					return 0;
+				r->p++;
+				if (!read_value(r, BR_JR_KEEP, emit))
+					return 0;
+				count++;
+			} else {
+				const char *key;
+				size_t key_len, i;
+				const br_jr_member *m = NULL;
+				size_t mark = t->scratch_len;
+				if (!parse_string(r, 0, 0, &key, &key_len))
+					return 0;
+				for (i = 0; i < nd->count; i++) {
+					const br_jr_member *c = &r->set->members[nd->first + i];
+					if (c->name_len == key_len && memcmp(r->set->names + c->name_off, key, key_len) == 0) {
+						m = c;
+						break;
+					}
+				}
+				t->scratch_len = mark; /* an escaped key's bytes are not kept */
+				r->p = skip_ws(r->p, r->end);
+				if (r->p >= r->end || *r->p != ':')
+					return 0;
+				r->p = skip_ws(r->p + 1, r->end);
+				if (r->p >= r->end)
+					return 0;
+				if (!m) {
+					/* a member the model does not know: dropped (a union's: not ours) */
+					if (nd->kind == BR_JR_UNION && *r->p != 'n')
+						return 0;
+					if (!read_value(r, BR_JR_KEEP, 0))
+						return 0;
+				} else {
+					br_jt_ent *k;
+					if (emit) {
+						if (!(k = push(t, BR_JT_KEY)))
+							return 0;
+						k->n = (uint32_t)(m - r->set->members);
+					}
+					if (*r->p == 'n') {
+						/* null: the member is removed (in text order: a later null of
+						 * a duplicated key removes the earlier value) */
+						if (!literal(r, "null", 4) || (emit && !push(t, BR_JT_NIL)))
+							return 0;
+					} else if (!read_value(r, m->rule, emit)) {
+						return 0;
+					}
+					count++;
+				}
+			}
+			r->p = skip_ws(r->p, r->end);
+			if (r->p >= r->end)
+				return 0;
+			if (*r->p == '}')
+				break;
+			if (*r->p != ',')
+				return 0;
+			r->p = skip_ws(r->p + 1, r->end);
+		}
+		r->p++;
+	}
+	if (emit) {
+		t->ents[open].n = count;
+		if (!push(t, BR_JT_END))
+			return 0;
+	}
+	t->depth--;
+	return 1;
+}
+
+/* The array at r->p ('['): elements by rule elem (nulls kept); a list when node >= 0. */
+static int read_array(jr *r, int list, int32_t elem, int emit)
+{
+	br_jtape *t = r->t;
+	size_t open = t->n;
+	uint32_t count = 0;
+
+	if (++t->depth > BR_JT_MAX_DEPTH)
+		return 0;
+	if (emit && !push(t, list ? BR_JT_LIST : BR_JT_ARR))
+		return 0;
+	r->p = skip_ws(r->p + 1, r->end);
+	if (r->p < r->end && *r->p == ']') {
+		r->p++;
+	} else {
+		for (;;) {
+			r->p = skip_ws(r->p, r->end);
+			if (r->p >= r->end)
+				return 0;
+			if (!read_value(r, *r->p == 'n' ? BR_JR_KEEP : elem, emit))
+				return 0;
+			count++;
+			r->p = skip_ws(r->p, r->end);
+			if (r->p >= r->end)
+				return 0;
+			if (*r->p == ']')
+				break;
+			if (*r->p != ',')
+				return 0;
+			r->p++;
+		}
+		r->p++;
+	}
+	if (emit) {
+		t->ents[open].n = count;
+		if (!push(t, BR_JT_END))
+			return 0;
+	}
+	t->depth--;
+	return 1;
+}
+
+/* The value at r->p by rule (KEEP: as decoded, no shape). */
+static int read_value(jr *r, int32_t rule, int emit)
+{
+	br_jt_ent *e;
+	double v;
+
+	r->p = skip_ws(r->p, r->end);
+	if (r->p >= r->end)
+		return 0;
+	if (rule >= BR_JR_NODE) {
+		const br_jr_node *nd = &r->set->nodes[rule - BR_JR_NODE];
+		int list = nd->kind == BR_JR_LISTK;
+		if (*r->p == (list ? '{' : '['))
+			return 0; /* a list given an object, a structure given an array */
+		if (*r->p == '{')
+			return read_object(r, rule - BR_JR_NODE, emit);
+		if (*r->p == '[')
+			return read_array(r, 1, nd->elem, emit);
+		rule = BR_JR_KEEP; /* a scalar where a shape was expected: kept as decoded */
+	} else if (rule != BR_JR_KEEP && rule != BR_JR_INT) {
+		return 0;
+	}
+	switch (*r->p) {
+	case '{':
+		return read_object(r, -1, emit);
+	case '[':
+		return read_array(r, 0, BR_JR_KEEP, emit);
+	case '"':
+		return parse_string(r, BR_JT_STR, emit, NULL, NULL);
+	case 't':
+		return literal(r, "true", 4) && (!emit || push(r->t, BR_JT_TRUE));
+	case 'f':
+		return literal(r, "false", 5) && (!emit || push(r->t, BR_JT_FALSE));
+	case 'n':
+		return literal(r, "null", 4) && (!emit || push(r->t, BR_JT_NULL));
+	default:
+		if (!parse_number(r, &v))
+			return 0;
+		if (!emit)
+			return 1;
+		/* an integer member: a number with an integral value in range (as the reader's
+		 * math.tointeger(x) == x) */
+		if (!(e = push(r->t, rule == BR_JR_INT && v >= -9223372036854775808.0 &&
+				      v < 9223372036854775808.0 && (double)(long long)v == v ? BR_JT_INT : BR_JT_NUM)))
+			return 0;
+		e->num = v;
+		return 1;
+	}
+}
+
+void br_jtape_init(br_jtape *t)
+{
+	memset(t, 0, sizeof *t);
+}
+
+void br_jtape_free(br_jtape *t)
+{
+	free(t->ents);
+	free(t->scratch);
+	memset(t, 0, sizeof *t);
+}
+
+int br_jtape_append(br_jtape *t, const br_jr_set *set, int node, const char *s, size_t n)
+{
+	size_t n0 = t->n, s0 = t->scratch_len;
+	jr r;
+
+	t->depth = 0;
+	r.t = t;
+	r.set = set;
+	r.p = skip_ws(s, s + n);
+	r.end = s + n;
+	if (node >= 0) {
+		if (!set || (size_t)node >= set->nnodes || set->nodes[node].kind == BR_JR_LISTK ||
+		    r.p >= r.end || *r.p != '{' || !read_object(&r, node, 1))
+			goto fail;
+	} else if (!read_value(&r, BR_JR_KEEP, 1)) {
+		goto fail;
+	}
+	if (skip_ws(r.p, r.end) != r.end)
+		goto fail;
+	return 1;
+fail:
+	t->n = n0;
+	t->scratch_len = s0;
+	return 0;
+}
+
+int br_jtape_mark(br_jtape *t, uint32_t op, uint32_t n)
+{
+	br_jt_ent *e = push(t, op);
+
+	if (!e)
+		return 0;
+	e->n = n;
+	return 1;
+}
+
+int br_jtape_read(br_jtape *t, const br_jr_set *set, int node, const char *s, size_t n)
+{
+	br_jtape_clear(t);
+	if (!br_jtape_append(t, set, node, s, n))
+		return 0;
+	br_jtape_finish(t);
+	return 1;
+}
+
+void br_jtape_finish(br_jtape *t)
+{
+	size_t i;
+
+	for (i = 0; i < t->n; i++) {
+		br_jt_ent *e = &t->ents[i];
+		if ((e->op == BR_JT_STR || e->op == BR_JT_KEYS) && !e->s)
+			e->s = t->scratch + e->off;
+	}
+}
+
+void br_jtape_clear(br_jtape *t)
+{
+	t->n = 0;
+	t->scratch_len = 0;
+}
+
+void br_jr_set_init(br_jr_set *set)
+{
+	memset(set, 0, sizeof *set);
+}
+
+void br_jr_set_free(br_jr_set *set)
+{
+	free(set->nodes);
+	free(set->members);
+	free(set->names);
+	memset(set, 0, sizeof *set);
+}
+
+static int grow(void **p, size_t *cap, size_t need, size_t size)
+{
+	size_t c = *cap ? *cap : 8;
+	void *q;
+
+	if (need <= *cap)
+		return 1;
+	while (c < need)
+		c *= 2;
+	if (!(q = realloc(*p, c * size)))
+		return 0;
+	*p = q;
+	*cap = c;
+	return 1;
+}
+
+int br_jr_set_node(br_jr_set *set, int kind, int32_t elem)
+{
+	br_jr_node *nd;
+
+	if (set->nnodes >= INT32_MAX - BR_JR_NODE ||
+	    !grow((void **)&set->nodes, &set->nodes_cap, set->nnodes + 1, sizeof *set->nodes))
+		return -1;
+	nd = &set->nodes[set->nnodes];
+	nd->kind = kind;
+	nd->first = (uint32_t)set->nmembers;
+	nd->count = 0;
+	nd->elem = elem;
+	return (int)set->nnodes++;
+}
+
+int br_jr_set_member(br_jr_set *set, int node, const char *name, size_t len, int32_t rule)
+{
+	br_jr_node *nd = &set->nodes[node];
+	br_jr_member *m;
+
+	if (nd->count == 0)
+		nd->first = (uint32_t)set->nmembers;
+	else if (nd->first + nd->count != set->nmembers)
+		return -1; /* a node's members are added together */
+	if (len > UINT32_MAX || set->nmembers >= UINT32_MAX ||
+	    !grow((void **)&set->members, &set->members_cap, set->nmembers + 1, sizeof *set->members) ||
+	    !grow((void **)&set->names, &set->names_cap, set->names_len + len + 1, 1))
+		return -1;
+	memcpy(set->names + set->names_len, name, len);
+	set->names[set->names_len + len] = '\0';
+	m = &set->members[set->nmembers];
+	m->name_off = (uint32_t)set->names_len;
+	m->name_len = (uint32_t)len;
+	m->rule = rule;
+	set->names_len += len + 1;
+	nd->count++;
+	return (int)set->nmembers++;
+}
