@@ -91,28 +91,27 @@ void br_json_escape(const char *s, size_t n, char *dst)
 	}
 }
 
+/* The letter of the two-byte escapes (kind 1), by byte. */
+static const char short_letter[128] = {
+	['"'] = '"', ['\\'] = '\\', ['\b'] = 'b', ['\f'] = 'f', ['\n'] = 'n', ['\r'] = 'r', ['\t'] = 't',
+};
+
 /* Writes the escape of c (kind[c] != 0) at dst; returns its length (2 or 6). */
-static size_t put_escape(char *dst, unsigned char c)
+static inline size_t put_escape(char *dst, unsigned char c)
 {
 	static const char hex[] = "0123456789abcdef";
 
 	dst[0] = '\\';
-	switch (c) {
-	case '"': dst[1] = '"'; return 2;
-	case '\\': dst[1] = '\\'; return 2;
-	case '\b': dst[1] = 'b'; return 2;
-	case '\f': dst[1] = 'f'; return 2;
-	case '\n': dst[1] = 'n'; return 2;
-	case '\r': dst[1] = 'r'; return 2;
-	case '\t': dst[1] = 't'; return 2;
-	default:
-		dst[1] = 'u';
-		dst[2] = '0';
-		dst[3] = '0';
-		dst[4] = hex[c >> 4];
-		dst[5] = hex[c & 15];
-		return 6;
+	if (kind[c] == 1) {
+		dst[1] = short_letter[c];
+		return 2;
 	}
+	dst[1] = 'u';
+	dst[2] = '0';
+	dst[3] = '0';
+	dst[4] = hex[c >> 4];
+	dst[5] = hex[c & 15];
+	return 6;
 }
 
 size_t br_json_escape_into(const char *s, size_t n, char *dst)
