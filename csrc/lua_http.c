@@ -257,13 +257,16 @@ static double opt_limit(lua_State *L, int idx)
 
 /* m:fetch(opts, max_body, max_error_body, wait_ms) -> status, headers, body, version,
  * total, first_byte | transfer | nil, msg, CODE[, header index]
- * m:request(opts) and one m:step(wait_ms) in one call, for a caller that would block on
- * the transfer anyway. When that step completed the response and its body is within the
- * limit for its status (max_body for 2xx, max_error_body otherwise: a byte count, or
- * nil/false for none; the Content-Length is held to it too), the transfer is closed and
- * the response comes back whole (status, headers as x:headers(), body, version,
- * total and first_byte as x:timing()). Otherwise the running (or failed, or too large)
- * transfer is returned untouched, to be driven and read as one from m:request. */
+ * m:request(opts) and m:step(wait_ms) in one call, for a caller that would block on the
+ * transfer anyway: steps follow one another for as long as each brings the transfer on
+ * (its state or the body bytes received) and the body stays within the limit for its
+ * status (max_body for 2xx, max_error_body otherwise: a byte count, or nil/false for
+ * none), Content-Length included. When the response is complete and within the limit,
+ * the transfer is closed and the response comes back whole (status, headers as
+ * x:headers(), body, version, total and first_byte as x:timing()). Otherwise (a step
+ * that brought nothing, a failure, a body past the limit) the transfer is returned
+ * untouched, to be driven and read as one from m:request. Control goes back to Lua
+ * after a step that brought nothing, or once wait_ms have passed in all. */
 static int l_multi_fetch(lua_State *L)
 {
 	l_multi *mu = check_multi(L, 1);
@@ -274,6 +277,7 @@ static int l_multi_fetch(lua_State *L)
 	l_xfer *u;
 	size_t n;
 	long status;
+	int64_t t0;
 	int r, running = 0;
 
 	if (!(wait >= 0))
@@ -286,8 +290,34 @@ static int l_multi_fetch(lua_State *L)
 		return r;
 	lua_replace(L, 3); /* the transfer at 3, above it nothing */
 	lua_settop(L, 3);
-	if (br_http_step(mu->m, (long)wait, &running) != BR_OK ||
-	    br_http_xfer_state(u->x) != BR_HTTP_S_DONE || (status = br_http_xfer_status(u->x)) <= 0)
+	t0 = br_http_now_ms();
+	for (;;) {
+		br_http_state s0 = br_http_xfer_state(u->x), s1;
+		uint64_t r0, r1;
+
+		br_http_xfer_info(u->x, &in);
+		r0 = in.received;
+		if (br_http_step(mu->m, (long)wait, &running) != BR_OK)
+			return 1;
+		s1 = br_http_xfer_state(u->x);
+		if (s1 == BR_HTTP_S_DONE)
+			break;
+		if (s1 != BR_HTTP_S_PENDING && s1 != BR_HTTP_S_BODY)
+			return 1;
+		br_http_xfer_info(u->x, &in);
+		r1 = in.received;
+		if ((s1 == s0 && r1 == r0) || br_http_now_ms() - t0 >= (int64_t)wait)
+			return 1; /* nothing came, or a slice has passed: Lua waits on (hooks, signals) */
+		if (s1 == BR_HTTP_S_BODY) {
+			int64_t cl = br_http_xfer_content_length(u->x);
+
+			status = br_http_xfer_status(u->x);
+			limit = status >= 200 && status < 300 ? lim_ok : lim_err;
+			if (limit >= 0 && ((double)r1 > limit || (double)cl > limit))
+				return 1;
+		}
+	}
+	if ((status = br_http_xfer_status(u->x)) <= 0)
 		return 1;
 	n = br_http_xfer_body(u->x, &p);
 	limit = status >= 200 && status < 300 ? lim_ok : lim_err;

@@ -202,6 +202,25 @@ describe("hostile servers: slow trickle", function()
 		end)
 	end)
 
+	it("a body that arrives in pieces over many steps comes back whole, and is held to max_body", function()
+		local T = require "bedrock.transport.curl"
+		against({ head = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 6\r\n\r\n",
+			tail = "trickle:30" }, function(srv)
+			local t = T.new{}
+			local res = assert(t:request{ method = "GET", url = srv.url .. "/x" })
+			assert.equal(200, res.status)
+			assert.equal("aaaaaa", res.body)
+			assert.equal("6", res.headers["content-length"])
+			assert.is_true(res.timing.total >= 0.1)
+			t:close() -- the filler goes on after the body: no second request on that connection
+			t = T.new{}
+			local _, err = t:request{ method = "GET", url = srv.url .. "/x", max_body = 5 }
+			assert.equal("ResponseTooLarge", err.code, tostring(err))
+			assert.equal(5, err.limit)
+			t:close()
+		end)
+	end)
+
 	it("the default timeouts bound every call: idle 60 s, total 60 min", function()
 		local config = require "bedrock.config"
 		assert.equal(60000, config.default_timeouts.idle)

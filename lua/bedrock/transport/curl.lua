@@ -21,7 +21,7 @@
 -- t:request() is every non-streaming call's path, so it is kept lean: no stream object,
 -- the options table reused, URLs and methods checked once (memo), the header list handed
 -- to C unchecked (C checks it; Lua looks only when C refuses), and when it blocks, the
--- start and first step in one C call that hands back a response complete by then.
+-- start and the steps in one C call that hands back a response complete by then.
 --- @module bedrock.transport.curl
 -- `local curl = require "bedrock.transport.curl"`: the libcurl transport every client
 -- creates for itself. Create one yourself to share connections between clients
@@ -298,9 +298,9 @@ end
 -- values into strings. The common case pays for no check in Lua.
 --
 -- With `fetch` (a caller that blocks on the transfer: no wait hook, no bedrock.async
--- task) the start and the first blocking step are one C call (m:fetch): a response
--- complete by then, within the body limits given, comes back whole as status, headers,
--- body, version, total, first_byte; anything else comes back as the running transfer.
+-- task) the start and the blocking steps are one C call (m:fetch): a response complete
+-- within one wait slice, within the body limits given, comes back whole as status,
+-- headers, body, version, total, first_byte; anything else comes back as the transfer.
 function Transport:_start(o, fetch, max_body, max_error_body)
 	local m, headers = self.multi, o.headers
 	local f = fetch and m.fetch or m.request
@@ -393,7 +393,7 @@ function Transport:request(req)
 	local x
 	if not self.wait and not backend.current() then
 		-- blocking: started and stepped in one C call, which hands back a response that
-		-- is complete by then and within the limits (the loop below checks the rest)
+		-- completes within a wait slice and the limits (the loop below takes the rest)
 		local max_body, max_error_body = req.max_body, req.max_error_body
 		if max_body == nil then max_body = self.max_body end
 		if max_error_body == nil then max_error_body = self.max_error_body end
