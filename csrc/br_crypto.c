@@ -1,6 +1,7 @@
 /* SHA-1 and ES256 over OpenSSL 3's EVP interface (see br_crypto.h). */
 #include "br_crypto.h"
 
+#include <pthread.h>
 #include <string.h>
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
@@ -18,6 +19,55 @@ br_status br_crypto_random(uint8_t *out, size_t n)
 		out += k;
 		n -= (size_t)k;
 	}
+	return BR_OK;
+}
+
+/* Bumped in the child of every fork: a pool filled under another generation is
+ * refilled before use. */
+static volatile unsigned fork_generation = 1;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void on_fork_child(void)
+{
+	fork_generation++;
+}
+
+static void register_atfork(void)
+{
+	/* registered for this shared object: glibc drops it when the module is unloaded */
+	(void)pthread_atfork(NULL, NULL, on_fork_child);
+}
+
+br_status br_crypto_uuid4(br_random_pool *pool, char out[37])
+{
+	static const char hex[] = "0123456789abcdef";
+	const uint8_t *b;
+	uint8_t u[16];
+	int i, o = 0;
+
+	pthread_once(&atfork_once, register_atfork);
+	if (pool->generation != fork_generation || pool->left < 16) {
+		unsigned gen = fork_generation;
+
+		pool->left = 0;
+		if (br_crypto_random(pool->bytes, sizeof pool->bytes) != BR_OK)
+			return BR_CRYPTO;
+		pool->left = sizeof pool->bytes;
+		pool->generation = gen;
+	}
+	b = pool->bytes + sizeof pool->bytes - pool->left;
+	memcpy(u, b, 16);
+	memset((uint8_t *)b, 0, 16); /* handed out once */
+	pool->left -= 16;
+	u[6] = (uint8_t)(0x40 | (u[6] & 0x0f));
+	u[8] = (uint8_t)(0x80 | (u[8] & 0x3f));
+	for (i = 0; i < 16; i++) {
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			out[o++] = '-';
+		out[o++] = hex[u[i] >> 4];
+		out[o++] = hex[u[i] & 15];
+	}
+	out[o] = '\0';
 	return BR_OK;
 }
 

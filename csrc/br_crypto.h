@@ -16,6 +16,21 @@ void br_crypto_sha1_hex(const void *data, size_t n, char hex[41]);
  * DPoP proof ids. BR_CRYPTO when the generator cannot be seeded. */
 br_status br_crypto_random(uint8_t *out, size_t n);
 
+/* A buffer of CSPRNG bytes handed out in small pieces, so that a UUID does not pay for a
+ * whole RAND_bytes call (locking, reseed checks: about 20 k instructions each). Owned
+ * by the caller (one per Lua state: no locking); zero-initialise it. A fork empties
+ * every pool in the child (pthread_atfork), so parent and child never hand out the
+ * same bytes. */
+typedef struct {
+	uint8_t bytes[1024];
+	size_t left;          /* unused bytes at the end of `bytes` */
+	unsigned generation;  /* the fork generation the bytes were drawn in */
+} br_random_pool;
+
+/* out gets a random (version 4, variant 10xx) UUID in lowercase hex with dashes and a
+ * NUL, 16 bytes taken from pool. BR_CRYPTO when the generator cannot be seeded. */
+br_status br_crypto_uuid4(br_random_pool *pool, char out[37]);
+
 /* Reads a P-256 private key in DER (SEC1 "EC PRIVATE KEY" or PKCS#8) and gives the
  * public point's coordinates. BR_BAD_KEY when it is not such a key. */
 br_status br_es256_public(const uint8_t *der, size_t der_len, uint8_t x[32], uint8_t y[32]);

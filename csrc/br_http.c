@@ -1213,6 +1213,11 @@ int br_http_header_next(const char **p, const char *end, const char **name, size
 	return 0;
 }
 
+int64_t br_http_xfer_content_length(const br_http_xfer *x)
+{
+	return x->resp_len;
+}
+
 size_t br_http_xfer_body(const br_http_xfer *x, const uint8_t **p)
 {
 	*p = x->body.data;

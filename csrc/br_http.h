@@ -202,6 +202,10 @@ const char *br_http_xfer_headers(const br_http_xfer *x, size_t *len);
 int br_http_header_next(const char **p, const char *end, const char **name, size_t *name_len,
 			const char **value, size_t *value_len);
 
+/* The body length the response announced (its Content-Length), or -1 while unknown
+ * (no such header yet, or none). */
+int64_t br_http_xfer_content_length(const br_http_xfer *x);
+
 /* Body bytes that arrived and were not consumed yet: *p gets a pointer owned by the
  * transfer, valid until the next call on this transfer or its multi; the length is
  * returned (0 when nothing is buffered). */

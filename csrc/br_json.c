@@ -91,6 +91,72 @@ void br_json_escape(const char *s, size_t n, char *dst)
 	}
 }
 
+/* The letter of the two-byte escapes (kind 1), by byte. */
+static const char short_letter[128] = {
+	['"'] = '"', ['\\'] = '\\', ['\b'] = 'b', ['\f'] = 'f', ['\n'] = 'n', ['\r'] = 'r', ['\t'] = 't',
+};
+
+/* Writes the escape of c (kind[c] != 0) at dst; returns its length (2 or 6). */
+static inline size_t put_escape(char *dst, unsigned char c)
+{
+	static const char hex[] = "0123456789abcdef";
+
+	dst[0] = '\\';
+	if (kind[c] == 1) {
+		dst[1] = short_letter[c];
+		return 2;
+	}
+	dst[1] = 'u';
+	dst[2] = '0';
+	dst[3] = '0';
+	dst[4] = hex[c >> 4];
+	dst[5] = hex[c & 15];
+	return 6;
+}
+
+size_t br_json_escape_into(const char *s, size_t n, char *dst)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	size_t i = 0, o = 0;
+
+#if defined(__SSE2__)
+	const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\'),
+		      del = _mm_set1_epi8(0x7f), ctl = _mm_set1_epi8(0x1f);
+
+	/* each block is stored whole, then the output advances to its first byte that
+	 * needs an escape (if any), whose escape overwrites what follows it */
+	while (n - i >= 16) {
+		__m128i w = _mm_loadu_si128((const __m128i *)(const void *)(u + i));
+		__m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(w, quote), _mm_cmpeq_epi8(w, bslash)),
+					   _mm_or_si128(_mm_cmpeq_epi8(w, del),
+							_mm_cmpeq_epi8(_mm_min_epu8(w, ctl), w)));
+		unsigned mask = (unsigned)_mm_movemask_epi8(hit);
+		size_t k;
+
+		_mm_storeu_si128((__m128i *)(void *)(dst + o), w);
+		if (!mask) {
+			i += 16;
+			o += 16;
+			continue;
+		}
+		k = (size_t)__builtin_ctz(mask);
+		o += k;
+		i += k;
+		o += put_escape(dst + o, u[i]);
+		i++;
+	}
+#endif
+	while (i < n) {
+		unsigned char c = u[i++];
+
+		if (kind[c])
+			o += put_escape(dst + o, c);
+		else
+			dst[o++] = (char)c;
+	}
+	return o;
+}
+
 static size_t skip_blanks(const char *p, size_t i, size_t n)
 {
 	while (i < n && (p[i] == ' ' || p[i] == '\t' || p[i] == '\n' || p[i] == '\r'))

@@ -20,6 +20,16 @@ size_t br_json_escaped_len(const char *s, size_t n);
 /* Writes the escaped form of s[0..n) to dst (br_json_escaped_len(s, n) bytes, no NUL). */
 void br_json_escape(const char *s, size_t n, char *dst);
 
+/* Room dst needs for br_json_escape_into of n bytes: every byte as \u00XX, and 16 bytes
+ * of slack (whole 16-byte blocks are stored before the escape in them is written);
+ * the caller keeps 6 * n + 16 from overflowing. */
+#define BR_JSON_ESCAPE_ROOM(n) (6 * (n) + 16)
+
+/* The same bytes as br_json_escape in one pass, without knowing the length first:
+ * writes into dst (BR_JSON_ESCAPE_ROOM(n) bytes of room) and returns the length of the
+ * escaped form (n when nothing needed escaping). */
+size_t br_json_escape_into(const char *s, size_t n, char *dst);
+
 /* Is p[0..n) exactly a JSON object (blanks allowed where JSON allows them) whose keys and
  * values are all strings with the key `key` present once? Then 1, and
  * [*val, *val + *val_len) is the text between the quotes of the value of `key`.

@@ -55,8 +55,8 @@ static int l_b64encode(lua_State *L)
 	return 1;
 }
 
-/* Decoding scratch: one malloc'd buffer per module instance (an upvalue of
- * core.b64decode), reused call after call up to SCRATCH_MAX bytes. LuaJIT maps every large
+/* Scratch: one malloc'd buffer per module instance (an upvalue of core.b64decode,
+ * core.json_escape and core.json_quote), reused call after call up to SCRATCH_MAX bytes. LuaJIT maps every large
  * block it allocates straight from the kernel and unmaps it when freed, so a fresh
  * scratch userdata per megabyte-sized chunk costs page faults; larger needs still get
  * a userdata of their own. */
@@ -108,25 +108,34 @@ static int l_b64decode(lua_State *L)
 	return 1;
 }
 
-/* Pushes the JSON escaping of s[0..n), between quotes when `quoted`; returns 1. Short
- * results are built on the C stack, longer ones in a userdata scratch. */
+/* Strings up to this size are escaped in one pass into the module's scratch (which
+ * then needs six times their size); longer ones are measured first and written once. */
+#define ESCAPE_ONE_PASS_MAX (256u << 10)
+
+/* Pushes the JSON escaping of s[0..n), between quotes when `quoted`; returns 1. The
+ * string itself when nothing needs escaping and no quotes are asked for. */
 static int push_escaped(lua_State *L, const char *s, size_t n, int quoted)
 {
-	size_t len = br_json_escaped_len(s, n), q = quoted ? 1 : 0;
-	char stack[512], *out = stack;
+	size_t len, q = quoted ? 1 : 0;
+	char *out;
 
+	if (n <= ESCAPE_ONE_PASS_MAX) {
+		out = (char *)scratch(L, BR_JSON_ESCAPE_ROOM(n) + 2);
+		len = br_json_escape_into(s, n, out + q);
+	} else {
+		len = br_json_escaped_len(s, n);
+		luaL_argcheck(L, len < ((size_t)-1) - 2, 1, "string too long");
+		out = lua_newuserdata(L, len + 2);
+		br_json_escape(s, n, out + q);
+	}
 	if (len == n && !quoted) {
 		lua_settop(L, 1); /* nothing to escape: the string itself */
 		return 1;
 	}
-	luaL_argcheck(L, len < ((size_t)-1) - 2, 1, "string too long");
-	if (len + 2 > sizeof stack)
-		out = lua_newuserdata(L, len + 2);
-	if (quoted)
+	if (quoted) {
 		out[0] = '"';
-	br_json_escape(s, n, out + q);
-	if (quoted)
 		out[len + 1] = '"';
+	}
 	lua_pushlstring(L, out, len + 2 * q);
 	return 1;
 }
@@ -164,11 +173,13 @@ int luaopen_bedrock_core(lua_State *L)
 	lua_pushcfunction(L, l_scratch_gc);
 	lua_setfield(L, -2, "__gc");
 	lua_setmetatable(L, -2);
+	lua_pushvalue(L, -1);
+	lua_pushvalue(L, -1);
 	lua_pushcclosure(L, l_b64decode, 1);
-	lua_setfield(L, -2, "b64decode");
-	lua_pushcfunction(L, l_json_escape);
-	lua_setfield(L, -2, "json_escape");
-	lua_pushcfunction(L, l_json_quote);
+	lua_setfield(L, -4, "b64decode");
+	lua_pushcclosure(L, l_json_escape, 1);
+	lua_setfield(L, -3, "json_escape");
+	lua_pushcclosure(L, l_json_quote, 1);
 	lua_setfield(L, -2, "json_quote");
 	br_lua_open_sigv4(L);
 	br_lua_open_eventstream(L);

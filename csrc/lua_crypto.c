@@ -1,6 +1,6 @@
 /* bedrock.core binding for br_crypto: SHA-1 (SSO token cache names) and ES256 (DPoP
  * proofs for the sign-in service), and br_file's private whole-file replace for the
- * credential caches. Stateless functions over strings. */
+ * credential caches, and UUIDs from a per-state pool of CSPRNG bytes (core.uuid4). */
 #include <string.h>
 #include "lua_bedrock.h"
 #include "br_crypto.h"
@@ -112,6 +112,19 @@ static int l_random_bytes(lua_State *L)
 	return 1;
 }
 
+/* core.uuid4() -> "xxxxxxxx-xxxx-4xxx-[89ab]xxx-xxxxxxxxxxxx" from the CSPRNG, through the
+ * per-state byte pool that is this function's upvalue (br_crypto_uuid4). */
+static int l_uuid4(lua_State *L)
+{
+	br_random_pool *pool = lua_touserdata(L, lua_upvalueindex(1));
+	char u[37];
+
+	if (br_crypto_uuid4(pool, u) != BR_OK)
+		return luaL_error(L, "the random generator failed");
+	lua_pushlstring(L, u, 36);
+	return 1;
+}
+
 void br_lua_open_crypto(lua_State *L)
 {
 	static const luaL_Reg funcs[] = {
@@ -125,4 +138,7 @@ void br_lua_open_crypto(lua_State *L)
 		{NULL, NULL}
 	};
 	luaL_setfuncs(L, funcs, 0);
+	memset(lua_newuserdatauv(L, sizeof(br_random_pool), 0), 0, sizeof(br_random_pool));
+	lua_pushcclosure(L, l_uuid4, 1);
+	lua_setfield(L, -2, "uuid4");
 }

@@ -95,13 +95,12 @@ static long opt_ms(lua_State *L, int t, const char *k)
 	return (long)n;
 }
 
-/* m:request(opts) -> transfer | nil, msg, CODE[, header index for BAD_HEADER]. opts: url, method, headers (array of
- * {name, value}), body (string, borrowed) | body_stream (boolean), http_version (1, 2,
- * "1.1", "2"), verify (default true), cainfo, capath, timeouts = {connect, first_byte,
- * idle, total} (ms), buffer_cap (bytes). Raises on a wrongly typed option. */
-static int l_multi_request(lua_State *L)
+/* Starts the transfer the options table at index 2 describes (the stack holds exactly
+ * the multi and that table): on success pushes the new bedrock.HttpTransfer, sets *out
+ * and returns 0; otherwise returns the number of failure values pushed (nil, msg, CODE
+ * [, header index]). Raises on a wrongly typed option. See m:request. */
+static int start_xfer(lua_State *L, l_multi *mu, l_xfer **out)
 {
-	l_multi *mu = check_multi(L, 1);
 	br_http_opts o;
 	br_http_header hstack[32], *hv = NULL;
 	l_xfer *u;
@@ -109,7 +108,6 @@ static int l_multi_request(lua_State *L)
 	size_t i, n = 0;
 
 	luaL_checktype(L, 2, LUA_TTABLE);
-	lua_settop(L, 2);
 	memset(&o, 0, sizeof o);
 	o.url = opt_string(L, 2, "url", NULL);
 	if (!o.url)
@@ -227,7 +225,133 @@ static int l_multi_request(lua_State *L)
 					    o.method ? o.method : "-", o.url);
 		return br_lua_fail(L, st);
 	}
-	return 1;
+	*out = u;
+	return 0;
+}
+
+/* m:request(opts) -> transfer | nil, msg, CODE[, header index for BAD_HEADER]. opts: url, method, headers (array of
+ * {name, value}), body (string, borrowed) | body_stream (boolean), http_version (1, 2,
+ * "1.1", "2"), verify (default true), cainfo, capath, timeouts = {connect, first_byte,
+ * idle, total} (ms), buffer_cap (bytes). Raises on a wrongly typed option. */
+static int l_multi_request(lua_State *L)
+{
+	l_multi *mu = check_multi(L, 1);
+	l_xfer *u;
+	int r;
+
+	lua_settop(L, 2);
+	r = start_xfer(L, mu, &u);
+	return r ? r : 1;
+}
+
+static int push_headers(lua_State *L, br_http_xfer *x);
+static void push_version(lua_State *L, int v);
+
+/* A body limit argument: a byte count, or nil/false for none (-1). */
+static double opt_limit(lua_State *L, int idx)
+{
+	if (lua_isnoneornil(L, idx) || (lua_isboolean(L, idx) && !lua_toboolean(L, idx)))
+		return -1;
+	return luaL_checknumber(L, idx);
+}
+
+/* m:fetch(opts, max_body, max_error_body, wait_ms) -> status, headers, body, version,
+ * total, first_byte | transfer | nil, msg, CODE[, header index]
+ * m:request(opts) and m:step(wait_ms) in one call, for a caller that would block on the
+ * transfer anyway: steps follow one another for as long as each brings the transfer on
+ * (its state or the body bytes received) and the body stays within the limit for its
+ * status (max_body for 2xx, max_error_body otherwise: a byte count, or nil/false for
+ * none), Content-Length included. When the response is complete and within the limit,
+ * the transfer is closed and the response comes back whole (status, headers as
+ * x:headers(), body, version, total and first_byte as x:timing()). Otherwise (a step
+ * that brought nothing, a failure, a body past the limit) the transfer is returned
+ * untouched, to be driven and read as one from m:request. Control goes back to Lua
+ * after a step that brought nothing, or once wait_ms have passed in all. */
+static int l_multi_fetch(lua_State *L)
+{
+	l_multi *mu = check_multi(L, 1);
+	double lim_ok = opt_limit(L, 3), lim_err = opt_limit(L, 4), limit;
+	lua_Number wait = luaL_optnumber(L, 5, 0);
+	const uint8_t *p;
+	br_http_info in;
+	l_xfer *u;
+	size_t n;
+	long status;
+	int64_t t0;
+	int r, running = 0;
+
+	if (!(wait >= 0))
+		wait = 0;
+	if (wait > 86400000)
+		wait = 86400000;
+	lua_settop(L, 2);
+	r = start_xfer(L, mu, &u);
+	if (r)
+		return r;
+	lua_replace(L, 3); /* the transfer at 3, above it nothing */
+	lua_settop(L, 3);
+	t0 = br_http_now_ms();
+	for (;;) {
+		br_http_state s0 = br_http_xfer_state(u->x), s1;
+		uint64_t r0, r1;
+
+		br_http_xfer_info(u->x, &in);
+		r0 = in.received;
+		if (br_http_step(mu->m, (long)wait, &running) != BR_OK)
+			return 1;
+		s1 = br_http_xfer_state(u->x);
+		if (s1 == BR_HTTP_S_DONE)
+			break;
+		if (s1 != BR_HTTP_S_PENDING && s1 != BR_HTTP_S_BODY)
+			return 1;
+		br_http_xfer_info(u->x, &in);
+		r1 = in.received;
+		if ((s1 == s0 && r1 == r0) || br_http_now_ms() - t0 >= (int64_t)wait)
+			return 1; /* nothing came, or a slice has passed: Lua waits on (hooks, signals) */
+		if (s1 == BR_HTTP_S_BODY) {
+			int64_t cl = br_http_xfer_content_length(u->x);
+
+			status = br_http_xfer_status(u->x);
+			limit = status >= 200 && status < 300 ? lim_ok : lim_err;
+			if (limit >= 0 && ((double)r1 > limit || (double)cl > limit))
+				return 1;
+		}
+	}
+	if ((status = br_http_xfer_status(u->x)) <= 0)
+		return 1;
+	n = br_http_xfer_body(u->x, &p);
+	limit = status >= 200 && status < 300 ? lim_ok : lim_err;
+	if (limit >= 0 && (double)n > limit)
+		return 1;
+	if (push_headers(L, u->x) != 2) { /* 4: headers, 5: version */
+		lua_settop(L, 3);
+		return 1;
+	}
+	if (limit >= 0 && n > 0) {
+		lua_Number cl;
+		int isnum = 0;
+
+		lua_getfield(L, 4, "content-length");
+		cl = lua_tonumberx(L, -1, &isnum);
+		if (isnum && cl > limit) {
+			lua_settop(L, 3);
+			return 1;
+		}
+		lua_pop(L, 1);
+	}
+	br_http_xfer_info(u->x, &in);
+	lua_pushinteger(L, (lua_Integer)status);
+	lua_pushvalue(L, 4);
+	lua_pushlstring(L, n ? (const char *)p : "", n);
+	lua_pushvalue(L, 5);
+	lua_pushnumber(L, in.total);
+	if (in.first_byte >= 0)
+		lua_pushnumber(L, in.first_byte);
+	else
+		lua_pushnil(L);
+	br_http_xfer_free(u->x);
+	u->x = NULL;
+	return 6;
 }
 
 /* m:step(timeout_ms) -> running transfers | nil, msg, CODE */
@@ -530,16 +654,15 @@ static void push_version(lua_State *L, int v)
 		lua_pushfstring(L, "%d.%d", v / 10, v % 10);
 }
 
-/* x:headers() -> {lower-case name = value} (repeats joined with ", "), "1.1"|"2" |
- * nil while the headers are not complete. */
-static int l_xfer_headers(lua_State *L)
+/* Pushes the headers table and the version of x (see x:headers) and returns 2, or pushes
+ * nil and returns 1 while the headers are not complete. */
+static int push_headers(lua_State *L, br_http_xfer *x)
 {
-	l_xfer *u = check_xfer(L, 1);
 	const char *p, *end, *name, *value;
 	size_t len, nl, vl, i;
 	luaL_Buffer b;
 
-	if (!u->x || !(p = br_http_xfer_headers(u->x, &len))) {
+	if (!x || !(p = br_http_xfer_headers(x, &len))) {
 		lua_pushnil(L);
 		return 1;
 	}
@@ -576,8 +699,17 @@ static int l_xfer_headers(lua_State *L)
 		}
 		lua_rawset(L, -3);
 	}
-	push_version(L, br_http_xfer_version(u->x));
+	push_version(L, br_http_xfer_version(x));
 	return 2;
+}
+
+/* x:headers() -> {lower-case name = value} (repeats joined with ", "), "1.1"|"2" |
+ * nil while the headers are not complete. */
+static int l_xfer_headers(lua_State *L)
+{
+	l_xfer *u = check_xfer(L, 1);
+
+	return push_headers(L, u->x);
 }
 
 /* Shared tail of read/read_into when nothing is buffered: "" / 0 while running, nil at
@@ -804,6 +936,7 @@ static int l_xfer_tostring(lua_State *L)
 
 static const luaL_Reg multi_methods[] = {
 	{"request", l_multi_request},
+	{"fetch", l_multi_fetch},
 	{"step", l_multi_step},
 	{"fds", l_multi_fds},
 	{"stats", l_multi_stats},

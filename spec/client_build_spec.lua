@@ -386,4 +386,42 @@ describe("idempotency tokens", function()
 			assert.matches("^%x%x%x%x%x%x%x%x%-%x%x%x%x%-4%x%x%x%-[89ab]%x%x%x%-%x%x%x%x%x%x%x%x%x%x%x%x$", u)
 		end
 	end)
+
+	it("are all different, across many and with every version and variant digit", function()
+		local seen, variants = {}, {}
+		for _ = 1, 5000 do
+			local u = request.uuid4()
+			assert.is_nil(seen[u])
+			seen[u] = true
+			assert.equal("4", u:sub(15, 15))
+			variants[u:sub(20, 20)] = true
+		end
+		for _, v in ipairs{ "8", "9", "a", "b" } do assert.is_true(variants[v], v) end
+	end)
+
+	it("differ between a process and its forked child (needs LuaJIT's FFI for fork)", function()
+		local jit_ok, ffi = pcall(require, "ffi")
+		if not jit_ok then
+			pending("fork() is reached through LuaJIT's FFI")
+			return
+		end
+		pcall(ffi.cdef, "int fork(void); int waitpid(int pid, int *status, int options); void _exit(int status);")
+		request.uuid4() -- the pool holds bytes now: a child must not hand out the same ones
+		local path = os.tmpname()
+		local pid = ffi.C.fork()
+		assert.is_true(pid >= 0)
+		if pid == 0 then
+			local f = io.open(path, "w")
+			if f then f:write(request.uuid4()); f:close() end
+			ffi.C._exit(0)
+		end
+		ffi.C.waitpid(pid, nil, 0)
+		local parent = request.uuid4()
+		local f = assert(io.open(path))
+		local child = f:read("*a")
+		f:close()
+		os.remove(path)
+		assert.matches("^%x+%-", child)
+		assert.are_not.equal(parent, child)
+	end)
 end)

@@ -260,6 +260,27 @@ describe("JSON escaping in the C core #core", function()
 		assert.are.equal('"a\\"b\\\\c\\n\\t\\u0000\\u001f\\u007fé"', json.quote('a"b\\c\n\t\0\31\127é'))
 	end)
 
+	it("matches the rule with an escape at every offset of a 16-byte block, and past 256 KiB", function()
+		for len = 1, 40 do
+			for at = 1, len do
+				for _, e in ipairs{ '"', "\\", "\n", "\0", "\127" } do
+					local s = string.rep("a", at - 1) .. e .. string.rep("é", len - at)
+					assert.are.equal(ref_escape(s), json.escape(s))
+					assert.are.equal('"' .. ref_escape(s) .. '"', json.quote(s))
+				end
+			end
+		end
+		-- the long ones are measured first, then written in one go
+		local para = 'She said "hi" —\n\tthen: "C:\\notes" (東京).\r\n'
+		for _, n in ipairs{ 262143, 262144, 262145, 300001 } do
+			local s = string.rep(para, math.ceil(n / #para)):sub(1, n)
+			assert.are.equal(ref_escape(s), json.escape(s))
+			assert.are.equal('"' .. ref_escape(s) .. '"', json.quote(s))
+			local clean = string.rep("x", n)
+			assert.are.equal(clean, json.escape(clean))
+		end
+	end)
+
 	it("round-trips through the decoder", function()
 		local s = 'q"\\/\b\f\n\r\t\0\1\31\127 é 💡'
 		assert.are.equal(s, json.decode(json.quote(s)))

@@ -175,6 +175,13 @@ describe("hostile servers: response body limits", function()
 			assert.is_nil(res)
 			assert.equal("ValidationError", err.code)
 			assert.equal("max_body", err.field)
+			res, err = c:converse(CONVERSE, { max_error_body = "1k" })
+			assert.is_nil(res)
+			assert.equal("max_error_body", err.field)
+			-- both bad: the first is named
+			res, err = c:converse(CONVERSE, { max_body = 0 / 0, max_error_body = -5 })
+			assert.is_nil(res)
+			assert.equal("max_body", err.field)
 			c:close()
 		end)
 	end)
@@ -192,6 +199,25 @@ describe("hostile servers: slow trickle", function()
 			assert.equal("Timeout", err.code, tostring(err))
 			assert.equal("total", err.which)
 			assert.truthy(now() - t0 < 15)
+		end)
+	end)
+
+	it("a body that arrives in pieces over many steps comes back whole, and is held to max_body", function()
+		local T = require "bedrock.transport.curl"
+		against({ head = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 6\r\n\r\n",
+			tail = "trickle:30" }, function(srv)
+			local t = T.new{}
+			local res = assert(t:request{ method = "GET", url = srv.url .. "/x" })
+			assert.equal(200, res.status)
+			assert.equal("aaaaaa", res.body)
+			assert.equal("6", res.headers["content-length"])
+			assert.is_true(res.timing.total >= 0.1)
+			t:close() -- the filler goes on after the body: no second request on that connection
+			t = T.new{}
+			local _, err = t:request{ method = "GET", url = srv.url .. "/x", max_body = 5 }
+			assert.equal("ResponseTooLarge", err.code, tostring(err))
+			assert.equal(5, err.limit)
+			t:close()
 		end)
 	end)
 

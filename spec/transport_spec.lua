@@ -137,6 +137,55 @@ describe("transport.curl #core", function()
 			t:close()
 		end)
 
+		it("holds a whole small answer to the body limits exactly, and says the same either way", function()
+			local t = T.new{}
+			local r = assert(converse(t, "limits"))
+			local n = #r.body
+			assert.is_true(n > 20)
+			-- at the limit: taken; one byte under it: ResponseTooLarge, from the Content-Length
+			r = assert(converse(t, "limits", { max_body = n }))
+			assert.are.equal(n, #r.body)
+			assert.is_number(r.timing.total)
+			local _, err = converse(t, "limits", { max_body = n - 1 })
+			local blocking = err
+			assert.are.equal("ResponseTooLarge", err.code)
+			assert.are.equal("max_body", err.option)
+			assert.are.equal(n - 1, err.limit)
+			assert.are.equal(200, err.status)
+			assert.matches(n .. " bytes (Content-Length) is larger than max_body", err.message, 1, true)
+			-- no limit at all, and the transport's own limit
+			r = assert(converse(t, "limits", { max_body = false }))
+			assert.are.equal(n, #r.body)
+			local t2 = T.new{ max_body = 10 }
+			_, err = converse(t2, "limits")
+			assert.are.equal("max_body", err.option)
+			assert.are.equal(10, err.limit)
+			-- an error answer is held to max_error_body, not max_body
+			local bad = { method = "POST", url = em.url .. "/model/" .. MODEL .. "/converse",
+				headers = JSON, body = "{" }
+			r = assert(t2:request(bad))
+			assert.are.equal(400, r.status)
+			bad.max_error_body = 5
+			_, err = t:request(bad)
+			assert.are.equal("ResponseTooLarge", err.code)
+			assert.are.equal("max_error_body", err.option)
+			assert.are.equal(400, err.status)
+			-- the same limits inside a bedrock.async task (the transfer driven step by step)
+			local async = require "bedrock.async"
+			async.run(function()
+				local r2 = assert(converse(t, "limits", { max_body = n }))
+				assert.are.equal(n, #r2.body)
+				local _, e2 = converse(t, "limits", { max_body = n - 1 })
+				assert.are.equal("ResponseTooLarge", e2.code)
+				assert.are.equal(blocking.message, e2.message)
+				assert.are.equal(blocking.limit, e2.limit)
+				assert.are.equal(blocking.status, e2.status)
+			end)
+			assert.are.equal(1, t:stats().connections)
+			t:close()
+			t2:close()
+		end)
+
 		it("sends headers in order with the names as given, and no curl defaults", function()
 			local t = T.new{}
 			-- a 4xx response is a response, not a transport error

@@ -4,7 +4,9 @@
  *     the value handed back is then base64-decoded into a buffer of exactly
  *     br_base64_decoded_max bytes (what the binding allocates), as dec:next(blobs) does;
  *   - br_json_escape: the length br_json_escaped_len announced is the length written,
- *     the output holds no raw byte below 0x20 nor 0x7f, and unescaping it gives the input.
+ *     the output holds no raw byte below 0x20 nor 0x7f, and unescaping it gives the input;
+ *   - br_json_escape_into (one pass, 16 bytes at a time) writes exactly those bytes and
+ *     nothing past BR_JSON_ESCAPE_ROOM (a guard after it must stay intact).
  * Input: one byte k, then the key (k % 8 bytes), then the payload (the seeds use "bytes").
  * Built by .ci/run-fuzz. */
 #include <stdint.h>
@@ -145,6 +147,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 	}
 	CHECK(j == n && (n == 0 || memcmp(back, p, n) == 0));
+	{
+		size_t room = BR_JSON_ESCAPE_ROOM(n), got;
+		char *one = malloc(room + 8);
+
+		CHECK(one != NULL);
+		memset(one + room, 0x5a, 8);
+		got = br_json_escape_into(p, n, one);
+		CHECK(got == len && (len == 0 || memcmp(one, esc, len) == 0));
+		for (i = 0; i < 8; i++)
+			CHECK(one[room + i] == 0x5a);
+		free(one);
+	}
 	free(esc);
 	free(back);
 	free(copy);

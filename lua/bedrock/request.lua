@@ -39,8 +39,10 @@ _M.uri_encode = uri_encode
 -- not repeat across processes, which math.random cannot promise (Lua 5.4 seeds it from
 -- the time and an address, which two processes started in the same second under a
 -- sanitizer or without ASLR share; LuaJIT does not seed it; the program may seed it).
+-- core.uuid4 takes the bytes from a per-state pool of the CSPRNG's output, which a
+-- forked child (nginx workers) empties before its first use.
 local random_bytes = core and core.random_bytes
-local function uuid4()
+local uuid4 = core and core.uuid4 or function()
 	local b1, b2, b3, b4, b5, b6, b7, b8, b9, b10, b11, b12, b13, b14, b15, b16 =
 		byte(random_bytes(16), 1, 16)
 	return format("%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",

@@ -20,7 +20,8 @@
 --
 -- t:request() is every non-streaming call's path, so it is kept lean: no stream object,
 -- the options table reused, URLs and methods checked once (memo), the header list handed
--- to C unchecked (C checks it; Lua looks only when C refuses).
+-- to C unchecked (C checks it; Lua looks only when C refuses), and when it blocks, the
+-- start and the steps in one C call that hands back a response complete by then.
 --- @module bedrock.transport.curl
 -- `local curl = require "bedrock.transport.curl"`: the libcurl transport every client
 -- creates for itself. Create one yourself to share connections between clients
@@ -295,9 +296,16 @@ end
 -- an array, answering BAD_HEADER with the index for a bad name or value), and only then
 -- does copy_headers look at the list, for the precise ValidationError or to turn number
 -- values into strings. The common case pays for no check in Lua.
-function Transport:_start(o)
+--
+-- With `fetch` (a caller that blocks on the transfer: no wait hook, no bedrock.async
+-- task) the start and the blocking steps are one C call (m:fetch): a response complete
+-- within one wait slice, within the body limits given, comes back whole as status,
+-- headers, body, version, total, first_byte; anything else comes back as the transfer.
+function Transport:_start(o, fetch, max_body, max_error_body)
 	local m, headers = self.multi, o.headers
-	local ok, x, msg, code, index = pcall(m.request, m, o)
+	local f = fetch and m.fetch or m.request
+	local ok, x, msg, code, index, total, first_byte = pcall(f, m, o, max_body, max_error_body,
+		WAIT_SLICE_MS)
 	if not ok and headers == nil then
 		release_options(o)
 		error(x, 0)
@@ -310,7 +318,8 @@ function Transport:_start(o)
 		end
 		if not ok then
 			o.headers = copy
-			x, msg, code, index = m:request(o) -- a raise now is not about the headers
+			-- a raise now is not about the headers
+			x, msg, code, index, total, first_byte = f(m, o, max_body, max_error_body, WAIT_SLICE_MS)
 			headers = copy
 		end
 	end
@@ -323,6 +332,10 @@ function Transport:_start(o)
 		return nil, verr("request", msg)
 	end
 	self.requests = self.requests + 1
+	if fetch and type(x) == "number" then
+		-- status, headers, body, version, total, first_byte: the whole response
+		return x, msg, code, index, total, first_byte
+	end
 	backend.track(x)
 	return x
 end
@@ -378,7 +391,22 @@ function Transport:request(req)
 		return nil, verr("decoder", "must be a bedrock.Decoder (core.decoder())")
 	end
 	local x
-	x, err = self:_start(o)
+	if not self.wait and not backend.current() then
+		-- blocking: started and stepped in one C call, which hands back a response that
+		-- completes within a wait slice and the limits (the loop below takes the rest)
+		local max_body, max_error_body = req.max_body, req.max_error_body
+		if max_body == nil then max_body = self.max_body end
+		if max_error_body == nil then max_error_body = self.max_error_body end
+		local headers, body, version, total, first_byte
+		x, headers, body, version, total, first_byte = self:_start(o, true, max_body, max_error_body)
+		if type(x) == "number" then
+			return { status = x, headers = headers, body = body, http_version = version,
+				timing = { total = total, first_byte = first_byte } }
+		end
+		err = headers
+	else
+		x, err = self:_start(o)
+	end
 	if not x then return nil, err end
 	local body, parts, n = nil, nil, 0
 	local progress, headers, version, limit, option

@@ -4,7 +4,7 @@ local errors = require "bedrock.errors"
 
 local _M = {}
 
-local type, pairs, tostring = type, pairs, tostring
+local type, pairs, ipairs, tostring = type, pairs, ipairs, tostring
 
 -- Largest response bodies a whole-body read takes by default: a success, an error answer.
 _M.MAX_BODY, _M.MAX_ERROR_BODY = 64 * 1024 * 1024, 1024 * 1024
@@ -42,10 +42,14 @@ end
 
 -- per_request(req, timeouts) -> the timeouts of one request (req.timeouts over the
 -- transport's) | nil, ValidationError: req's timeouts and body limits checked.
+local LIMITS = { "max_body", "max_error_body" }
 function _M.per_request(req, timeouts)
-	for _, k in pairs{ "max_body", "max_error_body" } do
-		if _M.bad_limit(req[k]) then
-			return nil, errors.new{ code = "ValidationError", field = k, message = "must be a byte count, or false" }
+	local mb, meb = req.max_body, req.max_error_body
+	if (mb ~= nil or meb ~= nil) and (_M.bad_limit(mb) or _M.bad_limit(meb)) then
+		for _, k in ipairs(LIMITS) do
+			if _M.bad_limit(req[k]) then
+				return nil, errors.new{ code = "ValidationError", field = k, message = "must be a byte count, or false" }
+			end
 		end
 	end
 	if req.timeouts == nil then return timeouts end
