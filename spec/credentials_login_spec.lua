@@ -168,6 +168,13 @@ describe("credentials.login", function()
 		local b = Login.dpop_proof(der, url, 1)
 		assert.are_not.equal(json.decode(b64url_decode(a:match("%.([^.]+)%."))).jti,
 			json.decode(b64url_decode(b:match("%.([^.]+)%."))).jti)
+		-- from the CSPRNG: a v4 UUID, and the program's math.random is left alone
+		assert.matches("^%x+%-%x+%-4%x+%-[89ab]%x+%-%x+$", json.decode(b64url_decode(a:match("%.([^.]+)%."))).jti)
+		math.randomseed(7)
+		local r1 = math.random()
+		math.randomseed(7)
+		Login.dpop_proof(der, url, 1)
+		assert.are.equal(r1, math.random())
 		if not F.has_botocore() then return end
 		local hex = der:gsub(".", function(ch) return string.format("%02x", ch:byte()) end)
 		local out = F.python({}, "spec/login_botocore.py", { "proof", hex, url, "1767000000",

@@ -83,16 +83,9 @@ local function pem_der(pem)
 	return core.b64decode(b64)
 end
 
-local uuid_seeded = false
-local function uuid4()
-	if not uuid_seeded then
-		math.randomseed(os.time() + floor((os.clock() * 1e6) % 1e6))
-		uuid_seeded = true
-	end
-	local r = math.random
-	return format("%08x-%04x-4%03x-%x%03x-%04x%08x", r(0, 0xffffffff), r(0, 0xffff), r(0, 0xfff),
-		r(8, 11), r(0, 0xfff), r(0, 0xffff), r(0, 0xffffffff))
-end
+-- DPoP proof ids: random UUIDs from OpenSSL's CSPRNG (core.uuid4), never math.random
+-- (the same seed in two processes would repeat them).
+local uuid4 = core.uuid4
 
 -- dpop_proof(der_key, url, iat [, jti]) -> compact JWS | nil, reason. The header and
 -- payload are the JSON botocore's _build_dpop_header writes (same members, same order,
