@@ -484,11 +484,22 @@ static int build_reply(reply *r, const json *body, emu_response *rs)
 		long n = strtol(text + 15, NULL, 10);
 		if (n < 1) n = 1;
 		if (n > STREAM_WORDS_MAX) n = STREAM_WORDS_MAX;
-		br_buf_reserve(&r->text, (size_t)n * 8);
-		char t[24];
+		br_buf_reserve(&r->text, (size_t)n * 9);
+		/* " w<i>" with i counted up in decimal in place (snprintf per word would be most
+		 * of the time before a long stream's first event) */
+		char t[24] = " w0";
+		size_t len = 3;
 		for (long i = 1; i <= n; i++) {
-			int k = snprintf(t, sizeof t, i == 1 ? "w%ld" : " w%ld", i);
-			br_buf_append(&r->text, t, (size_t)k);
+			size_t d = len - 1;
+			while (t[d] == '9') t[d--] = '0';
+			if (t[d] == 'w') {
+				memmove(t + d + 2, t + d + 1, len - d - 1);
+				t[d + 1] = '1';
+				len++;
+			} else {
+				t[d]++;
+			}
+			br_buf_append(&r->text, i == 1 ? t + 1 : t, i == 1 ? len - 1 : len);
 		}
 	} else {
 		const json *spec = NULL;
