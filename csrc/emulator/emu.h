@@ -83,8 +83,6 @@ void emu_response_set_producer(emu_response *rs, emu_produce_fn fn, void *state,
  * complete (no producer any more), -1 when it failed (produce_failed set; no producer
  * any more). A producer that claims more but appends nothing counts as failed. */
 int emu_response_produce(emu_response *rs);
-/* Runs the producer to the end (every frame in rs->frames): 0, or -1 when it failed. */
-int emu_response_produce_all(emu_response *rs);
 /* Number of frames of the stream known so far (sent, released or queued). */
 size_t emu_response_frames_total(const emu_response *rs);
 /* Frame number i of the stream (frames_base <= i < emu_response_frames_total). */

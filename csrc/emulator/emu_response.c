@@ -71,13 +71,6 @@ int emu_response_produce(emu_response *rs)
 	return added ? 1 : 0;
 }
 
-int emu_response_produce_all(emu_response *rs)
-{
-	int r;
-	while ((r = emu_response_produce(rs)) > 0) {}
-	return r;
-}
-
 size_t emu_response_frames_total(const emu_response *rs)
 {
 	return rs->frames_base + rs->nframes;
