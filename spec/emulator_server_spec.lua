@@ -267,6 +267,40 @@ describe("bedrock-emulator HTTP", function()
 		end
 	end)
 
+	it("sends a long stream as it encodes it: first events at once, memory bounded", function()
+		-- 2,000,004 events, 386 MB. Encoded whole before the first byte, the first events
+		-- would come after nearly all of the time the whole stream takes (and the emulator
+		-- would hold all of it, over 1 GB); pulled as the connection drains, they come
+		-- after a small part of it and the emulator's peak RSS stays far below.
+		local q = helper.shell_quote
+		write(tmp .. "/long", '{"messages":[{"role":"user","content":[{"text":"__stream_words 2000000"}]}]}')
+		local sizes = {}
+		for _, h2 in ipairs({ false, true }) do
+			local cmd = "curl -s" .. (h2 and " --http2-prior-knowledge" or "") ..
+				" -H 'Content-Type: application/json' -H " .. q("Authorization: Bearer " .. BEARER) ..
+				" --data-binary @" .. q(tmp .. "/long") .. " " .. q(em.url .. STREAM_PATH)
+			local out = run(cmd .. " -o /dev/null -w '%{http_code} %{size_download} %{time_total}'")
+			local status, size, total = out:match("^(%d+) (%d+) (%S+)$")
+			assert.are.equal("200", status, out)
+			sizes[#sizes + 1] = tonumber(size)
+			-- the first 1000 bytes of the body (a few events), then curl goes away
+			out = run("t0=$(date +%s%N); " .. cmd .. " -N | head -c 1000 | wc -c; t1=$(date +%s%N);" ..
+				" echo $(((t1 - t0) / 1000000))")
+			local got, ms = out:match("^%s*(%d+)%s+(%d+)%s*$")
+			assert.are.equal("1000", got, out)
+			assert.is_true(tonumber(ms) < tonumber(total) * 1000 / 3,
+				("first 1000 bytes after %d ms, the whole stream took %.0f ms (%s)"):format(
+					tonumber(ms), tonumber(total) * 1000, h2 and "h2" or "HTTP/1.1"))
+		end
+		assert.is_true(sizes[1] > 380e6, tostring(sizes[1]))
+		assert.are.equal(sizes[1], sizes[2])
+		local status = helper.read("/proc/" .. em.pid .. "/status")
+		local hwm = tonumber(status:match("VmHWM:%s*(%d+)"))
+		-- the ASan build keeps freed memory in quarantine (256 MiB) and adds shadow memory
+		local limit = is_asan and 768 * 1024 or 160 * 1024
+		assert.is_true(hwm < limit, ("emulator peak RSS %d KiB"):format(hwm))
+	end)
+
 	it("puts x-amzn-RequestId (a UUID) and Date on every response, errors included", function()
 		for _, r in ipairs({ curl(CONVERSE_PATH, { body = STREAM_BODY }), curl("/nowhere"),
 			curl(CONVERSE_PATH, { auth = false, body = "{}" }) }) do

@@ -289,10 +289,10 @@ static int on_data_chunk(nghttp2_session *session, uint8_t flags, int32_t id, co
 	h2_stream *st = stream_of(h, id);
 	if (!st) return 0;
 	if (st->ops && st->vb) {
-		size_t before = st->rep.rs.nframes;
+		size_t before = emu_response_frames_total(&st->rep.rs);
 		int r = srv_bidi_feed(st->vb, st->ops, data, len, &st->rep.rs);
 		if (r != 0) st->rep.bidi_done = 1;
-		if (r != 0 || st->rep.rs.nframes != before) bidi_kick(h, st);
+		if (r != 0 || emu_response_frames_total(&st->rep.rs) != before) bidi_kick(h, st);
 		return 0;
 	}
 	if (st->responded || st->too_big) return 0;

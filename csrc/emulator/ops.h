@@ -38,6 +38,14 @@ int ops_validate(const char *shape, const json *body, emu_response *rs);
  * application/json, :message-type event) with the given payload to rs->frames. */
 int ops_add_event(emu_response *rs, br_buf *scratch, const char *event_type,
 		  const uint8_t *payload, size_t n);
+/* A copy of rq without its body (body NULL, body_len 0) in one malloc'd block (free()
+ * releases it), for a stream producer that runs after the request's own storage is gone.
+ * NULL when out of memory. */
+emu_request *ops_request_copy(const emu_request *rq);
+/* Events a stream producer encodes per call: small enough that the first bytes leave at
+ * once and little sits queued, large enough that the calls cost nothing. */
+#define OPS_PRODUCE_EVENTS 64
+
 /* Writes the "p" padding member (deterministic length from seed, 2..61 characters of
  * [a-zA-Z0-9], like the service's). */
 void ops_padding(json_writer *w, unsigned seed);

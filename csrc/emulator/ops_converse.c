@@ -484,11 +484,22 @@ static int build_reply(reply *r, const json *body, emu_response *rs)
 		long n = strtol(text + 15, NULL, 10);
 		if (n < 1) n = 1;
 		if (n > STREAM_WORDS_MAX) n = STREAM_WORDS_MAX;
-		br_buf_reserve(&r->text, (size_t)n * 8);
-		char t[24];
+		br_buf_reserve(&r->text, (size_t)n * 9);
+		/* " w<i>" with i counted up in decimal in place (snprintf per word would be most
+		 * of the time before a long stream's first event) */
+		char t[24] = " w0";
+		size_t len = 3;
 		for (long i = 1; i <= n; i++) {
-			int k = snprintf(t, sizeof t, i == 1 ? "w%ld" : " w%ld", i);
-			br_buf_append(&r->text, t, (size_t)k);
+			size_t d = len - 1;
+			while (t[d] == '9') t[d--] = '0';
+			if (t[d] == 'w') {
+				memmove(t + d + 2, t + d + 1, len - d - 1);
+				t[d + 1] = '1';
+				len++;
+			} else {
+				t[d]++;
+			}
+			br_buf_append(&r->text, i == 1 ? t + 1 : t, i == 1 ? len - 1 : len);
 		}
 	} else {
 		const json *spec = NULL;
@@ -632,19 +643,42 @@ static void write_json(const reply *r, const json *body, const emu_request *rq, 
 	emu_response_add_header(rs, "Content-Type", "application/json");
 }
 
-/* One stream event: the payload writer is reset and handed to the caller's fill. */
-typedef struct {
-	emu_response *rs;
-	br_buf payload, frame;
-	unsigned seq;
-	int failed;
-} streamer;
+/* ConverseStream's events, encoded a few at a time as the server asks for them (a
+ * producer, see emu.h): the state owns the reply, the request body it borrows from and
+ * a copy of the request. Phases in stream order: */
+enum { CS_START, CS_TEXT, CS_TEXT_STOP, CS_TOOL_START, CS_TOOL_DELTA, CS_TOOL_STOP,
+       CS_MESSAGE_STOP, CS_METADATA, CS_DONE };
 
-static void emit(streamer *s, const char *type)
+typedef struct {
+	reply r;
+	json *body;
+	emu_request *rq;         /* ops_request_copy */
+	br_buf payload, frame;
+	unsigned seq;            /* events so far: the padding seed */
+	int phase;
+	size_t pos;              /* CS_TEXT: offset in the text; CS_TOOL_DELTA: in the input */
+	int tool;                /* the tool call in progress */
+	int idx;                 /* its contentBlockIndex */
+	int first;               /* CS_TOOL_DELTA: the first (empty) input piece is next */
+} conv_stream;
+
+static void reply_free(reply *r)
 {
-	if (!s->failed && ops_add_event(s->rs, &s->frame, type, s->payload.data, s->payload.len)) s->failed = 1;
-	br_buf_reset(&s->payload);
-	s->seq++;
+	br_buf_free(&r->text);
+	for (int t = 0; t < r->tool; t++) br_buf_free(&r->calls[t].input);
+	json_free(r->plan);
+	emu_guard_free(&r->g);
+}
+
+static void conv_stream_free(void *p)
+{
+	conv_stream *cs = p;
+	reply_free(&cs->r);
+	json_free(cs->body);
+	free(cs->rq);
+	br_buf_free(&cs->payload);
+	br_buf_free(&cs->frame);
+	free(cs);
 }
 
 /* Pieces of text for deltas: leading whitespace stays with the word that follows. */
@@ -656,94 +690,153 @@ static size_t next_piece(const uint8_t *t, size_t n, size_t i)
 	return j;
 }
 
-static void write_stream(const reply *r, const json *body, const emu_request *rq, emu_response *rs)
+/* Encodes the stream's next event into rs: 1, 0 when the stream is complete, -1 out of
+ * memory. */
+static int conv_next(conv_stream *cs, emu_response *rs)
 {
-	streamer s = {rs, BR_BUF_INIT, BR_BUF_INIT, 0, 0};
+	const reply *r = &cs->r;
 	json_writer w;
-	br_buf_reserve(&s.payload, 256);
-	br_buf_reserve(&s.frame, 512);
-
-	jw_init(&w, &s.payload);
-	jw_obj(&w); ops_padding(&w, s.seq); jw_kstr(&w, "role", "assistant"); jw_obj_end(&w);
-	emit(&s, "messageStart");
-
-	int idx = 0;
-	if (r->text.len || !r->tool) {
-		for (size_t i = 0; i < r->text.len && !s.failed;) {
-			size_t j = next_piece(r->text.data, r->text.len, i);
-			jw_init(&w, &s.payload);
+	const char *type = NULL;
+	jw_init(&w, &cs->payload);
+	while (!type) {
+		switch (cs->phase) {
+		case CS_START:
+			jw_obj(&w); ops_padding(&w, cs->seq); jw_kstr(&w, "role", "assistant"); jw_obj_end(&w);
+			type = "messageStart";
+			cs->phase = r->text.len || !r->tool ? CS_TEXT : CS_TOOL_START;
+			break;
+		case CS_TEXT: {
+			if (cs->pos >= r->text.len) {
+				cs->phase = CS_TEXT_STOP;
+				break;
+			}
+			size_t j = next_piece(r->text.data, r->text.len, cs->pos);
 			jw_obj(&w);
 			jw_kint(&w, "contentBlockIndex", 0);
 			jw_key(&w, "delta"); jw_obj(&w); jw_key(&w, "text");
-			jw_strn(&w, (const char *)r->text.data + i, j - i);
+			jw_strn(&w, (const char *)r->text.data + cs->pos, j - cs->pos);
 			jw_obj_end(&w);
-			ops_padding(&w, s.seq);
+			ops_padding(&w, cs->seq);
 			jw_obj_end(&w);
-			emit(&s, "contentBlockDelta");
-			i = j;
+			type = "contentBlockDelta";
+			cs->pos = j;
+			break;
 		}
-		jw_init(&w, &s.payload);
-		jw_obj(&w); jw_kint(&w, "contentBlockIndex", 0); ops_padding(&w, s.seq); jw_obj_end(&w);
-		emit(&s, "contentBlockStop");
-		idx = 1;
-	}
-	for (int t = 0; t < r->tool; t++, idx++) {
-		const tool_call *tc = &r->calls[t];
-		jw_init(&w, &s.payload);
-		jw_obj(&w);
-		jw_kint(&w, "contentBlockIndex", idx);
-		ops_padding(&w, s.seq);
-		jw_key(&w, "start"); jw_obj(&w); jw_key(&w, "toolUse"); jw_obj(&w);
-		jw_kstr(&w, "name", tc->name);
-		jw_kstr(&w, "toolUseId", tc->id);
-		jw_obj_end(&w); jw_obj_end(&w);
-		jw_obj_end(&w);
-		emit(&s, "contentBlockStart");
-		/* the input JSON in pieces of about 8 bytes, the first one empty as the service does */
-		size_t i = 0, n = tc->input.len;
-		int first = 1;
-		while ((first || i < n) && !s.failed) {
-			size_t j = first ? 0 : (i + 8 < n ? i + 8 : n);
-			while (j < n && (tc->input.data[j] & 0xc0) == 0x80) j++;
-			if (first) j = i;
-			jw_init(&w, &s.payload);
+		case CS_TEXT_STOP:
+			jw_obj(&w); jw_kint(&w, "contentBlockIndex", 0); ops_padding(&w, cs->seq); jw_obj_end(&w);
+			type = "contentBlockStop";
+			cs->idx = 1;
+			cs->phase = CS_TOOL_START;
+			break;
+		case CS_TOOL_START: {
+			if (cs->tool >= r->tool) {
+				cs->phase = CS_MESSAGE_STOP;
+				break;
+			}
+			const tool_call *tc = &r->calls[cs->tool];
 			jw_obj(&w);
-			jw_kint(&w, "contentBlockIndex", idx);
+			jw_kint(&w, "contentBlockIndex", cs->idx);
+			ops_padding(&w, cs->seq);
+			jw_key(&w, "start"); jw_obj(&w); jw_key(&w, "toolUse"); jw_obj(&w);
+			jw_kstr(&w, "name", tc->name);
+			jw_kstr(&w, "toolUseId", tc->id);
+			jw_obj_end(&w); jw_obj_end(&w);
+			jw_obj_end(&w);
+			type = "contentBlockStart";
+			cs->pos = 0;
+			cs->first = 1;
+			cs->phase = CS_TOOL_DELTA;
+			break;
+		}
+		case CS_TOOL_DELTA: {
+			/* the input JSON in pieces of about 8 bytes, the first one empty as the
+			 * service does */
+			const tool_call *tc = &r->calls[cs->tool];
+			size_t i = cs->pos, n = tc->input.len;
+			if (!cs->first && i >= n) {
+				cs->phase = CS_TOOL_STOP;
+				break;
+			}
+			size_t j = cs->first ? 0 : (i + 8 < n ? i + 8 : n);
+			while (j < n && (tc->input.data[j] & 0xc0) == 0x80) j++;
+			if (cs->first) j = i;
+			jw_obj(&w);
+			jw_kint(&w, "contentBlockIndex", cs->idx);
 			jw_key(&w, "delta"); jw_obj(&w); jw_key(&w, "toolUse"); jw_obj(&w); jw_key(&w, "input");
 			jw_strn(&w, (const char *)tc->input.data + i, j - i);
 			jw_obj_end(&w); jw_obj_end(&w);
-			ops_padding(&w, s.seq);
+			ops_padding(&w, cs->seq);
 			jw_obj_end(&w);
-			emit(&s, "contentBlockDelta");
-			i = j;
-			first = 0;
+			type = "contentBlockDelta";
+			cs->pos = j;
+			cs->first = 0;
+			break;
 		}
-		jw_init(&w, &s.payload);
-		jw_obj(&w); jw_kint(&w, "contentBlockIndex", idx); ops_padding(&w, s.seq); jw_obj_end(&w);
-		emit(&s, "contentBlockStop");
+		case CS_TOOL_STOP:
+			jw_obj(&w); jw_kint(&w, "contentBlockIndex", cs->idx); ops_padding(&w, cs->seq); jw_obj_end(&w);
+			type = "contentBlockStop";
+			cs->tool++;
+			cs->idx++;
+			cs->phase = CS_TOOL_START;
+			break;
+		case CS_MESSAGE_STOP:
+			jw_obj(&w); ops_padding(&w, cs->seq); jw_kstr(&w, "stopReason", r->stop); jw_obj_end(&w);
+			type = "messageStop";
+			cs->phase = CS_METADATA;
+			break;
+		case CS_METADATA:
+			jw_obj(&w);
+			jw_key(&w, "metrics"); jw_obj(&w); jw_kint(&w, "latencyMs", LATENCY_MS); jw_obj_end(&w);
+			ops_padding(&w, cs->seq);
+			write_extras(&w, cs->body, "performanceConfig");
+			write_extras(&w, cs->body, "serviceTier");
+			write_trace(&w, r, cs->rq);
+			write_usage(&w, r);
+			jw_obj_end(&w);
+			type = "metadata";
+			cs->phase = CS_DONE;
+			break;
+		default:
+			return 0;
+		}
 	}
+	int rc = ops_add_event(rs, &cs->frame, type, cs->payload.data, cs->payload.len);
+	br_buf_reset(&cs->payload);
+	cs->seq++;
+	return rc ? -1 : 1;
+}
 
-	jw_init(&w, &s.payload);
-	jw_obj(&w); ops_padding(&w, s.seq); jw_kstr(&w, "stopReason", r->stop); jw_obj_end(&w);
-	emit(&s, "messageStop");
+static int conv_produce(void *p, emu_response *rs)
+{
+	for (int k = 0; k < OPS_PRODUCE_EVENTS; k++) {
+		int rc = conv_next(p, rs);
+		if (rc <= 0) return rc;
+	}
+	return 1;
+}
 
-	jw_init(&w, &s.payload);
-	jw_obj(&w);
-	jw_key(&w, "metrics"); jw_obj(&w); jw_kint(&w, "latencyMs", LATENCY_MS); jw_obj_end(&w);
-	ops_padding(&w, s.seq);
-	write_extras(&w, body, "performanceConfig");
-	write_extras(&w, body, "serviceTier");
-	write_trace(&w, r, rq);
-	write_usage(&w, r);
-	jw_obj_end(&w);
-	emit(&s, "metadata");
-
-	br_buf_free(&s.payload);
-	br_buf_free(&s.frame);
-	if (s.failed) {
+/* Makes rs the stream of r: takes r and body over (zeroed/NULL on return) on success;
+ * on failure (out of memory) leaves them to the caller and fills rs with the error. */
+static void write_stream(reply *r, json **body, const emu_request *rq, emu_response *rs)
+{
+	conv_stream *cs = calloc(1, sizeof *cs);
+	emu_request *copy = cs ? ops_request_copy(rq) : NULL;
+	if (!copy || br_buf_reserve(&cs->payload, 256) != BR_OK || br_buf_reserve(&cs->frame, 512) != BR_OK) {
+		if (cs) {
+			br_buf_free(&cs->payload);
+			br_buf_free(&cs->frame);
+		}
+		free(copy);
+		free(cs);
 		emu_response_error(rs, 500, "InternalServerException", "The emulator ran out of memory encoding the stream.");
 		return;
 	}
+	cs->r = *r;
+	memset(r, 0, sizeof *r);
+	cs->body = *body;
+	*body = NULL;
+	cs->rq = copy;
+	emu_response_set_producer(rs, conv_produce, cs, conv_stream_free);
 	emu_response_add_header(rs, "Content-Type", "application/vnd.amazon.eventstream");
 }
 
@@ -765,12 +858,9 @@ void ops_converse(const emu_request *rq, emu_response *rs, const char *model_id,
 		r.out_tok = ops_tokens((const char *)r.text.data, r.text.len);
 		for (int t = 0; t < r.tool; t++)
 			r.out_tok += ops_tokens((const char *)r.calls[t].input.data, r.calls[t].input.len);
-		if (stream) write_stream(&r, body, rq, rs);
+		if (stream) write_stream(&r, &body, rq, rs);
 		else write_json(&r, body, rq, rs);
 	}
-	br_buf_free(&r.text);
-	for (int t = 0; t < r.tool; t++) br_buf_free(&r.calls[t].input);
-	json_free(r.plan);
-	emu_guard_free(&r.g);
+	reply_free(&r);
 	json_free(body);
 }

@@ -520,29 +520,56 @@ static void write_body(json_writer *w, native *nt, answer *a, const char *model_
 	}
 }
 
-/* ---- streaming: each model chunk becomes {"bytes": base64, "p": padding} ---- */
+/* ---- streaming: each model chunk becomes {"bytes": base64, "p": padding} ----
+ *
+ * The chunks are encoded a few at a time as the server asks for them (a producer, see
+ * emu.h). Every family's stream is the same shape: a fixed number of head chunks, one
+ * chunk per piece of the text (a `while` loop, or a `do … while` that sends one chunk even
+ * for an empty text), a fixed number of tail chunks. */
 
 typedef struct {
-	emu_response *rs;
+	native nt;
+	answer a;
+	char *model_id;
+	emu_request *rq;          /* ops_request_copy */
 	br_buf chunk, outer, frame;
 	unsigned seq;
-	int failed;
-} chunker;
+	int phase;                /* 0 head, 1 text, 2 tail, 3 done */
+	int k;                    /* head/tail: chunks sent of the phase */
+	size_t i;                 /* text: offset of the next piece */
+	int started;              /* text: a chunk was sent */
+} invoke_stream;
 
-static void send_chunk(chunker *c)
+static void invoke_stream_free(void *p)
 {
-	br_buf_reset(&c->outer);
-	br_buf_append_str(&c->outer, "{\"bytes\":\"");
-	emu_b64_encode(c->chunk.data, c->chunk.len, &c->outer);
-	br_buf_append_str(&c->outer, "\"");
+	invoke_stream *s = p;
+	br_buf_free(&s->a.text);
+	emu_guard_free(&s->a.g);
+	native_free(&s->nt);
+	free(s->model_id);
+	free(s->rq);
+	br_buf_free(&s->chunk);
+	br_buf_free(&s->outer);
+	br_buf_free(&s->frame);
+	free(s);
+}
+
+/* Wraps s->chunk into a "chunk" event appended to rs: 0, or -1 out of memory. */
+static int send_chunk(invoke_stream *s, emu_response *rs)
+{
+	br_buf_reset(&s->outer);
+	br_buf_append_str(&s->outer, "{\"bytes\":\"");
+	emu_b64_encode(s->chunk.data, s->chunk.len, &s->outer);
+	br_buf_append_str(&s->outer, "\"");
 	json_writer w;
-	jw_init(&w, &c->outer);
+	jw_init(&w, &s->outer);
 	w.depth = 1;
 	w.count[1] = 1;
-	ops_padding(&w, c->seq++);
-	br_buf_append_byte(&c->outer, '}');
-	if (!c->failed && ops_add_event(c->rs, &c->frame, "chunk", c->outer.data, c->outer.len)) c->failed = 1;
-	br_buf_reset(&c->chunk);
+	ops_padding(&w, s->seq++);
+	br_buf_append_byte(&s->outer, '}');
+	int rc = ops_add_event(rs, &s->frame, "chunk", s->outer.data, s->outer.len);
+	br_buf_reset(&s->chunk);
+	return rc ? -1 : 0;
 }
 
 static size_t piece_end(const uint8_t *t, size_t n, size_t i)
@@ -553,157 +580,188 @@ static size_t piece_end(const uint8_t *t, size_t n, size_t i)
 	return j;
 }
 
-static void write_stream(native *nt, answer *a, const char *model_id, const emu_request *rq, emu_response *rs)
+/* Head chunk k of the family into w; 0 when it has no such chunk. */
+static int head_chunk(invoke_stream *s, json_writer *w, int k)
 {
-	chunker c = {rs, BR_BUF_INIT, BR_BUF_INIT, BR_BUF_INIT, 0, 0};
-	json_writer w;
-	const char *txt = a->text.data ? (const char *)a->text.data : "";
-	size_t n = a->text.len;
-	switch (nt->fam) {
-	case F_ANTHROPIC: {
+	const answer *a = &s->a;
+	if (s->nt.fam == F_ANTHROPIC && k == 0) {
 		char model[128], id[64];
-		anthropic_model_name(model, sizeof model, model_id);
-		hex_id(id, sizeof id, "msg_bdrk_", nt->all.data, nt->all.len);
-		jw_init(&w, &c.chunk);
-		jw_obj(&w); jw_kstr(&w, "type", "message_start"); jw_key(&w, "message"); jw_obj(&w);
-		jw_kstr(&w, "id", id); jw_kstr(&w, "type", "message"); jw_kstr(&w, "role", "assistant");
-		jw_kstr(&w, "model", model); jw_key(&w, "content"); jw_arr(&w); jw_arr_end(&w);
-		jw_key(&w, "stop_reason"); jw_null(&w); jw_key(&w, "stop_sequence"); jw_null(&w);
-		jw_key(&w, "usage"); jw_obj(&w); jw_kint(&w, "input_tokens", (long long)a->in_tok); jw_kint(&w, "output_tokens", 1); jw_obj_end(&w);
-		jw_obj_end(&w); jw_obj_end(&w);
-		send_chunk(&c);
-		jw_init(&w, &c.chunk);
-		jw_obj(&w); jw_kstr(&w, "type", "content_block_start"); jw_kint(&w, "index", 0);
-		jw_key(&w, "content_block"); jw_obj(&w); jw_kstr(&w, "type", "text"); jw_kstr(&w, "text", ""); jw_obj_end(&w);
-		jw_obj_end(&w);
-		send_chunk(&c);
-		for (size_t i = 0; i < n;) {
-			size_t j = piece_end(a->text.data, n, i);
-			jw_init(&w, &c.chunk);
-			jw_obj(&w); jw_kstr(&w, "type", "content_block_delta"); jw_kint(&w, "index", 0);
-			jw_key(&w, "delta"); jw_obj(&w); jw_kstr(&w, "type", "text_delta"); jw_key(&w, "text"); jw_strn(&w, txt + i, j - i); jw_obj_end(&w);
-			jw_obj_end(&w);
-			send_chunk(&c);
-			i = j;
-		}
-		jw_init(&w, &c.chunk);
-		jw_obj(&w); jw_kstr(&w, "type", "content_block_stop"); jw_kint(&w, "index", 0); jw_obj_end(&w);
-		send_chunk(&c);
-		jw_init(&w, &c.chunk);
-		jw_obj(&w); jw_kstr(&w, "type", "message_delta");
-		jw_key(&w, "delta"); jw_obj(&w); jw_kstr(&w, "stop_reason", stop_name(nt->fam, a));
-		jw_key(&w, "stop_sequence"); if (a->stop_seq) jw_str(&w, a->stop_seq); else jw_null(&w); jw_obj_end(&w);
-		jw_key(&w, "usage"); jw_obj(&w); jw_kint(&w, "output_tokens", (long long)a->out_tok); jw_obj_end(&w);
-		jw_obj_end(&w);
-		send_chunk(&c);
-		jw_init(&w, &c.chunk);
-		jw_obj(&w); jw_kstr(&w, "type", "message_stop"); metrics(&w, a); guard_fields(&w, a, rq); jw_obj_end(&w);
-		send_chunk(&c);
-		break;
+		anthropic_model_name(model, sizeof model, s->model_id);
+		hex_id(id, sizeof id, "msg_bdrk_", s->nt.all.data, s->nt.all.len);
+		jw_obj(w); jw_kstr(w, "type", "message_start"); jw_key(w, "message"); jw_obj(w);
+		jw_kstr(w, "id", id); jw_kstr(w, "type", "message"); jw_kstr(w, "role", "assistant");
+		jw_kstr(w, "model", model); jw_key(w, "content"); jw_arr(w); jw_arr_end(w);
+		jw_key(w, "stop_reason"); jw_null(w); jw_key(w, "stop_sequence"); jw_null(w);
+		jw_key(w, "usage"); jw_obj(w); jw_kint(w, "input_tokens", (long long)a->in_tok); jw_kint(w, "output_tokens", 1); jw_obj_end(w);
+		jw_obj_end(w); jw_obj_end(w);
+		return 1;
 	}
+	if (s->nt.fam == F_ANTHROPIC && k == 1) {
+		jw_obj(w); jw_kstr(w, "type", "content_block_start"); jw_kint(w, "index", 0);
+		jw_key(w, "content_block"); jw_obj(w); jw_kstr(w, "type", "text"); jw_kstr(w, "text", ""); jw_obj_end(w);
+		jw_obj_end(w);
+		return 1;
+	}
+	if (s->nt.fam == F_NOVA && k == 0) {
+		jw_obj(w); jw_key(w, "messageStart"); jw_obj(w); jw_kstr(w, "role", "assistant"); jw_obj_end(w); jw_obj_end(w);
+		return 1;
+	}
+	return 0;
+}
+
+/* The chunk of the text's next piece into w (advancing s->i); 0 when the text is done. */
+static int text_chunk(invoke_stream *s, json_writer *w)
+{
+	const answer *a = &s->a;
+	family fam = s->nt.fam;
+	const char *txt = a->text.data ? (const char *)a->text.data : "";
+	size_t n = a->text.len, i = s->i, j;
+	int at_least_once = fam == F_TITAN_TEXT || fam == F_META || fam == F_MISTRAL || fam == F_COHERE_CMD;
+	if (i >= n && !(at_least_once && !s->started)) return 0;
+	int first = !s->started;
+	s->started = 1;
+	switch (fam) {
+	case F_ANTHROPIC:
+		j = piece_end(a->text.data, n, i);
+		jw_obj(w); jw_kstr(w, "type", "content_block_delta"); jw_kint(w, "index", 0);
+		jw_key(w, "delta"); jw_obj(w); jw_kstr(w, "type", "text_delta"); jw_key(w, "text"); jw_strn(w, txt + i, j - i); jw_obj_end(w);
+		jw_obj_end(w);
+		break;
 	case F_TITAN_TEXT: {
 		/* chunks of up to 8 words; the last carries the totals and the metrics */
-		size_t i = 0;
-		int first = 1;
-		do {
-			size_t j = i;
-			for (int k = 0; k < 8 && j < n; k++) j = piece_end(a->text.data, n, j);
-			int last = j >= n;
-			jw_init(&w, &c.chunk);
-			jw_obj(&w);
-			jw_key(&w, "outputText"); jw_strn(&w, txt + i, j - i);
-			jw_kint(&w, "index", 0);
-			jw_key(&w, "totalOutputTextTokenCount"); if (last) jw_int(&w, (long long)a->out_tok); else jw_null(&w);
-			jw_key(&w, "completionReason"); if (last) jw_str(&w, stop_name(nt->fam, a)); else jw_null(&w);
-			jw_key(&w, "inputTextTokenCount"); if (first) jw_int(&w, (long long)a->in_tok); else jw_null(&w);
-			if (last) { metrics(&w, a); guard_fields(&w, a, rq); }
-			jw_obj_end(&w);
-			send_chunk(&c);
-			i = j;
-			first = 0;
-		} while (i < n);
+		j = i;
+		for (int k = 0; k < 8 && j < n; k++) j = piece_end(a->text.data, n, j);
+		int last = j >= n;
+		jw_obj(w);
+		jw_key(w, "outputText"); jw_strn(w, txt + i, j - i);
+		jw_kint(w, "index", 0);
+		jw_key(w, "totalOutputTextTokenCount"); if (last) jw_int(w, (long long)a->out_tok); else jw_null(w);
+		jw_key(w, "completionReason"); if (last) jw_str(w, stop_name(fam, a)); else jw_null(w);
+		jw_key(w, "inputTextTokenCount"); if (first) jw_int(w, (long long)a->in_tok); else jw_null(w);
+		if (last) { metrics(w, a); guard_fields(w, a, s->rq); }
+		jw_obj_end(w);
 		break;
 	}
-	case F_NOVA: {
-		jw_init(&w, &c.chunk);
-		jw_obj(&w); jw_key(&w, "messageStart"); jw_obj(&w); jw_kstr(&w, "role", "assistant"); jw_obj_end(&w); jw_obj_end(&w);
-		send_chunk(&c);
-		for (size_t i = 0; i < n;) {
-			size_t j = piece_end(a->text.data, n, i);
-			jw_init(&w, &c.chunk);
-			jw_obj(&w); jw_key(&w, "contentBlockDelta"); jw_obj(&w);
-			jw_key(&w, "delta"); jw_obj(&w); jw_key(&w, "text"); jw_strn(&w, txt + i, j - i); jw_obj_end(&w);
-			jw_kint(&w, "contentBlockIndex", 0);
-			jw_obj_end(&w); jw_obj_end(&w);
-			send_chunk(&c);
-			i = j;
+	case F_NOVA:
+		j = piece_end(a->text.data, n, i);
+		jw_obj(w); jw_key(w, "contentBlockDelta"); jw_obj(w);
+		jw_key(w, "delta"); jw_obj(w); jw_key(w, "text"); jw_strn(w, txt + i, j - i); jw_obj_end(w);
+		jw_kint(w, "contentBlockIndex", 0);
+		jw_obj_end(w); jw_obj_end(w);
+		break;
+	default: { /* F_META, F_MISTRAL, F_COHERE_CMD */
+		j = piece_end(a->text.data, n, i);
+		int last = j >= n;
+		jw_obj(w);
+		if (fam == F_META) {
+			jw_key(w, "generation"); jw_strn(w, txt + i, j - i);
+			jw_kint(w, "prompt_token_count", i == 0 ? (long long)a->in_tok : 0);
+			jw_kint(w, "generation_token_count", (long long)ops_tokens(txt, j));
+			jw_key(w, "stop_reason"); if (last) jw_str(w, stop_name(fam, a)); else jw_null(w);
+		} else if (fam == F_MISTRAL) {
+			jw_key(w, "outputs"); jw_arr(w); jw_obj(w);
+			jw_key(w, "text"); jw_strn(w, txt + i, j - i);
+			jw_key(w, "stop_reason"); if (last) jw_str(w, stop_name(fam, a)); else jw_null(w);
+			jw_obj_end(w); jw_arr_end(w);
+		} else {
+			jw_key(w, "is_finished"); jw_bool(w, 0);
+			jw_kstr(w, "event_type", "text-generation");
+			jw_key(w, "text"); jw_strn(w, txt + i, j - i);
 		}
-		jw_init(&w, &c.chunk);
-		jw_obj(&w); jw_key(&w, "contentBlockStop"); jw_obj(&w); jw_kint(&w, "contentBlockIndex", 0); jw_obj_end(&w); jw_obj_end(&w);
-		send_chunk(&c);
-		jw_init(&w, &c.chunk);
-		jw_obj(&w); jw_key(&w, "messageStop"); jw_obj(&w); jw_kstr(&w, "stopReason", stop_name(nt->fam, a)); jw_obj_end(&w); jw_obj_end(&w);
-		send_chunk(&c);
-		jw_init(&w, &c.chunk);
-		jw_obj(&w); jw_key(&w, "metadata"); jw_obj(&w); jw_key(&w, "usage"); jw_obj(&w);
-		jw_kint(&w, "inputTokens", (long long)a->in_tok); jw_kint(&w, "outputTokens", (long long)a->out_tok);
-		jw_obj_end(&w); jw_obj_end(&w);
-		metrics(&w, a); guard_fields(&w, a, rq);
-		jw_obj_end(&w);
-		send_chunk(&c);
+		if (last && fam != F_COHERE_CMD) { metrics(w, a); guard_fields(w, a, s->rq); }
+		jw_obj_end(w);
 		break;
 	}
-	case F_META: case F_MISTRAL: case F_COHERE_CMD: {
-		size_t i = 0;
-		do {
-			size_t j = piece_end(a->text.data, n, i);
-			int last = j >= n;
-			jw_init(&w, &c.chunk);
-			jw_obj(&w);
-			if (nt->fam == F_META) {
-				jw_key(&w, "generation"); jw_strn(&w, txt + i, j - i);
-				jw_kint(&w, "prompt_token_count", i == 0 ? (long long)a->in_tok : 0);
-				jw_kint(&w, "generation_token_count", (long long)ops_tokens(txt, j));
-				jw_key(&w, "stop_reason"); if (last) jw_str(&w, stop_name(nt->fam, a)); else jw_null(&w);
-			} else if (nt->fam == F_MISTRAL) {
-				jw_key(&w, "outputs"); jw_arr(&w); jw_obj(&w);
-				jw_key(&w, "text"); jw_strn(&w, txt + i, j - i);
-				jw_key(&w, "stop_reason"); if (last) jw_str(&w, stop_name(nt->fam, a)); else jw_null(&w);
-				jw_obj_end(&w); jw_arr_end(&w);
-			} else {
-				jw_key(&w, "is_finished"); jw_bool(&w, 0);
-				jw_kstr(&w, "event_type", "text-generation");
-				jw_key(&w, "text"); jw_strn(&w, txt + i, j - i);
-			}
-			if (last && nt->fam != F_COHERE_CMD) { metrics(&w, a); guard_fields(&w, a, rq); }
-			jw_obj_end(&w);
-			send_chunk(&c);
-			i = j;
-		} while (i < n);
-		if (nt->fam == F_COHERE_CMD) {
-			jw_init(&w, &c.chunk);
-			jw_obj(&w);
-			jw_key(&w, "is_finished"); jw_bool(&w, 1);
-			jw_kstr(&w, "event_type", "stream-end");
-			jw_kstr(&w, "finish_reason", stop_name(nt->fam, a));
-			jw_key(&w, "response");
-			write_body(&w, nt, a, model_id, rq);
-			metrics(&w, a);
-			jw_obj_end(&w);
-			send_chunk(&c);
+	}
+	s->i = j;
+	return 1;
+}
+
+/* Tail chunk k of the family into w; 0 when it has no such chunk. */
+static int tail_chunk(invoke_stream *s, json_writer *w, int k)
+{
+	answer *a = &s->a;
+	family fam = s->nt.fam;
+	if (fam == F_ANTHROPIC && k == 0) {
+		jw_obj(w); jw_kstr(w, "type", "content_block_stop"); jw_kint(w, "index", 0); jw_obj_end(w);
+	} else if (fam == F_ANTHROPIC && k == 1) {
+		jw_obj(w); jw_kstr(w, "type", "message_delta");
+		jw_key(w, "delta"); jw_obj(w); jw_kstr(w, "stop_reason", stop_name(fam, a));
+		jw_key(w, "stop_sequence"); if (a->stop_seq) jw_str(w, a->stop_seq); else jw_null(w); jw_obj_end(w);
+		jw_key(w, "usage"); jw_obj(w); jw_kint(w, "output_tokens", (long long)a->out_tok); jw_obj_end(w);
+		jw_obj_end(w);
+	} else if (fam == F_ANTHROPIC && k == 2) {
+		jw_obj(w); jw_kstr(w, "type", "message_stop"); metrics(w, a); guard_fields(w, a, s->rq); jw_obj_end(w);
+	} else if (fam == F_NOVA && k == 0) {
+		jw_obj(w); jw_key(w, "contentBlockStop"); jw_obj(w); jw_kint(w, "contentBlockIndex", 0); jw_obj_end(w); jw_obj_end(w);
+	} else if (fam == F_NOVA && k == 1) {
+		jw_obj(w); jw_key(w, "messageStop"); jw_obj(w); jw_kstr(w, "stopReason", stop_name(fam, a)); jw_obj_end(w); jw_obj_end(w);
+	} else if (fam == F_NOVA && k == 2) {
+		jw_obj(w); jw_key(w, "metadata"); jw_obj(w); jw_key(w, "usage"); jw_obj(w);
+		jw_kint(w, "inputTokens", (long long)a->in_tok); jw_kint(w, "outputTokens", (long long)a->out_tok);
+		jw_obj_end(w); jw_obj_end(w);
+		metrics(w, a); guard_fields(w, a, s->rq);
+		jw_obj_end(w);
+	} else if (fam == F_COHERE_CMD && k == 0) {
+		jw_obj(w);
+		jw_key(w, "is_finished"); jw_bool(w, 1);
+		jw_kstr(w, "event_type", "stream-end");
+		jw_kstr(w, "finish_reason", stop_name(fam, a));
+		jw_key(w, "response");
+		write_body(w, &s->nt, a, s->model_id, s->rq);
+		metrics(w, a);
+		jw_obj_end(w);
+	} else {
+		return 0;
+	}
+	return 1;
+}
+
+static int invoke_produce(void *p, emu_response *rs)
+{
+	invoke_stream *s = p;
+	for (int sent = 0; sent < OPS_PRODUCE_EVENTS;) {
+		json_writer w;
+		int got;
+		jw_init(&w, &s->chunk);
+		switch (s->phase) {
+		case 0: got = head_chunk(s, &w, s->k); break;
+		case 1: got = text_chunk(s, &w); break;
+		case 2: got = tail_chunk(s, &w, s->k); break;
+		default: return 0;
 		}
-		break;
+		if (!got) {
+			s->phase++;
+			s->k = 0;
+			continue;
+		}
+		if (s->phase != 1) s->k++;
+		if (send_chunk(s, rs) != 0) return -1;
+		sent++;
 	}
-	default:
-		break;
-	}
-	br_buf_free(&c.chunk);
-	br_buf_free(&c.outer);
-	br_buf_free(&c.frame);
-	if (c.failed) {
+	return 1;
+}
+
+/* Makes rs the stream of the answer: takes nt and a over (emptied on return) on success;
+ * on failure (out of memory) leaves them to the caller and fills rs with the error. */
+static void write_stream(native *nt, answer *a, const char *model_id, const emu_request *rq, emu_response *rs)
+{
+	invoke_stream *s = calloc(1, sizeof *s);
+	char *mid = s ? strdup(model_id) : NULL;
+	emu_request *copy = mid ? ops_request_copy(rq) : NULL;
+	if (!copy) {
+		free(mid);
+		free(s);
 		emu_response_error(rs, 500, "InternalServerException", "The emulator ran out of memory encoding the stream.");
 		return;
 	}
+	s->nt = *nt;
+	memset(nt, 0, sizeof *nt);
+	s->a = *a;
+	memset(a, 0, sizeof *a);
+	s->model_id = mid;
+	s->rq = copy;
+	emu_response_set_producer(rs, invoke_produce, s, invoke_stream_free);
 	emu_response_add_header(rs, "Content-Type", "application/vnd.amazon.eventstream");
 	emu_response_add_header(rs, "X-Amzn-Bedrock-Content-Type", "application/json");
 }

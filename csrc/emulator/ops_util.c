@@ -1,5 +1,6 @@
 /* Helpers the operations share: path-label decoding, the model-id rule, the tokenizer,
- * body parsing + validation, event-stream framing and padding. */
+ * body parsing + validation, event-stream framing and padding, request copies for
+ * stream producers. */
 #include "ops.h"
 #include "model.h"
 #include "../br_eventstream.h"
@@ -171,4 +172,41 @@ void ops_padding(json_writer *w, unsigned seed)
 	size_t n = 2 + (seed * 2654435761u >> 7) % 60;   /* 2..61 */
 	jw_key(w, "p");
 	jw_strn(w, alpha, n);
+}
+
+/* Appends NUL-terminated s at *at (inside one block sized for it); returns the copy. */
+static const char *put_str(char **at, const char *s)
+{
+	char *d = *at;
+	size_t n = strlen(s) + 1;
+	memcpy(d, s, n);
+	*at += n;
+	return d;
+}
+
+emu_request *ops_request_copy(const emu_request *rq)
+{
+	const char *method = rq->method ? rq->method : "", *path = rq->path ? rq->path : "";
+	const char *query = rq->query ? rq->query : "", *region = rq->region;
+	size_t n = sizeof(emu_request) + rq->nheaders * sizeof(emu_header);
+	n += strlen(method) + strlen(path) + strlen(query) + 3 + (region ? strlen(region) + 1 : 0);
+	for (size_t i = 0; i < rq->nheaders; i++)
+		n += strlen(rq->headers[i].name) + strlen(rq->headers[i].value) + 2;
+	emu_request *c = malloc(n);
+	if (!c) return NULL;
+	emu_header *h = (emu_header *)(c + 1);
+	char *at = (char *)(h + rq->nheaders);
+	memset(c, 0, sizeof *c);
+	c->method = put_str(&at, method);
+	c->path = put_str(&at, path);
+	c->query = put_str(&at, query);
+	c->region = region ? put_str(&at, region) : NULL;
+	for (size_t i = 0; i < rq->nheaders; i++) {
+		h[i].name = (char *)put_str(&at, rq->headers[i].name);
+		h[i].value = (char *)put_str(&at, rq->headers[i].value);
+	}
+	c->headers = h;
+	c->nheaders = rq->nheaders;
+	c->http2 = rq->http2;
+	return c;
 }

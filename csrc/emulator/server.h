@@ -267,7 +267,6 @@ typedef struct {
 typedef struct {
 	srv_reply *r;
 	size_t next;         /* index of the next frame */
-	size_t freed;        /* frames below this index were sent and released */
 	int waited;          /* pacing already waited for frame `next` */
 	int fault_done;
 	int ended;
@@ -276,7 +275,9 @@ typedef struct {
 } srv_streamer;
 
 /* Starts walking r's frames (r is borrowed and must outlive s; sent frames are
- * released from r as the walk passes them). free releases the scratch buffer. */
+ * released from r as the walk passes them, and r's producer is asked for more frames
+ * only when the walk needs them: one frame beyond the next one to send, or the frames
+ * of one write batch). free releases the scratch buffer. */
 void srv_streamer_init(srv_streamer *s, srv_reply *r);
 void srv_streamer_free(srv_streamer *s);
 /* The next thing to do: DATA (write p/n), WAIT (ms, then step again), IDLE (open bidi

@@ -68,8 +68,23 @@ static void encode_exception(const srv_fault *f, br_buf *b)
  * until this step, so it is freed on the step after). */
 static void release_sent(srv_streamer *s)
 {
+	emu_response_release_frames(&s->r->rs, s->next);
+}
+
+/* 1 when the stream has a frame number i, asking the producer for more as needed. The
+ * frames array may move when it produces: take frame pointers after the last call. */
+static int have(srv_streamer *s, size_t i)
+{
 	emu_response *rs = &s->r->rs;
-	while (s->freed < s->next && s->freed < rs->nframes) br_buf_free(&rs->frames[s->freed++]);
+	while (i >= emu_response_frames_total(rs) && rs->produce) emu_response_produce(rs);
+	return i < emu_response_frames_total(rs);
+}
+
+static void data(srv_step *out, const br_buf *b)
+{
+	out->kind = SRV_S_DATA;
+	out->p = b->data;
+	out->n = b->len;
 }
 
 void srv_streamer_step(srv_streamer *s, srv_step *out)
@@ -77,7 +92,6 @@ void srv_streamer_step(srv_streamer *s, srv_step *out)
 	srv_reply *r = s->r;
 	emu_response *rs = &r->rs;
 	const srv_fault *f = &r->mid;
-	size_t n = rs->nframes;
 	memset(out, 0, sizeof *out);
 	release_sent(s);
 	if (s->ended) {
@@ -93,18 +107,18 @@ void srv_streamer_step(srv_streamer *s, srv_step *out)
 			return;
 		}
 		s->waited = 0;
-		out->kind = SRV_S_DATA;
-		out->p = s->scratch.data;
-		out->n = s->scratch.len;
+		data(out, &s->scratch);
 		return;
 	}
 	int pending = f->kind != SRV_F_NONE && !s->fault_done;
+	int more = have(s, s->next);   /* frame `next` exists */
 	/* Where the fault strikes: before event `after`. An endless repeat needs an event to
 	 * repeat, so past the stream's last event it repeats that one. */
 	size_t at = (size_t)f->after;
-	if (f->kind == SRV_F_ENDLESS && n > 0 && at > n - 1) at = n - 1;
+	if (pending && f->kind == SRV_F_ENDLESS && more && at > s->next && !have(s, s->next + 1))
+		at = s->next;
 	/* A fault whose event index lies beyond a finished stream strikes at its end. */
-	int due = pending && (at <= s->next || (s->next == n && !open && at >= n));
+	int due = pending && (at <= s->next || (!more && !open));
 
 	/* When paced, a reset or GOAWAY comes where the next event would: after the pause. */
 	if (due && (f->kind == SRV_F_RESET || f->kind == SRV_F_GOAWAY) && r->event_delay_ms > 0 &&
@@ -137,7 +151,20 @@ void srv_streamer_step(srv_streamer *s, srv_step *out)
 			break;
 		}
 	}
-	if (s->next == n && !(due && f->kind == SRV_F_EXCEPTION)) {
+	if (!more && rs->produce_failed && !(due && f->kind == SRV_F_EXCEPTION)) {
+		/* The producer failed (out of memory): the status line has gone, so the stream
+		 * ends with the exception event the service sends for its own failures. */
+		srv_fault oom;
+		memset(&oom, 0, sizeof oom);
+		oom.kind = SRV_F_EXCEPTION;
+		snprintf(oom.message, sizeof oom.message, "%s",
+			 "The emulator ran out of memory encoding the stream.");
+		encode_exception(&oom, &s->scratch);
+		s->ended = 1;
+		data(out, &s->scratch);
+		return;
+	}
+	if (!more && !(due && f->kind == SRV_F_EXCEPTION)) {
 		out->kind = open ? SRV_S_IDLE : SRV_S_END;
 		if (!open) s->ended = 1;
 		return;
@@ -152,16 +179,14 @@ void srv_streamer_step(srv_streamer *s, srv_step *out)
 	if (due && f->kind == SRV_F_ENDLESS) {
 		/* Event `at`, then the same bytes again for ever (a valid event each time):
 		 * one copy a step when paced, else batches of ENDLESS_BATCH bytes. */
-		const br_buf *fr = &rs->frames[s->next];
+		const br_buf *fr = emu_response_frame(rs, s->next);
 		s->fault_done = 1;
 		s->endless = 1;
 		br_buf_reset(&s->scratch);
 		do {
 			if (br_buf_append(&s->scratch, fr->data, fr->len) != BR_OK) break;
 		} while (r->event_delay_ms <= 0 && s->scratch.len + fr->len <= ENDLESS_BATCH);
-		out->kind = SRV_S_DATA;
-		out->p = s->scratch.data;
-		out->n = s->scratch.len;
+		data(out, &s->scratch);
 		return;
 	}
 	if (due && f->kind == SRV_F_OVERSIZE) {
@@ -183,22 +208,18 @@ void srv_streamer_step(srv_streamer *s, srv_step *out)
 			memset(s->scratch.data + s->scratch.len, 0, OVERSIZE_SENT);
 			s->scratch.len += OVERSIZE_SENT;
 		}
-		out->kind = SRV_S_DATA;
-		out->p = s->scratch.data;
-		out->n = s->scratch.len;
+		data(out, &s->scratch);
 		return;
 	}
 	if (due && f->kind == SRV_F_EXCEPTION) {
 		s->fault_done = 1;
 		encode_exception(f, &s->scratch);
 		s->ended = 1;
-		out->kind = SRV_S_DATA;
-		out->p = s->scratch.data;
-		out->n = s->scratch.len;
+		data(out, &s->scratch);
 		return;
 	}
 	if (due && (f->kind == SRV_F_CRC || f->kind == SRV_F_TRUNCATE)) {
-		const br_buf *fr = &rs->frames[s->next++];
+		const br_buf *fr = emu_response_frame(rs, s->next++);
 		s->fault_done = 1;
 		br_buf_reset(&s->scratch);
 		if (f->kind == SRV_F_CRC) {
@@ -208,27 +229,23 @@ void srv_streamer_step(srv_streamer *s, srv_step *out)
 			br_buf_append(&s->scratch, fr->data, fr->len / 2);
 			s->ended = 1;
 		}
-		out->kind = SRV_S_DATA;
-		out->p = s->scratch.data;
-		out->n = s->scratch.len;
+		data(out, &s->scratch);
 		return;
 	}
-	/* Normal frames: one when paced, else a batch up to the next fault or BATCH bytes. */
-	size_t stop = n;
-	if (pending && at > s->next && at < stop) stop = at;
-	if (r->event_delay_ms > 0 || stop - s->next == 1) {
-		const br_buf *fr = &rs->frames[s->next++];
-		out->kind = SRV_S_DATA;
-		out->p = fr->data;
-		out->n = fr->len;
+	/* Normal frames: one when paced, else a batch up to the next fault or BATCH bytes
+	 * (the frame an endless fault repeats, the stream's last when it is past the end,
+	 * starts a step of its own). */
+	if (r->event_delay_ms > 0) {
+		data(out, emu_response_frame(rs, s->next++));
 		return;
 	}
 	br_buf_reset(&s->scratch);
-	while (s->next < stop && (s->scratch.len == 0 || s->scratch.len + rs->frames[s->next].len <= BATCH)) {
-		const br_buf *fr = &rs->frames[s->next++];
+	do {
+		const br_buf *fr = emu_response_frame(rs, s->next);
+		if (s->scratch.len && s->scratch.len + fr->len > BATCH) break;
+		s->next++;
 		if (br_buf_append(&s->scratch, fr->data, fr->len) != BR_OK) break;
-	}
-	out->kind = SRV_S_DATA;
-	out->p = s->scratch.data;
-	out->n = s->scratch.len;
+	} while ((!pending || s->next < at) && have(s, s->next) &&
+		 !(pending && f->kind == SRV_F_ENDLESS && !have(s, s->next + 1)));
+	data(out, &s->scratch);
 }
