@@ -685,7 +685,8 @@ describe("collect over long streams", function()
 		for _ = 1, 20001 do
 			assert(s())
 			local b = s.acc.blocks[0]
-			if b and b.text_parts then longest = math.max(longest, #b.text_parts) end
+			-- (a table of parts; LuaJIT's string.buffer, where there is one, holds no parts)
+			if b and type(b.text_parts) == "table" then longest = math.max(longest, #b.text_parts) end
 		end
 		assert.is_true(longest <= 256 + 20, "parts: " .. longest)
 		assert.are.equal(want, s:collect().output.message.content[1].text)

@@ -94,6 +94,17 @@ local function add_part(parts, s)
 	if n > PARTS_MAX then merge_parts(parts) end
 end
 _M.merge_parts = merge_parts
+local new_parts, parts_text = function() return {} end, concat
+
+-- LuaJIT's string.buffer, where there is one, does the same with no string per delta
+-- kept and no merging: the bytes are appended to one growing buffer.
+local ok_buf, strbuf = pcall(require, "string.buffer")
+local BUF = ok_buf and type(strbuf) == "table" and strbuf.new ~= nil
+if BUF then
+	new_parts = function() return strbuf.new() end
+	add_part = function(parts, s) parts:put(s) end
+	parts_text = function(parts) return parts:tostring() end
+end
 
 -- ConverseStream's answer is complete once messageStop has arrived (metadata follows it).
 -- InvokeModelWithResponseStream has no such event (its chunks are the model's own
@@ -248,9 +259,13 @@ local function deliver(self, et, v)
 			t = type(d) == "table" and d.text
 		end
 		if type(t) == "string" then
-			local n = #tp + 1
-			tp[n] = t
-			if n > PARTS_MAX then merge_parts(tp) end
+			if BUF then
+				tp:put(t)
+			else
+				local n = #tp + 1
+				tp[n] = t
+				if n > PARTS_MAX then merge_parts(tp) end
+			end
 		else
 			local aok, aerr = pcall(acc.add, acc, et, v)
 			if not aok then self.acc_err = aerr end
@@ -404,7 +419,7 @@ end
 
 local function finish_block(b)
 	if b.text_parts then
-		local text = concat(b.text_parts)
+		local text = parts_text(b.text_parts)
 		b.text_parts = nil
 		if b.citations then
 			b.block = { citationsContent = { content = json.array{ { text = text } },
@@ -416,7 +431,7 @@ local function finish_block(b)
 		b.block = { citationsContent = { content = json.array{}, citations = json.array(b.citations) } }
 	end
 	if b.input_parts then
-		local raw = concat(b.input_parts)
+		local raw = parts_text(b.input_parts)
 		b.input_parts = nil
 		local tu = b.block.toolUse
 		if raw == "" then
@@ -429,7 +444,7 @@ local function finish_block(b)
 	if b.reasoning_parts then
 		local rc = b.block.reasoningContent
 		rc.reasoningText = rc.reasoningText or {}
-		rc.reasoningText.text = concat(b.reasoning_parts)
+		rc.reasoningText.text = parts_text(b.reasoning_parts)
 		b.reasoning_parts = nil
 	end
 	b.finished = true
@@ -500,11 +515,11 @@ function Acc:add(k, v)
 		local d = expect(v.delta, "table", k, "delta") or {}
 		if d.text ~= nil then
 			local tp = b.text_parts
-			if not tp then tp = {}; b.text_parts = tp end
+			if not tp then tp = new_parts(); b.text_parts = tp end
 			add_part(tp, expect(d.text, "string", k, "delta.text"))
 		elseif d.toolUse ~= nil then
 			expect(d.toolUse, "table", k, "delta.toolUse")
-			b.input_parts = b.input_parts or {}
+			b.input_parts = b.input_parts or new_parts()
 			if not b.block.toolUse then b.block.toolUse = {} end
 			add_part(b.input_parts, expect(d.toolUse.input, "string", k, "delta.toolUse.input") or "")
 		elseif d.reasoningContent ~= nil then
@@ -512,7 +527,7 @@ function Acc:add(k, v)
 			b.block.reasoningContent = b.block.reasoningContent or {}
 			local rc = b.block.reasoningContent
 			if expect(r.text, "string", k, "delta.reasoningContent.text") then
-				b.reasoning_parts = b.reasoning_parts or {}
+				b.reasoning_parts = b.reasoning_parts or new_parts()
 				add_part(b.reasoning_parts, r.text)
 			end
 			if expect(r.signature, "string", k, "delta.reasoningContent.signature") then
@@ -525,7 +540,7 @@ function Acc:add(k, v)
 		elseif d.citation ~= nil then
 			b.citations = b.citations or {}
 			b.citations[#b.citations + 1] = expect(d.citation, "table", k, "delta.citation")
-			b.text_parts = b.text_parts or {}
+			b.text_parts = b.text_parts or new_parts()
 		elseif d.toolResult ~= nil then
 			expect(d.toolResult, "table", k, "delta.toolResult")
 			b.block.toolResult = b.block.toolResult or { content = json.array{} }
@@ -545,7 +560,7 @@ function Acc:add(k, v)
 		if expect(st.toolUse, "table", k, "start.toolUse") then
 			b.block.toolUse = { toolUseId = st.toolUse.toolUseId, name = st.toolUse.name,
 				type = st.toolUse.type }
-			b.input_parts = {}
+			b.input_parts = new_parts()
 		elseif expect(st.toolResult, "table", k, "start.toolResult") then
 			b.block.toolResult = { toolUseId = st.toolResult.toolUseId, status = st.toolResult.status,
 				type = st.toolResult.type, content = json.array{} }
