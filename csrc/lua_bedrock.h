@@ -114,6 +114,13 @@ int br_lua_json_read(lua_State *L, const char *s, size_t n, int sentinel, int de
 struct br_jtape_s;
 int br_lua_json_event(lua_State *L, struct br_jtape_s *t, int readers, const char *et, size_t et_len,
 		      const char *s, size_t n, int sentinel);
+/* Pushes the compiled reader (a bedrock.JsonReader) of the readers or desc table at index
+ * readers and returns its payload (what jit_take takes). */
+void *br_lua_json_reader(lua_State *L, int readers);
+/* An event batch on tape t (BR_JT_EVT entries, each followed by its value, read by the
+ * readers table at index readers) into qe[1..n] (event types) and qv[1..n] (values):
+ * returns n (-1 when the Lua stack could not grow; qe/qv then hold what was built). */
+int br_lua_json_batch(lua_State *L, struct br_jtape_s *t, int readers, int sentinel, int qe, int qv);
 /* For the LuaJIT event path (lua_eventstream.c): a compiled reader (the payload of a
  * bedrock.JsonReader userdata), the root number (from 1) of an event type in it or 0, and
  * the rules and node of a root. */

@@ -407,6 +407,32 @@ static int jit_take(void *dec, const void *reader, int max, br_jit_batch *b)
 	return taken;
 }
 
+/* dec:take(readers, sentinel, qe, qv [, max]) -> n, state
+ * The batch of jit_take, built through the Lua C API (PUC Lua's way to the same events):
+ * qe[1..n] the event types, qv[1..n] the values; state as jit_take's. */
+static int l_decoder_take(lua_State *L)
+{
+	l_decoder *u;
+	br_jit_batch b;
+	int n, max;
+
+	check_decoder(L);
+	u = (l_decoder *)lua_touserdata(L, 1);
+	luaL_checktype(L, 2, LUA_TTABLE);
+	luaL_checktype(L, 3, LUA_TSTRING);
+	luaL_checktype(L, 4, LUA_TTABLE);
+	luaL_checktype(L, 5, LUA_TTABLE);
+	max = (int)luaL_optinteger(L, 6, 128);
+	lua_settop(L, 5);
+	n = jit_take(u, br_lua_json_reader(L, 2), max, &b);
+	lua_settop(L, 5);
+	if (n > 0 && br_lua_json_batch(L, &u->tape, 2, 3, 4, 5) != n)
+		return luaL_error(L, "not enough memory");
+	lua_pushinteger(L, n);
+	lua_pushinteger(L, b.state);
+	return 2;
+}
+
 /* What jit_events.lua reaches through core._jit (a light userdata): the entry point and
  * the sizes it checks its declarations against. */
 static const struct {
@@ -821,6 +847,7 @@ void br_lua_open_eventstream(lua_State *L)
 		{"feed", l_decoder_feed},
 		{"next", l_decoder_next},
 		{"next_frame", l_decoder_next_frame},
+		{"take", l_decoder_take},
 		{"memory", l_decoder_memory},
 		{"pending", l_decoder_pending},
 		{"finish", l_decoder_finish},

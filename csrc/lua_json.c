@@ -486,6 +486,45 @@ int br_lua_json_read(lua_State *L, const char *s, size_t n, int sentinel, int de
 	return ok;
 }
 
+void *br_lua_json_reader(lua_State *L, int readers)
+{
+	return reader_of(L, readers);
+}
+
+int br_lua_json_batch(lua_State *L, br_jtape *t, int readers, int sentinel, int qe, int qv)
+{
+	int rd, n = 0, top;
+	const l_reader *r;
+	const br_jt_ent *e, *end;
+	mat m;
+
+	sentinel = lua_absindex(L, sentinel);
+	qe = lua_absindex(L, qe);
+	qv = lua_absindex(L, qv);
+	r = reader_of(L, readers);
+	rd = lua_gettop(L);
+	lua_getiuservalue(L, rd, 1);
+	lua_rawgeti(L, -1, 1);
+	lua_rawgeti(L, -2, 2);
+	top = lua_gettop(L);
+	m.L = L;
+	m.keys = top - 1;
+	m.array_mt = top;
+	m.sentinel = sentinel;
+	t->busy = 1;
+	for (e = t->ents, end = t->ents + t->n; e < end && e->op == BR_JT_EVT;) {
+		const root *rt = &r->roots[e->n - 1];
+		lua_pushlstring(L, rt->name, rt->len);
+		lua_rawseti(L, qe, ++n);
+		if (!(e = build(&m, e + 1)))
+			break;
+		lua_rawseti(L, qv, n);
+	}
+	t->busy = 0;
+	lua_settop(L, rd - 1);
+	return e ? n : -1;
+}
+
 int br_lua_json_event(lua_State *L, br_jtape *t, int readers, const char *et, size_t et_len,
 		      const char *s, size_t n, int sentinel)
 {

@@ -111,6 +111,9 @@ end
 -- format): a clean end of the HTTP body at a message boundary is all there is.
 local FINAL_EVENT = { ConverseStream = "messageStop" }
 
+-- the most events a batch takes (at most the whole ones the decoder holds)
+local BATCH = 128
+
 -- new{ plan =, node = (eventstream node), source =, decoder =, meta = {...},
 --      on_close = fn(stream, clean) }
 function _M.new(o)
@@ -128,9 +131,13 @@ function _M.new(o)
 		s.readers = event_readers[o.node]
 		-- LuaJIT: events through the FFI (not for blob events, which the decoder
 		-- base64-decodes itself through dec:next)
-		if not s.blobs and type(o.decoder) == "userdata" and _M.jit ~= false then
+		-- events in batches: the decoder reads every whole event it holds at once (not
+		-- for blob events, which dec:next base64-decodes itself); under LuaJIT they are
+		-- built through the FFI (jit_events), else through the Lua C API (dec:take)
+		if not s.blobs and type(o.decoder) == "userdata" and _M.batch ~= false then
+			s.batch = true
 			s.jit = jit_events.reader(s.readers)
-			s.qe, s.qv, s.qi, s.qn = {}, {}, 1, 0
+			s.qe, s.qv, s.qi, s.qn, s.batched = {}, {}, 1, 0, 0
 		end
 	end
 	if o.meta then for k, v in pairs(o.meta) do s[k] = v end end
@@ -307,13 +314,20 @@ function Stream:next()
 			-- a message already in the decoder is taken here (_message's first step,
 			-- without the call); for anything else _message reads and feeds
 			local k = -1
-			if self.jit then
-				-- LuaJIT: events taken through the FFI in batches (jit_events.lua),
-				-- handed out from the queue qe/qv; with none, the state: 0 the decoder
-				-- needs bytes, -1 a message or error is held for dec:next
+			if self.batch then
+				-- a batch of events, handed out from the queue qe/qv (the top of
+				-- next()); with none, the state: 0 the decoder needs bytes, -1 a message
+				-- or error is held for dec:next
 				local n
-				n, k = jit_take(self.jit, dec, self.qe, self.qv)
+				if self.jit then
+					n, k = jit_take(self.jit, dec, self.qe, self.qv)
+				elseif dec.take then
+					n, k = dec:take(self.readers, SENTINEL, self.qe, self.qv, BATCH)
+				else
+					n = 0 -- (a decoder without batches)
+				end
 				self.qn, self.qi = n, 1
+				self.batched = self.batched + n
 				if n > 0 then
 					h, p, kind = self.qe[1], self.qv[1], 2
 					self.qv[1] = nil
@@ -323,7 +337,7 @@ function Stream:next()
 			end
 			if p ~= nil then -- luacheck: ignore 542
 				-- (taken above)
-			elseif k == 0 and not self.eof and self.jit then
+			elseif k == 0 and not self.eof and self.batch then
 				-- the batch needs bytes: fed here, so that the next batch takes the
 				-- next message too (_message would hand it out itself)
 				if self:_feed() then goto continue end
