@@ -16,6 +16,11 @@
  *                        payload core.json_read(payload, sentinel, desc) takes gives that
  *                        value, already read by the event's shape, and 2.
  *                        Every other message comes as headers, payload.
+ *   dec:take(readers, sentinel, qe, qv [, max]) -> n, state
+ *                        the events the decoder holds, read by readers in one batch:
+ *                        qe[1..n] their types, qv[1..n] their values (as dec:next gives
+ *                        them with how 2); state 0: needs bytes, 1: may have more, -1: the
+ *                        next message (or error) is dec:next()'s (see jit_take)
  *   dec:next_frame()  -> frame | nil | nil, msg, CODE: the same message with wire detail,
  *                        { headers = { {name, type, value}, ... } (wire order, type 0-9),
  *                          payload, total_length, headers_length, prelude_crc, message_crc }
@@ -318,17 +323,17 @@ static void push_value(lua_State *L, const br_es_header *h)
 	}
 }
 
-/* ------------------------------------------------------------------ LuaJIT's event path
+/* ------------------------------------------------------------------ event batches
  *
- * Under LuaJIT, calls through the Lua C API run in the interpreter and every value built
- * through it costs more than in PUC Lua. There, Stream:next (stream.lua, jit_events.lua)
- * takes events through the FFI in batches: jit_take takes the decoder's messages while it
+ * A Stream takes its events in batches: jit_take takes the decoder's messages while it
  * has whole ones, and reads each event's payload by its type's rules onto the decoder's
- * tape (a BR_JT_EVT entry naming the root, then the value), which Lua turns into tables
- * itself in one loop. The first message it does not take (an exception, an unknown event,
- * a payload the reader declines), and a decoder error, is held for the next dec:next(),
- * which hands it out as it always does: one decoder and one reader whichever way a message
- * goes.
+ * tape (a BR_JT_EVT entry naming the root, then the value). dec:take builds the values
+ * through the Lua C API; under LuaJIT, where calls through the C API run in the
+ * interpreter and every value built through it costs more than in PUC Lua, Lua reads the
+ * tape through the FFI and builds them itself in one loop (jit_events.lua). The first
+ * message it does not take (an exception, an unknown event, a payload the reader
+ * declines), and a decoder error, is held for the next dec:next(), which hands it out as
+ * it always does: one decoder and one reader whichever way a message goes.
  *
  *   dec     the payload of a bedrock.Decoder userdata (LuaJIT converts a userdata to a
  *           pointer to its payload)
