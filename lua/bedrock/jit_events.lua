@@ -12,7 +12,7 @@
 -- they go the usual way.
 --
 --   jit_events.reader(readers) -> r | nil   (nil: not LuaJIT, no FFI, or a core without it)
---   jit_events.take(r, dec, qe, qv) -> n, state   (see below)
+--   jit_events.take(r, dec, qe, qv, max) -> n, state   (see below)
 local ok_ffi, ffi = pcall(require, "ffi")
 local okc, core = pcall(require, "bedrock.core")
 local json = require "bedrock.json"
@@ -50,8 +50,6 @@ local ok_tnew, tnew = pcall(require, "table.new")
 if not ok_tnew then tnew = function() return {} end end
 
 local SENTINEL, NULL = json.SENTINEL, json.null
--- the most events a batch takes (at most the bytes the decoder holds)
-local BATCH = 128
 
 -- br_jtape.h's entry kinds
 local OBJ, ARR, LIST, END, KEY, KEYS, STR, NUM, INT, TRUE, FALSE, NIL, EVT =
@@ -135,13 +133,13 @@ function _M.reader(readers)
 	return r
 end
 
--- Takes the events the decoder has (up to a batch) into qe/qv: returns how many, and
+-- Takes the events the decoder has (up to max) into qe/qv: returns how many, and
 -- the state after them: 0 the decoder needs bytes, 1 it may have more, -1 dec:next()
 -- must be called for the next message or error.
 local DECODER_MT = getmetatable(core.decoder())
-function _M.take(r, dec, qe, qv)
+function _M.take(r, dec, qe, qv, max)
 	if getmetatable(dec) ~= DECODER_MT then return 0, -1 end -- (not a core decoder)
-	local n = take(cast(voidp, dec), r.ptr, BATCH, batch)
+	local n = take(cast(voidp, dec), r.ptr, max, batch)
 	if n > 0 then
 		build(batch.ents, batch.n, r.keys, r.amt, r.names, qe, qv)
 		_M.taken = _M.taken + n

@@ -320,7 +320,7 @@ function Stream:next()
 				-- or error is held for dec:next
 				local n
 				if self.jit then
-					n, k = jit_take(self.jit, dec, self.qe, self.qv)
+					n, k = jit_take(self.jit, dec, self.qe, self.qv, BATCH)
 				elseif dec.take then
 					n, k = dec:take(self.readers, SENTINEL, self.qe, self.qv, BATCH)
 				else
