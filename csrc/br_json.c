@@ -18,21 +18,28 @@ static const unsigned char kind[256] = {
 	/* 0x80..0xff: raw */
 };
 
+#if defined(__SSE2__)
+/* The bits of the 16 bytes at u that need an escape: '"', '\\', DEL and bytes below 0x20. */
+static unsigned escape_mask(const unsigned char *u)
+{
+	const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\'),
+		      del = _mm_set1_epi8(0x7f), ctl = _mm_set1_epi8(0x1f);
+	__m128i w = _mm_loadu_si128((const __m128i *)(const void *)u);
+	/* a byte below 0x20 (unsigned) is its own minimum with 0x1f */
+	__m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(w, quote), _mm_cmpeq_epi8(w, bslash)),
+				   _mm_or_si128(_mm_cmpeq_epi8(w, del), _mm_cmpeq_epi8(_mm_min_epu8(w, ctl), w)));
+
+	return (unsigned)_mm_movemask_epi8(hit);
+}
+#endif
+
 /* The index of the first byte at or after i that needs an escape (kind != 0), or n;
  * sixteen bytes at a time with SSE2 (every x86-64), then byte by byte. */
 static size_t clean_run(const unsigned char *u, size_t i, size_t n)
 {
 #if defined(__SSE2__)
-	const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\'),
-		      del = _mm_set1_epi8(0x7f), ctl = _mm_set1_epi8(0x1f);
-
 	while (n - i >= 16) {
-		__m128i w = _mm_loadu_si128((const __m128i *)(const void *)(u + i));
-		/* a byte below 0x20 (unsigned) is its own minimum with 0x1f */
-		__m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(w, quote), _mm_cmpeq_epi8(w, bslash)),
-					   _mm_or_si128(_mm_cmpeq_epi8(w, del),
-							_mm_cmpeq_epi8(_mm_min_epu8(w, ctl), w)));
-		unsigned mask = (unsigned)_mm_movemask_epi8(hit);
+		unsigned mask = escape_mask(u + i);
 		if (mask)
 			return i + (size_t)__builtin_ctz(mask);
 		i += 16;
@@ -120,17 +127,11 @@ size_t br_json_escape_into(const char *s, size_t n, char *dst)
 	size_t i = 0, o = 0;
 
 #if defined(__SSE2__)
-	const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\'),
-		      del = _mm_set1_epi8(0x7f), ctl = _mm_set1_epi8(0x1f);
-
 	/* each block is stored whole, then the output advances to its first byte that
 	 * needs an escape (if any), whose escape overwrites what follows it */
 	while (n - i >= 16) {
 		__m128i w = _mm_loadu_si128((const __m128i *)(const void *)(u + i));
-		__m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(w, quote), _mm_cmpeq_epi8(w, bslash)),
-					   _mm_or_si128(_mm_cmpeq_epi8(w, del),
-							_mm_cmpeq_epi8(_mm_min_epu8(w, ctl), w)));
-		unsigned mask = (unsigned)_mm_movemask_epi8(hit);
+		unsigned mask = escape_mask(u + i);
 		size_t k;
 
 		_mm_storeu_si128((__m128i *)(void *)(dst + o), w);

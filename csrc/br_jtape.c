@@ -268,6 +268,19 @@ static int literal(jr *r, const char *word, size_t n)
 
 static int read_value(jr *r, int32_t rule, int emit);
 
+/* The end of the object or array whose entry is at open, with count members or elements:
+ * its n set and an END entry when emit. */
+static int close_container(br_jtape *t, size_t open, uint32_t count, int emit)
+{
+	if (emit) {
+		t->ents[open].n = count;
+		if (!push(t, BR_JT_END))
+			return 0;
+	}
+	t->depth--;
+	return 1;
+}
+
 /* The object at r->p ('{'), by the structure or union node `node`, or without a shape
  * (node < 0). */
 static int read_object(jr *r, int node, int emit)
@@ -354,13 +367,7 @@ static int read_object(jr *r, int node, int emit)
 		}
 		r->p++;
 	}
-	if (emit) {
-		t->ents[open].n = count;
-		if (!push(t, BR_JT_END))
-			return 0;
-	}
-	t->depth--;
-	return 1;
+	return close_container(t, open, count, emit);
 }
 
 /* The array at r->p ('['): elements by rule elem (nulls kept); a list when node >= 0. */
@@ -396,13 +403,7 @@ static int read_array(jr *r, int list, int32_t elem, int emit)
 		}
 		r->p++;
 	}
-	if (emit) {
-		t->ents[open].n = count;
-		if (!push(t, BR_JT_END))
-			return 0;
-	}
-	t->depth--;
-	return 1;
+	return close_container(t, open, count, emit);
 }
 
 /* The value at r->p by rule (KEEP: as decoded, no shape). */

@@ -215,6 +215,23 @@ static int is_event(const br_es_header *h)
 	return is_text(h) && h->len == 5 && memcmp(h->str, "event", 5) == 0;
 }
 
+/* The :event-type header of m when m is an event (":message-type" "event" or absent)
+ * with a text event type, else NULL. */
+static const br_es_header *event_type(const br_es_message *m)
+{
+	const br_es_header *mt = NULL, *et = NULL;
+	size_t i;
+
+	for (i = 0; i < m->nheaders; i++) {
+		const br_es_header *h = &m->headers[i];
+		if (h->name_len == 13 && memcmp(h->name, ":message-type", 13) == 0)
+			mt = h;
+		else if (h->name_len == 11 && memcmp(h->name, ":event-type", 11) == 0)
+			et = h;
+	}
+	return et && is_text(et) && (!mt || is_event(mt)) ? et : NULL;
+}
+
 /* dec:next(blobs, ...) for an event whose type (a string) is at the top of the stack:
  * when blobs (index 2) names a member key for that type and the payload is a JSON object
  * of plain strings holding that key with valid base64 (br_json_plain_member), pushes the
@@ -256,7 +273,7 @@ static int l_decoder_next(lua_State *L)
 {
 	br_es_message m;
 	size_t i;
-	const br_es_header *mt = NULL, *et = NULL;
+	const br_es_header *et;
 	int blobs = lua_type(L, 2) == LUA_TTABLE;
 	int sentinel = lua_type(L, 3) == LUA_TSTRING;
 	int readers = lua_type(L, 4) == LUA_TTABLE;
@@ -264,16 +281,10 @@ static int l_decoder_next(lua_State *L)
 
 	if (nret)
 		return nret;
-	for (i = 0; i < m.nheaders; i++) {
-		const br_es_header *h = &m.headers[i];
-		if (h->name_len == 13 && memcmp(h->name, ":message-type", 13) == 0)
-			mt = h;
-		else if (h->name_len == 11 && memcmp(h->name, ":event-type", 11) == 0)
-			et = h;
-	}
+	et = event_type(&m);
 	/* The fast forms, for an event: its type, its payload decoded straight from the
 	 * frame (no headers table, no payload string), and what was done. */
-	if ((blobs || sentinel) && et && is_text(et) && (!mt || is_event(mt))) {
+	if ((blobs || sentinel) && et) {
 		lua_pushlstring(L, (const char *)et->str, et->len);
 		if (blobs && push_blob(L, &m))
 			return 3;
@@ -362,10 +373,10 @@ static int jit_take(void *dec, const void *reader, int max, br_jit_batch *b)
 	br_jtape_clear(t);
 	while (taken < max) {
 		br_es_message m;
-		const br_es_header *mt = NULL, *et = NULL;
+		const br_es_header *et;
 		const br_jr_set *set;
 		br_status st;
-		size_t i, n0;
+		size_t n0;
 		int k = 0, node, r = 0;
 
 		st = br_es_decoder_next(u->d, &m);
@@ -378,15 +389,9 @@ static int jit_take(void *dec, const void *reader, int max, br_jit_batch *b)
 			u->hst = st;
 			break;
 		}
-		for (i = 0; i < m.nheaders; i++) {
-			const br_es_header *h = &m.headers[i];
-			if (h->name_len == 13 && memcmp(h->name, ":message-type", 13) == 0)
-				mt = h;
-			else if (h->name_len == 11 && memcmp(h->name, ":event-type", 11) == 0)
-				et = h;
-		}
+		et = event_type(&m);
 		n0 = t->n;
-		if (et && is_text(et) && (!mt || is_event(mt)) && m.payload_len > 0 &&
+		if (et && m.payload_len > 0 &&
 		    (k = br_json_reader_root(reader, (const char *)et->str, et->len)) > 0) {
 			set = br_json_reader_set(reader, k, &node);
 			if (br_jtape_mark(t, BR_JT_EVT, (uint32_t)k))
