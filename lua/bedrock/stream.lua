@@ -129,12 +129,10 @@ function _M.new(o)
 	if blobs and next(blobs) ~= nil then s.blobs = blobs end
 	if o.node and o.node.members then
 		s.readers = event_readers[o.node]
-		-- LuaJIT: events through the FFI (not for blob events, which the decoder
-		-- base64-decodes itself through dec:next)
 		-- events in batches: the decoder reads every whole event it holds at once (not
 		-- for blob events, which dec:next base64-decodes itself); under LuaJIT they are
 		-- built through the FFI (jit_events), else through the Lua C API (dec:take)
-		if not s.blobs and type(o.decoder) == "userdata" and _M.batch ~= false then
+		if not s.blobs and type(o.decoder) == "userdata" then
 			s.batch = true
 			s.jit = jit_events.reader(s.readers)
 			s.qe, s.qv, s.qi, s.qn, s.batched = {}, {}, 1, 0, 0
@@ -292,8 +290,8 @@ function Stream:next()
 		if self.done and not self.pending_h then return nil end
 		error(stream_error("the stream was closed", "CLOSED"), 0)
 	end
-	-- LuaJIT: an event of the batch taken through the FFI (below), without a loop here,
-	-- so that the JIT compiles the caller's loop with this in it
+	-- an event of the batch taken below, handed out without a loop here (so that
+	-- LuaJIT compiles the caller's loop with this in it)
 	local qi = self.qi
 	if qi and qi <= self.qn then
 		local v = self.qv[qi]
@@ -313,36 +311,28 @@ function Stream:next()
 		else
 			-- a message already in the decoder is taken here (_message's first step,
 			-- without the call); for anything else _message reads and feeds
-			local k = -1
+			local n, k = 0, -1
 			if self.batch then
 				-- a batch of events, handed out from the queue qe/qv (the top of
 				-- next()); with none, the state: 0 the decoder needs bytes, -1 a message
 				-- or error is held for dec:next
-				local n
 				if self.jit then
 					n, k = jit_take(self.jit, dec, self.qe, self.qv, BATCH)
 				elseif dec.take then
 					n, k = dec:take(self.readers, SENTINEL, self.qe, self.qv, BATCH)
-				else
-					n = 0 -- (a decoder without batches)
 				end
 				self.qn, self.qi = n, 1
 				self.batched = self.batched + n
-				if n > 0 then
-					h, p, kind = self.qe[1], self.qv[1], 2
-					self.qv[1] = nil
-					self.qi = 2
-					self.messages_seen = self.messages_seen + 1
-				end
 			end
-			if p ~= nil then -- luacheck: ignore 542
-				-- (taken above)
-			elseif k == 0 and not self.eof and self.batch then
+			if n > 0 then
+				h, p, kind = self.qe[1], self.qv[1], 2
+				self.qv[1] = nil
+				self.qi = 2
+				self.messages_seen = self.messages_seen + 1
+			elseif k == 0 then
 				-- the batch needs bytes: fed here, so that the next batch takes the
 				-- next message too (_message would hand it out itself)
-				if self:_feed() then goto continue end
-				h, p, kind = self:_message()
-			elseif k == 0 then
+				if not self.eof and self:_feed() then goto continue end
 				h, p, kind = self:_message()
 			else
 				h, p, kind = dec:next(self.blobs, SENTINEL, self.readers)
