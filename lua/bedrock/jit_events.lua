@@ -1,15 +1,14 @@
--- LuaJIT's event path: a stream's events taken from the decoder through the FFI.
+-- LuaJIT's way to a stream's event batches: the values built in Lua through the FFI.
 --
 -- Under LuaJIT, a call through the Lua C API runs in the interpreter, and every table and
 -- string a C function builds through it costs more than in PUC Lua: for ConverseStream's
--- small events that was most of the time. Here the C side (core._jit) takes the next
--- messages the decoder holds and reads their payloads by the events' shapes onto a tape
--- (csrc/br_jtape.h: the one JSON reader, with the rules compiled from the model, that
--- core.json_read uses too), and this file builds the Lua values from the tape in one loop
--- the JIT compiles. A message the
--- C side does not take (an exception, an unknown or blob event, a payload the reader
--- declines) and every decoder error are held by the decoder for the next dec:next(), so
--- they go the usual way.
+-- small events that was most of the time. The C side (core._jit, the batch dec:take
+-- builds through the C API elsewhere) takes the messages the decoder holds and reads
+-- their payloads by the events' shapes onto a tape (csrc/br_jtape.h: the one JSON reader,
+-- with the rules compiled from the model); this file builds the Lua values from the tape
+-- in one loop the JIT compiles. A message the C side does not take (an exception, an
+-- unknown or blob event, a payload the reader declines) and every decoder error are held
+-- by the decoder for the next dec:next(), so they go the usual way.
 --
 --   jit_events.reader(readers) -> r | nil   (nil: not LuaJIT, no FFI, or a core without it)
 --   jit_events.take(r, dec, qe, qv, max) -> n, state   (see below)
