@@ -115,7 +115,7 @@ struct br_jtape_s;
 int br_lua_json_event(lua_State *L, struct br_jtape_s *t, int readers, const char *et, size_t et_len,
 		      const char *s, size_t n, int sentinel);
 /* Pushes the compiled reader (a bedrock.JsonReader) of the readers or desc table at index
- * readers and returns its payload (what jit_take takes). */
+ * readers and returns its payload (what a batch of lua_eventstream.c takes). */
 void *br_lua_json_reader(lua_State *L, int readers);
 /* An event batch on tape t (BR_JT_EVT entries, each followed by its value, read by the
  * readers table at index readers) into qe[1..n] (event types) and qv[1..n] (values):

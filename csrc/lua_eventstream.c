@@ -20,7 +20,7 @@
  *                        the events the decoder holds, read by readers in one batch:
  *                        qe[1..n] their types, qv[1..n] their values (as dec:next gives
  *                        them with how 2); state 0: needs bytes, 1: may have more, -1: the
- *                        next message (or error) is dec:next()'s (see jit_take)
+ *                        next message (or error) is dec:next()'s (see take_batch)
  *   dec:next_frame()  -> frame | nil | nil, msg, CODE: the same message with wire detail,
  *                        { headers = { {name, type, value}, ... } (wire order, type 0-9),
  *                          payload, total_length, headers_length, prelude_crc, message_crc }
@@ -63,8 +63,8 @@ typedef struct {
 	uint8_t *scratch;   /* dec:next(blobs): base64 output, reused (malloc'd) */
 	size_t scratch_cap;
 	br_jtape tape;      /* event payloads read by their shape */
-	int held;           /* HELD_MESSAGE: hm was taken by the LuaJIT path and is the
-			     * next dec:next's; HELD_ERROR: hst is (see jit_take) */
+	int held;           /* HELD_MESSAGE: hm was taken by a batch and is the
+			     * next dec:next's; HELD_ERROR: hst is (see take_batch) */
 	br_status hst;
 	br_es_message hm;
 } l_decoder;
@@ -336,7 +336,7 @@ static void push_value(lua_State *L, const br_es_header *h)
 
 /* ------------------------------------------------------------------ event batches
  *
- * A Stream takes its events in batches: jit_take takes the decoder's messages while it
+ * A Stream takes its events in batches: take_batch takes the decoder's messages while it
  * has whole ones, and reads each event's payload by its type's rules onto the decoder's
  * tape (a BR_JT_EVT entry naming the root, then the value). dec:take builds the values
  * through the Lua C API; under LuaJIT, where calls through the C API run in the
@@ -357,9 +357,9 @@ typedef struct {
 	const br_jt_ent *ents;
 	uint32_t n;
 	int32_t state;
-} br_jit_batch;
+} br_es_batch;
 
-static int jit_take(void *dec, const void *reader, int max, br_jit_batch *b)
+static int take_batch(void *dec, const void *reader, int max, br_es_batch *b)
 {
 	l_decoder *u = (l_decoder *)dec;
 	br_jtape *t = &u->tape;
@@ -418,12 +418,12 @@ static int jit_take(void *dec, const void *reader, int max, br_jit_batch *b)
 }
 
 /* dec:take(readers, sentinel, qe, qv [, max]) -> n, state
- * The batch of jit_take, built through the Lua C API (PUC Lua's way to the same events):
- * qe[1..n] the event types, qv[1..n] the values; state as jit_take's. */
+ * The batch of take_batch, built through the Lua C API (PUC Lua's way to the same events):
+ * qe[1..n] the event types, qv[1..n] the values; state as take_batch's. */
 static int l_decoder_take(lua_State *L)
 {
 	l_decoder *u;
-	br_jit_batch b;
+	br_es_batch b;
 	int n, max;
 
 	check_decoder(L);
@@ -434,7 +434,7 @@ static int l_decoder_take(lua_State *L)
 	luaL_checktype(L, 5, LUA_TTABLE);
 	max = (int)luaL_optinteger(L, 6, 128);
 	lua_settop(L, 5);
-	n = jit_take(u, br_lua_json_reader(L, 2), max, &b);
+	n = take_batch(u, br_lua_json_reader(L, 2), max, &b);
 	lua_settop(L, 5);
 	if (n > 0 && br_lua_json_batch(L, &u->tape, 2, 3, 4, 5) != n)
 		return luaL_error(L, "not enough memory");
@@ -446,9 +446,9 @@ static int l_decoder_take(lua_State *L)
 /* What jit_events.lua reaches through core._jit (a light userdata): the entry point and
  * the sizes it checks its declarations against. */
 static const struct {
-	int (*take)(void *, const void *, int, br_jit_batch *);
+	int (*take)(void *, const void *, int, br_es_batch *);
 	uint32_t ent_size, batch_size;
-} jit_api = { jit_take, sizeof(br_jt_ent), sizeof(br_jit_batch) };
+} jit_api = { take_batch, sizeof(br_jt_ent), sizeof(br_es_batch) };
 
 static int l_decoder_next_frame(lua_State *L)
 {
