@@ -62,9 +62,7 @@ local Stream = {}
 Stream.__index = Stream
 Stream.__name = "bedrock.transport.curl.Stream"
 
-local function verr(field, message)
-	return errors.new{ code = "ValidationError", field = field, message = message }
-end
+local verr, header_pair, headers_array = options.verr, options.header_pair, options.headers_array
 
 -- curl codes that no retry can fix: bad URL, unsupported protocol, TLS trust/setup.
 local NOT_RETRYABLE = { [1] = true, [3] = true, [35] = true, [51] = true, [53] = true,
@@ -190,8 +188,6 @@ local MEMO_MAX = 512
 local url_ok, method_ok = {}, {}
 local n_url, n_method = 0, 0
 
-local TOKEN = "^[%w!#$%%&'*+.^_`|~-]+$"
-
 local function check_url(url)
 	if type(url) ~= "string" or not (find(url, "^[Hh][Tt][Tt][Pp][Ss]?://[^/]")) then
 		return nil, verr("url", "must be an http:// or https:// URL, got " .. tostring(url))
@@ -204,9 +200,8 @@ local function check_url(url)
 end
 
 local function check_method(method)
-	if type(method) ~= "string" or not find(method, TOKEN) then
-		return nil, verr("method", "must be an HTTP method token, got " .. tostring(method))
-	end
+	local ok, err = options.check_method(method)
+	if not ok then return nil, err end
 	if n_method < MEMO_MAX then n_method = n_method + 1; method_ok[method] = true end
 	return true
 end
@@ -216,24 +211,12 @@ end
 local function copy_headers(list)
 	local headers = {}
 	for i, h in ipairs(list) do
-		local field = "headers[" .. i .. "]"
-		if type(h) ~= "table" then return nil, verr(field, "must be a {name, value} pair") end
-		local name, value = h[1], h[2]
-		if type(name) ~= "string" or not find(name, TOKEN) then
-			return nil, verr(field, "header name must be a token, got " .. tostring(name))
-		end
-		if type(value) == "number" then value = tostring(value) end
-		if type(value) ~= "string" then
-			return nil, verr(field, "header '" .. name .. "' value must be a string")
-		end
-		if find(value, "[%z\r\n]") then
-			return nil, verr(field, "header '" .. name .. "' value contains CR, LF or NUL")
-		end
+		local name, value = header_pair(h, i)
+		if not name then return nil, value end
 		headers[i] = { name, value }
 	end
-	local n = 0
-	for _ in pairs(list) do n = n + 1 end
-	if n ~= #headers then return nil, verr("headers", "must be an array (no holes, no keys)") end
+	local ok, err = headers_array(list, #headers)
+	if not ok then return nil, err end
 	return headers
 end
 

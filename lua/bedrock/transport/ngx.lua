@@ -92,9 +92,7 @@ local function phase_error()
 end
 _M.phase_error = phase_error
 
-local function verr(field, message)
-	return errors.new{ code = "ValidationError", field = field, message = message }
-end
+local verr, header_pair, headers_array = options.verr, options.header_pair, options.headers_array
 
 local Transport = {}
 Transport.__index = Transport
@@ -275,7 +273,6 @@ function Transport:_proxy_for(u)
 	return proxy
 end
 
-local TOKEN = "^[%w!#$%%&'*+.^_`|~-]+$"
 local name_ok = {}
 local n_names = 0
 
@@ -289,21 +286,9 @@ local function build_head(method, target, u, headers, body, proxy)
 		local count = 0
 		for i, h in ipairs(headers) do
 			count = i
-			if type(h) ~= "table" then return nil, verr("headers[" .. i .. "]", "must be a {name, value} pair") end
-			local name, value = h[1], h[2]
-			if not name_ok[name] then
-				if type(name) ~= "string" or not find(name, TOKEN) then
-					return nil, verr("headers[" .. i .. "]", "header name must be a token, got " .. tostring(name))
-				end
-				if n_names < 512 then n_names = n_names + 1; name_ok[name] = lower(name) end
-			end
-			if type(value) == "number" then value = tostring(value) end
-			if type(value) ~= "string" then
-				return nil, verr("headers[" .. i .. "]", "header '" .. name .. "' value must be a string")
-			end
-			if find(value, "[%z\r\n]") then
-				return nil, verr("headers[" .. i .. "]", "header '" .. name .. "' value contains CR, LF or NUL")
-			end
+			local name, value = header_pair(h, i, name_ok)
+			if not name then return nil, value end
+			if not name_ok[name] and n_names < 512 then n_names = n_names + 1; name_ok[name] = lower(name) end
 			local l = name_ok[name] or lower(name)
 			if l == "host" then has_host = true
 			elseif l == "content-length" then has_len = true
@@ -313,9 +298,8 @@ local function build_head(method, target, u, headers, body, proxy)
 			out[n + 1], out[n + 2], out[n + 3], out[n + 4] = name, ": ", value, "\r\n"
 			n = n + 4
 		end
-		local keys = 0
-		for _ in pairs(headers) do keys = keys + 1 end
-		if keys ~= count then return nil, verr("headers", "must be an array (no holes, no keys)") end
+		local ok, err = headers_array(headers, count)
+		if not ok then return nil, err end
 	end
 	if not has_host then
 		out[n + 1], out[n + 2], out[n + 3] = "Host: ", u.authority, "\r\n"
@@ -353,9 +337,8 @@ function Transport:_check(req)
 	if body ~= nil and type(body) ~= "string" then return nil, verr("body", "must be a string") end
 	local method = req.method
 	if method == nil then method = body ~= nil and "POST" or "GET" end
-	if type(method) ~= "string" or not find(method, TOKEN) then
-		return nil, verr("method", "must be an HTTP method token, got " .. tostring(method))
-	end
+	local mok, merr = options.check_method(method)
+	if not mok then return nil, merr end
 	local timeouts, terr = per_request(req, self.timeouts)
 	if not timeouts then return nil, terr end
 	local dec = req.decoder

@@ -1,10 +1,56 @@
--- What every transport checks the same way: the four timeouts and the body limits, so
--- that the curl and nginx transports accept and refuse exactly the same values.
+-- What every transport checks the same way: the four timeouts, the body limits, the
+-- method and the headers, so that the curl and nginx transports accept and refuse exactly
+-- the same values.
 local errors = require "bedrock.errors"
 
 local _M = {}
 
 local type, pairs, ipairs, tostring = type, pairs, ipairs, tostring
+local find = string.find
+
+-- A ValidationError naming the request field.
+local function verr(field, message)
+	return errors.new{ code = "ValidationError", field = field, message = message }
+end
+_M.verr = verr
+
+-- An HTTP token (RFC 9110): methods and header names.
+local TOKEN = "^[%w!#$%%&'*+.^_`|~-]+$"
+
+-- check_method(m) -> true | nil, err
+function _M.check_method(method)
+	if type(method) ~= "string" or not find(method, TOKEN) then
+		return nil, verr("method", "must be an HTTP method token, got " .. tostring(method))
+	end
+	return true
+end
+
+-- header_pair(h, i [, names_ok]) -> name, value (a number as a string) | nil, err: the
+-- i-th pair of a request's headers; names_ok[name] marks names already found tokens.
+function _M.header_pair(h, i, names_ok)
+	if type(h) ~= "table" then return nil, verr("headers[" .. i .. "]", "must be a {name, value} pair") end
+	local name, value = h[1], h[2]
+	if not (names_ok and names_ok[name]) and (type(name) ~= "string" or not find(name, TOKEN)) then
+		return nil, verr("headers[" .. i .. "]", "header name must be a token, got " .. tostring(name))
+	end
+	if type(value) == "number" then value = tostring(value) end
+	if type(value) ~= "string" then
+		return nil, verr("headers[" .. i .. "]", "header '" .. name .. "' value must be a string")
+	end
+	if find(value, "[%z\r\n]") then
+		return nil, verr("headers[" .. i .. "]", "header '" .. name .. "' value contains CR, LF or NUL")
+	end
+	return name, value
+end
+
+-- headers_array(list, n) -> true | nil, err: list (whose pairs 1..n were taken) has no
+-- other keys.
+function _M.headers_array(list, n)
+	local keys = 0
+	for _ in pairs(list) do keys = keys + 1 end
+	if keys ~= n then return nil, verr("headers", "must be an array (no holes, no keys)") end
+	return true
+end
 
 -- Largest response bodies a whole-body read takes by default: a success, an error answer.
 _M.MAX_BODY, _M.MAX_ERROR_BODY = 64 * 1024 * 1024, 1024 * 1024
