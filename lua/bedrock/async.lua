@@ -340,8 +340,9 @@ M.backend = {
 	spawn = M.spawn,
 	wait_io = function(transport, progress) return suspend("io", transport, progress) end,
 	sleep = M.sleep,
+	-- (the task through backend.current: inside nginx, that is the light thread's task)
 	track = function(x)
-		local t = current()
+		local t = M.backend.current()
 		if not t then return end
 		local tr = t.transfers
 		if not tr then

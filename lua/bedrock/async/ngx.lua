@@ -161,7 +161,7 @@ function M.install(A)
 	A.ngx_installed = true
 	local own = { spawn = A.spawn, run = A.run, sleep = A.sleep, current = A.current }
 	local b = A.backend
-	local own_b = { current = b.current, spawn = b.spawn, wait_io = b.wait_io, sleep = b.sleep, track = b.track }
+	local own_b = { current = b.current, spawn = b.spawn, wait_io = b.wait_io, sleep = b.sleep }
 	local active = M.active
 	A.spawn = function(...)
 		if active() then return M.spawn(...) end
@@ -205,20 +205,6 @@ function M.install(A)
 		if m then m:step(0) end
 		if progress and progress() then return end
 		ngx_api().sleep(0.001)
-	end
-	b.track = function(x)
-		if active() then
-			local t = M.current()
-			if not t then return end
-			local tr = t.transfers
-			if not tr then
-				tr = setmetatable({}, { __mode = "k" })
-				t.transfers = tr
-			end
-			tr[x] = true
-			return
-		end
-		return own_b.track(x)
 	end
 end
 
