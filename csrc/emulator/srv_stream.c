@@ -87,6 +87,17 @@ static void data(srv_step *out, const br_buf *b)
 	out->n = b->len;
 }
 
+/* The pacing pause before the next frame, once per frame: 1 when out is that pause. */
+static int paced(srv_streamer *s, const srv_reply *r, srv_step *out)
+{
+	if (r->event_delay_ms <= 0 || s->waited)
+		return 0;
+	s->waited = 1;
+	out->kind = SRV_S_WAIT;
+	out->ms = r->event_delay_ms;
+	return 1;
+}
+
 void srv_streamer_step(srv_streamer *s, srv_step *out)
 {
 	srv_reply *r = s->r;
@@ -100,12 +111,8 @@ void srv_streamer_step(srv_streamer *s, srv_step *out)
 	}
 	int open = r->bidi && !r->bidi_done;
 	if (s->endless) {
-		if (r->event_delay_ms > 0 && !s->waited) {
-			s->waited = 1;
-			out->kind = SRV_S_WAIT;
-			out->ms = r->event_delay_ms;
+		if (paced(s, r, out))
 			return;
-		}
 		s->waited = 0;
 		data(out, &s->scratch);
 		return;
@@ -121,13 +128,8 @@ void srv_streamer_step(srv_streamer *s, srv_step *out)
 	int due = pending && (at <= s->next || (!more && !open));
 
 	/* When paced, a reset or GOAWAY comes where the next event would: after the pause. */
-	if (due && (f->kind == SRV_F_RESET || f->kind == SRV_F_GOAWAY) && r->event_delay_ms > 0 &&
-	    !s->waited) {
-		s->waited = 1;
-		out->kind = SRV_S_WAIT;
-		out->ms = r->event_delay_ms;
+	if (due && (f->kind == SRV_F_RESET || f->kind == SRV_F_GOAWAY) && paced(s, r, out))
 		return;
-	}
 	if (due) {
 		switch (f->kind) {
 		case SRV_F_STREAM_STALL:
@@ -169,12 +171,8 @@ void srv_streamer_step(srv_streamer *s, srv_step *out)
 		if (!open) s->ended = 1;
 		return;
 	}
-	if (r->event_delay_ms > 0 && !s->waited) {
-		s->waited = 1;
-		out->kind = SRV_S_WAIT;
-		out->ms = r->event_delay_ms;
+	if (paced(s, r, out))
 		return;
-	}
 	s->waited = 0;
 	if (due && f->kind == SRV_F_ENDLESS) {
 		/* Event `at`, then the same bytes again for ever (a valid event each time):
