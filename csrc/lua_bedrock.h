@@ -100,6 +100,7 @@ void br_lua_open_eventstream(lua_State *L);
 void br_lua_open_http(lua_State *L);
 void br_lua_open_crypto(lua_State *L);
 void br_lua_open_json(lua_State *L);
+void br_lua_open_buffer(lua_State *L);
 
 /* The JSON fast path (lua_json.c): pushes the value of the strict JSON text s[0..n) as
  * core.json_decode builds it (empty arrays as { <the string at index sentinel> }) and

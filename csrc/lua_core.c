@@ -186,5 +186,6 @@ int luaopen_bedrock_core(lua_State *L)
 	br_lua_open_http(L);
 	br_lua_open_crypto(L);
 	br_lua_open_json(L);
+	br_lua_open_buffer(L);
 	return 1;
 }

@@ -43,6 +43,7 @@ build = {
             "csrc/br_json.c",
             "csrc/br_jtape.c",
             "csrc/br_sigv4.c",
+            "csrc/lua_buffer.c",
             "csrc/lua_core.c",
             "csrc/lua_crypto.c",
             "csrc/lua_eventstream.c",

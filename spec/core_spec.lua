@@ -36,6 +36,46 @@ describe("core #core", function()
 		assert.is_true((now_ns() - t0) / 1e9 >= 0.05)
 	end)
 
+	describe("buffer", function()
+		it("appends strings and numbers, and gives them back as one string", function()
+			local b = core.buffer()
+			assert.are.equal("", b:tostring())
+			assert.are.equal(0, #b)
+			assert.are.equal(b, b:put("ab", "", "c"))
+			b:put(12):put("\0z")
+			assert.are.equal("abc12\0z", b:tostring())
+			assert.are.equal(7, #b)
+			assert.are.equal("abc12\0z", tostring(b))
+			assert.are.equal(b, b:reset())
+			assert.are.equal("", b:tostring())
+			b:put("again")
+			assert.are.equal("again", b:tostring())
+		end)
+
+		it("grows past many doublings without losing a byte", function()
+			local b, parts = core.buffer(), {}
+			for i = 1, 20000 do
+				local piece = string.rep(string.char(65 + i % 26), i % 97)
+				parts[i] = piece
+				b:put(piece)
+			end
+			local want = table.concat(parts)
+			assert.are.equal(#want, #b)
+			assert.are.equal(want, b:tostring())
+		end)
+
+		it("refuses what is not a string, keeping what it had", function()
+			local b = core.buffer():put("kept")
+			local ok, err = pcall(b.put, b, "x", {})
+			assert.is_false(ok)
+			assert.matches("string expected", tostring(err))
+			-- (the arguments before the bad one were appended, as string.buffer does)
+			assert.are.equal("keptx", b:tostring())
+			assert.is_false((pcall(b.put, "not a buffer", "x")))
+			assert.is_false((pcall(b.tostring, {})))
+		end)
+	end)
+
 	describe("base64", function()
 		it("encodes the RFC 4648 vectors and decodes them back", function()
 			local v = { [""] = "", f = "Zg==", fo = "Zm8=", foo = "Zm9v", foob = "Zm9vYg==",

@@ -11,6 +11,7 @@ local errors = require "bedrock.errors"
 local json = require "bedrock.json"
 local shapes = require "bedrock.shapes"
 local jit_events = require "bedrock.jit_events"
+local core = require "bedrock.core"
 
 local _M = { _VERSION = "0.1.0" }
 
@@ -68,43 +69,13 @@ _M.stream_error = stream_error
 
 local new_assembler -- forward (collect)
 
--- The parts of a block's text (and tool input, reasoning) kept for collect(): one string
--- per delta would hold tens of bytes of overhead per delta for the whole stream (over
--- 200 MB for two million deltas), so past PARTS_MAX entries the newest ones are joined
--- into one string, and that string with the kept ones before it while they are not
--- longer than it: parts.k strings of decreasing length, then the newest deltas. Each
--- byte is copied O(log n) times; concat(parts) is the same text.
-local PARTS_MAX = 256
-local function merge_parts(parts)
-	local k, n = parts.k or 0, #parts
-	local x = concat(parts, "", k + 1, n)
-	for i = n, k + 1, -1 do parts[i] = nil end
-	while k > 0 and #parts[k] <= #x do
-		x = parts[k] .. x
-		parts[k] = nil
-		k = k - 1
-	end
-	k = k + 1
-	parts[k] = x
-	parts.k = k
-end
-local function add_part(parts, s)
-	local n = #parts + 1
-	parts[n] = s
-	if n > PARTS_MAX then merge_parts(parts) end
-end
-_M.merge_parts = merge_parts
-local new_parts, parts_text = function() return {} end, concat
-
--- LuaJIT's string.buffer, where there is one, does the same with no string per delta
--- kept and no merging: the bytes are appended to one growing buffer.
+-- The text of a block (and its tool input, reasoning) kept for collect(): the deltas'
+-- bytes appended to one growing buffer, with no string per delta kept (which would hold
+-- tens of bytes of overhead per delta for the whole stream, over 200 MB for two million
+-- deltas). LuaJIT's string.buffer where there is one (the JIT compiles its put), else
+-- core.buffer: the same methods, put and tostring.
 local ok_buf, strbuf = pcall(require, "string.buffer")
-local BUF = ok_buf and type(strbuf) == "table" and strbuf.new ~= nil
-if BUF then
-	new_parts = function() return strbuf.new() end
-	add_part = function(parts, s) parts:put(s) end
-	parts_text = function(parts) return parts:tostring() end
-end
+local new_parts = ok_buf and type(strbuf) == "table" and strbuf.new or core.buffer
 
 -- ConverseStream's answer is complete once messageStop has arrived (metadata follows it).
 -- InvokeModelWithResponseStream has no such event (its chunks are the model's own
@@ -264,13 +235,7 @@ local function deliver(self, et, v)
 			t = type(d) == "table" and d.text
 		end
 		if type(t) == "string" then
-			if BUF then
-				tp:put(t)
-			else
-				local n = #tp + 1
-				tp[n] = t
-				if n > PARTS_MAX then merge_parts(tp) end
-			end
+			tp:put(t)
 		else
 			local aok, aerr = pcall(acc.add, acc, et, v)
 			if not aok then self.acc_err = aerr end
@@ -423,7 +388,7 @@ end
 
 local function finish_block(b)
 	if b.text_parts then
-		local text = parts_text(b.text_parts)
+		local text = b.text_parts:tostring()
 		b.text_parts = nil
 		if b.citations then
 			b.block = { citationsContent = { content = json.array{ { text = text } },
@@ -435,7 +400,7 @@ local function finish_block(b)
 		b.block = { citationsContent = { content = json.array{}, citations = json.array(b.citations) } }
 	end
 	if b.input_parts then
-		local raw = parts_text(b.input_parts)
+		local raw = b.input_parts:tostring()
 		b.input_parts = nil
 		local tu = b.block.toolUse
 		if raw == "" then
@@ -448,7 +413,7 @@ local function finish_block(b)
 	if b.reasoning_parts then
 		local rc = b.block.reasoningContent
 		rc.reasoningText = rc.reasoningText or {}
-		rc.reasoningText.text = parts_text(b.reasoning_parts)
+		rc.reasoningText.text = b.reasoning_parts:tostring()
 		b.reasoning_parts = nil
 	end
 	b.finished = true
@@ -520,19 +485,19 @@ function Acc:add(k, v)
 		if d.text ~= nil then
 			local tp = b.text_parts
 			if not tp then tp = new_parts(); b.text_parts = tp end
-			add_part(tp, expect(d.text, "string", k, "delta.text"))
+			tp:put(expect(d.text, "string", k, "delta.text"))
 		elseif d.toolUse ~= nil then
 			expect(d.toolUse, "table", k, "delta.toolUse")
 			b.input_parts = b.input_parts or new_parts()
 			if not b.block.toolUse then b.block.toolUse = {} end
-			add_part(b.input_parts, expect(d.toolUse.input, "string", k, "delta.toolUse.input") or "")
+			b.input_parts:put(expect(d.toolUse.input, "string", k, "delta.toolUse.input") or "")
 		elseif d.reasoningContent ~= nil then
 			local r = expect(d.reasoningContent, "table", k, "delta.reasoningContent")
 			b.block.reasoningContent = b.block.reasoningContent or {}
 			local rc = b.block.reasoningContent
 			if expect(r.text, "string", k, "delta.reasoningContent.text") then
 				b.reasoning_parts = b.reasoning_parts or new_parts()
-				add_part(b.reasoning_parts, r.text)
+				b.reasoning_parts:put(r.text)
 			end
 			if expect(r.signature, "string", k, "delta.reasoningContent.signature") then
 				rc.reasoningText = rc.reasoningText or {}
