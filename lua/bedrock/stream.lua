@@ -91,10 +91,12 @@ function _M.new(o)
 	local s = setmetatable({
 		acc = new_assembler(o.plan),
 		node = o.node, source = o.source, decoder = o.decoder, on_close = o.on_close,
-		plan = o.plan, eof = false, done = false, events_seen = 0, messages_seen = 0,
+		plan = o.plan, eof = false, done = false,
 		request_id = o.request_id, status = o.status, headers = o.headers,
 		-- the event that marks a complete answer: a stream that ends before it was cut
 		final_event = o.plan and FINAL_EVENT[o.plan.name] or nil,
+		-- the queue of a batch's events (see next()): types qe[i], values qv[i], i = qi..qn
+		qi = 1, qn = 0,
 	}, Stream)
 	local blobs = o.node and blob_events[o.node]
 	if blobs and next(blobs) ~= nil then s.blobs = blobs end
@@ -106,7 +108,7 @@ function _M.new(o)
 		if not s.blobs and type(o.decoder) == "userdata" then
 			s.batch = true
 			s.jit = jit_events.reader(s.readers)
-			s.qe, s.qv, s.qi, s.qn, s.batched = {}, {}, 1, 0, 0
+			s.qe, s.qv, s.batched = {}, {}, 0
 		end
 	end
 	if o.meta then for k, v in pairs(o.meta) do s[k] = v end end
@@ -117,6 +119,7 @@ end
 local function raise(self, err)
 	if self.redact then self.redact(err) end
 	self.failed = err
+	self.qn = 0
 	self:close()
 	if self.request_id and err.request_id == nil then err.request_id = self.request_id end
 	error(err, 0)
@@ -137,7 +140,6 @@ function Stream:_message()
 	while true do
 		local h, p, code = dec:next(blobs, SENTINEL, self.readers)
 		if h then
-			self.messages_seen = self.messages_seen + 1
 			return h, p, code
 		end
 		if p ~= nil then
@@ -215,11 +217,10 @@ end
 --- @field stream.contentType InvokeModelWithResponseStream: the response-header members
 -- (`contentType`, `performanceConfigLatency`, `serviceTier`) are fields too.
 
--- An event read (type et, value v) handed to the caller: counted, given to the assembler
--- for collect(), and wrapped in the API's shape.
+-- An event read (type et, value v) handed to the caller: given to the assembler for
+-- collect(), and wrapped in the API's shape.
 local function deliver(self, et, v)
 	if et == self.final_event then self.final_seen = true end
-	self.events_seen = self.events_seen + 1
 	-- (an event the assembler cannot take fails collect(), not the iteration)
 	if not self.acc_err then
 		local acc = self.acc
@@ -249,21 +250,21 @@ end
 -- with `detail_code = "CLOSED"` after `stream:close()`). `stream()` is the same call, so
 -- `for ev in stream do … end` works.
 function Stream:next()
+	-- an event of the batch taken below, handed out without a loop here (so that
+	-- LuaJIT compiles the caller's loop with this in it); the queue is emptied (qn = 0)
+	-- when the stream fails or is closed
+	local qi = self.qi
+	if qi <= self.qn then
+		local v = self.qv[qi]
+		self.qv[qi] = nil
+		self.qi = qi + 1
+		return deliver(self, self.qe[qi], v)
+	end
 	if self.failed then error(self.failed, 0) end
 	if self.closed then
 		-- closed by its user: nothing more is handed out, buffered events included
 		if self.done and not self.pending_h then return nil end
 		error(stream_error("the stream was closed", "CLOSED"), 0)
-	end
-	-- an event of the batch taken below, handed out without a loop here (so that
-	-- LuaJIT compiles the caller's loop with this in it)
-	local qi = self.qi
-	if qi and qi <= self.qn then
-		local v = self.qv[qi]
-		self.qv[qi] = nil
-		self.qi = qi + 1
-		self.messages_seen = self.messages_seen + 1
-		return deliver(self, self.qe[qi], v)
 	end
 	local members = self.node.members
 	local dec = self.decoder
@@ -293,7 +294,6 @@ function Stream:next()
 				h, p, kind = self.qe[1], self.qv[1], 2
 				self.qv[1] = nil
 				self.qi = 2
-				self.messages_seen = self.messages_seen + 1
 			elseif k == 0 then
 				-- the batch needs bytes: fed here, so that the next batch takes the
 				-- next message too (_message would hand it out itself)
@@ -301,11 +301,10 @@ function Stream:next()
 				h, p, kind = self:_message()
 			else
 				h, p, kind = dec:next(self.blobs, SENTINEL, self.readers)
-				if h then
-					self.messages_seen = self.messages_seen + 1
-				elseif p ~= nil then
-					return raise(self, stream_error("event stream: " .. tostring(p), kind))
-				else
+				if h == nil then
+					if p ~= nil then
+						return raise(self, stream_error("event stream: " .. tostring(p), kind))
+					end
 					h, p, kind = self:_message()
 				end
 			end
@@ -379,6 +378,7 @@ Stream.__close = function(self) self:close() end
 function Stream:close(clean)
 	if self.closed then return end
 	self.closed = true
+	self.qn = 0 -- (nothing more from the queue either)
 	local src = self.source
 	if src and src.close then src:close(clean) end
 	if self.on_close then self.on_close(self, clean) end
