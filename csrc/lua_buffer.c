@@ -41,6 +41,8 @@ static int l_buffer_put(lua_State *L)
 	for (i = 2; i <= top; i++) {
 		size_t n;
 		const char *s = luaL_checklstring(L, i, &n);
+		if (n == 0)
+			continue; /* (an empty buffer has no memory to copy into) */
 		if (n > b->cap - b->len) {
 			void *ud;
 			lua_Alloc f = lua_getallocf(L, &ud);
