@@ -75,19 +75,26 @@ static int hex4(const char *p, const char *end, unsigned *out)
 	return 1;
 }
 
+/* Doubles the tape's room for entries: 1, or 0 when out of memory. */
+static int grow_tape(br_jtape *t)
+{
+	size_t cap = t->cap ? t->cap * 2 : 64;
+	br_jt_ent *q = realloc(t->ents, cap * sizeof *q);
+
+	if (!q)
+		return 0;
+	t->ents = q;
+	t->cap = cap;
+	return 1;
+}
+
 /* A new entry at the end of the tape, or NULL when out of memory. */
-static br_jt_ent *push(br_jtape *t, uint32_t op)
+static inline br_jt_ent *push(br_jtape *t, uint32_t op)
 {
 	br_jt_ent *e;
 
-	if (t->n == t->cap) {
-		size_t cap = t->cap ? t->cap * 2 : 64;
-		br_jt_ent *q = realloc(t->ents, cap * sizeof *q);
-		if (!q)
-			return NULL;
-		t->ents = q;
-		t->cap = cap;
-	}
+	if (t->n == t->cap && !grow_tape(t))
+		return NULL;
 	e = &t->ents[t->n++];
 	e->op = op;
 	e->n = 0;
@@ -320,7 +327,10 @@ static int read_object(jr *r, int node, int emit)
 					return 0;
 				for (i = 0; i < nd->count; i++) {
 					const br_jr_member *c = &r->set->members[nd->first + i];
-					if (c->name_len == key_len && memcmp(r->set->names + c->name_off, key, key_len) == 0) {
+					const char *name = r->set->names + c->name_off;
+					/* (the first byte first: most members differ there) */
+					if (c->name_len == key_len && (key_len == 0 || name[0] == key[0]) &&
+					    memcmp(name, key, key_len) == 0) {
 						m = c;
 						break;
 					}
@@ -517,6 +527,8 @@ void br_jtape_finish(br_jtape *t)
 {
 	size_t i;
 
+	if (!t->scratch_len)
+		return; /* (no string was unescaped: every entry points into the text) */
 	for (i = 0; i < t->n; i++) {
 		br_jt_ent *e = &t->ents[i];
 		if ((e->op == BR_JT_STR || e->op == BR_JT_KEYS) && !e->s)
