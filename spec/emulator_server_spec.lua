@@ -723,6 +723,22 @@ describe("bedrock-emulator faults", function()
 		end
 	end)
 
+	it("sends an oversize prelude after K events; at or past the last event, at the stream's end", function()
+		for _, h2 in ipairs({ false, true }) do
+			for _, k in ipairs({ 2, N_EVENTS, N_EVENTS + 5 }) do
+				fault("kind=oversize&after=" .. k)
+				local r = stream(h2)
+				assert.are.equal(200, r.status)
+				local f = frames(r.body)
+				local sent = math.min(k, N_EVENTS)
+				assert.are.equal(sent, #f, "after=" .. k)
+				-- the 12-byte prelude announcing 32 MiB, then 64 KiB of the frame's body
+				assert.are.equal(12 + 64 * 1024, f.partial, "after=" .. k)
+				assert.are.equal(32 * 1024 * 1024, u32(r.body, #r.body - f.partial + 1))
+			end
+		end
+	end)
+
 	it("applies a mid-stream fault only to event-stream responses", function()
 		fault("kind=reset&after=1")
 		assert.are.equal(200, curl(CONVERSE_PATH, { body = STREAM_BODY }).status)

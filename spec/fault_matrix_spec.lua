@@ -90,6 +90,11 @@ local FAULTS = {
 	{ name = "oversized frame", fault = { "kind=oversize&after=2" },
 		call = na(NO_EVENTS),
 		stream = fail{ code = "StreamError", detail = "FRAME_TOO_LARGE", retryable = false, requests = 1, events = 2 } },
+	-- every event of the answer comes before it: 13 for TEXT, 11 for the tool plan's first turn
+	{ name = "oversized frame past the stream's last event (strikes at its end)", fault = { "kind=oversize&after=1000" },
+		call = na(NO_EVENTS),
+		stream = fail{ code = "StreamError", detail = "FRAME_TOO_LARGE", retryable = false, requests = 1, events = 13 },
+		tools = fail{ code = "StreamError", detail = "FRAME_TOO_LARGE", retryable = false, requests = 1, events = 11 } },
 	{ name = "a response that never ends", fault = { "kind=endless&after=2" }, timeouts = { total = ms(1500) },
 		hostile = { head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n", tail = "endless" },
 		max_body = MiB,
