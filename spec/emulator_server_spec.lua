@@ -739,6 +739,25 @@ describe("bedrock-emulator faults", function()
 		end
 	end)
 
+	it("ends the stream with internalServerException when encoding event K runs out of memory", function()
+		for _, h2 in ipairs({ false, true }) do
+			fault("kind=oom&after=2")
+			local r = stream(h2)
+			assert.are.equal(200, r.status)
+			local f = frames(r.body)
+			assert.are.equal(3, #f)
+			assert.are.equal(0, f.partial)
+			assert.are.equal("exception", f[3].headers[":message-type"])
+			assert.are.equal("internalServerException", f[3].headers[":exception-type"])
+			assert.are.equal('{"message":"The emulator ran out of memory encoding the stream."}', f[3].payload)
+			-- past the last event there is nothing left to encode: the stream is whole
+			fault("kind=oom&after=" .. N_EVENTS)
+			f = frames(stream(h2).body)
+			assert.are.equal(N_EVENTS, #f)
+			assert.are.equal("event", f[N_EVENTS].headers[":message-type"])
+		end
+	end)
+
 	it("applies a mid-stream fault only to event-stream responses", function()
 		fault("kind=reset&after=1")
 		assert.are.equal(200, curl(CONVERSE_PATH, { body = STREAM_BODY }).status)
