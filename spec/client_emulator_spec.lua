@@ -700,6 +700,31 @@ describe("client against the emulator", function()
 			assert.equal("ModelTimeoutException", err.code)
 		end)
 
+		it("the emulator running out of memory mid-stream is raised as its internalServerException", function()
+			-- kind=oom: encoding event K fails as if memory had run out
+			fault("kind=oom&after=3")
+			local c = client()
+			local s = assert(c:converse_stream{ modelId = MODEL, messages = user("one two three") })
+			local n = 0
+			local ok, err = pcall(function() for _ in s do n = n + 1 end end)
+			assert.is_false(ok)
+			assert.is_true(bedrock.is_error(err))
+			assert.equal("InternalServerException", err.code)
+			assert.equal("The emulator ran out of memory encoding the stream.", err.message)
+			assert.is_true(err.retryable)
+			assert.equal(3, n)
+			assert.equal(1, s.attempts)
+			-- and in a response stream
+			fault("kind=oom&after=1")
+			local s2 = assert(c:invoke_model_with_response_stream{ modelId = MODEL, body = anthropic_body })
+			n = 0
+			ok, err = pcall(function() for _ in s2 do n = n + 1 end end)
+			assert.is_false(ok)
+			assert.equal("InternalServerException", err.code)
+			assert.equal("The emulator ran out of memory encoding the stream.", err.message)
+			assert.equal(1, n)
+		end)
+
 		it("an exception as the first stream message is retried", function()
 			fault("kind=exception&exception=throttlingException&after=0&count=1")
 			local c = client()

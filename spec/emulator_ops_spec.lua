@@ -454,6 +454,38 @@ describe("emulator operations", function()
 			local st, h, b2 = post("/model/amazon.titan-embed-text-v1/invoke-with-response-stream", { inputText = "x" })
 			expect_validation(st, h, b2, "unsupported for streaming")
 		end)
+
+		it("streams Llama chunks, each with the tokens of the generation so far", function()
+			-- the emulator's tokenizer: a run of [0-9A-Za-z_] and bytes >= 0x80 is one
+			-- token, any other byte but whitespace one token
+			local word = "[0-9A-Za-z_\128-\255]+"
+			local function tokens(s)
+				local n = select(2, s:gsub(word, ""):gsub("[^ \t\n\r\f\v]", ""))
+				return n + select(2, s:gsub(word, ""))
+			end
+			local pieces = { "alpha", "beta,", "(gamma)", "d3lta!!", "héllo", "x_y", "\ttab", "new\nline", "a.b.c", "--" }
+			local words = {}
+			for i = 1, 600 do words[i] = pieces[i % #pieces + 1] end
+			local prompt = table.concat(words, "  ")
+			local st, _, body = post("/model/meta.llama3-8b-instruct-v1%3A0/invoke-with-response-stream",
+				{ prompt = prompt })
+			assert.are.equal(200, st)
+			local fs = frames(body)
+			assert.are.equal(602, #fs) -- "You", " said:", then one chunk a word
+			local text = {}
+			for i, f in ipairs(fs) do
+				local c = json(b64decode(json(f.payload).bytes))
+				text[i] = c.generation
+				local so_far = table.concat(text)
+				assert.are.equal(tokens(so_far), c.generation_token_count, "chunk " .. i)
+				assert.are.equal(i == 1 and tokens(prompt) or 0, c.prompt_token_count, "chunk " .. i)
+				if i < #fs then assert.are.equal(cjson.null, c.stop_reason, "chunk " .. i) end
+			end
+			local last = json(b64decode(json(fs[#fs].payload).bytes))
+			assert.are.equal("You said: " .. prompt, table.concat(text))
+			assert.are.equal("stop", last.stop_reason)
+			assert.are.equal(last.generation_token_count, last["amazon-bedrock-invocationMetrics"].outputTokenCount)
+		end)
 	end)
 
 	describe("CountTokens", function()

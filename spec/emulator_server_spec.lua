@@ -723,6 +723,41 @@ describe("bedrock-emulator faults", function()
 		end
 	end)
 
+	it("sends an oversize prelude after K events; at or past the last event, at the stream's end", function()
+		for _, h2 in ipairs({ false, true }) do
+			for _, k in ipairs({ 2, N_EVENTS, N_EVENTS + 5 }) do
+				fault("kind=oversize&after=" .. k)
+				local r = stream(h2)
+				assert.are.equal(200, r.status)
+				local f = frames(r.body)
+				local sent = math.min(k, N_EVENTS)
+				assert.are.equal(sent, #f, "after=" .. k)
+				-- the 12-byte prelude announcing 32 MiB, then 64 KiB of the frame's body
+				assert.are.equal(12 + 64 * 1024, f.partial, "after=" .. k)
+				assert.are.equal(32 * 1024 * 1024, u32(r.body, #r.body - f.partial + 1))
+			end
+		end
+	end)
+
+	it("ends the stream with internalServerException when encoding event K runs out of memory", function()
+		for _, h2 in ipairs({ false, true }) do
+			fault("kind=oom&after=2")
+			local r = stream(h2)
+			assert.are.equal(200, r.status)
+			local f = frames(r.body)
+			assert.are.equal(3, #f)
+			assert.are.equal(0, f.partial)
+			assert.are.equal("exception", f[3].headers[":message-type"])
+			assert.are.equal("internalServerException", f[3].headers[":exception-type"])
+			assert.are.equal('{"message":"The emulator ran out of memory encoding the stream."}', f[3].payload)
+			-- past the last event there is nothing left to encode: the stream is whole
+			fault("kind=oom&after=" .. N_EVENTS)
+			f = frames(stream(h2).body)
+			assert.are.equal(N_EVENTS, #f)
+			assert.are.equal("event", f[N_EVENTS].headers[":message-type"])
+		end
+	end)
+
 	it("applies a mid-stream fault only to event-stream responses", function()
 		fault("kind=reset&after=1")
 		assert.are.equal(200, curl(CONVERSE_PATH, { body = STREAM_BODY }).status)

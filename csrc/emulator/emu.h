@@ -65,6 +65,10 @@ struct emu_response {
 	void (*produce_free)(void *state);
 	void *produce_state;
 	int produce_failed;      /* 1: the producer returned -1 */
+	/* A test fault (kind=oom): when fail_set, adding frame number fail_from or any later
+	 * one fails as if memory had run out, so the producer's failure path runs. */
+	int fail_set;
+	size_t fail_from;
 };
 
 void emu_response_init(emu_response *rs);

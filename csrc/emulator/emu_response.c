@@ -115,6 +115,7 @@ int emu_response_add_header(emu_response *rs, const char *name, const char *valu
 
 int emu_response_add_frame(emu_response *rs, const uint8_t *p, size_t n)
 {
+	if (rs->fail_set && emu_response_frames_total(rs) >= rs->fail_from) return -1;
 	if (rs->nframes == rs->frames_cap) {
 		size_t cap = rs->frames_cap ? rs->frames_cap * 2 : 16;
 		br_buf *f = realloc(rs->frames, cap * sizeof *f);

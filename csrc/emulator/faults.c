@@ -29,7 +29,7 @@ static const struct { const char *name; int kind; } kinds[] = {
 	{ "stream-stall", SRV_F_STREAM_STALL }, { "reset", SRV_F_RESET },
 	{ "goaway", SRV_F_GOAWAY }, { "crc", SRV_F_CRC }, { "truncate", SRV_F_TRUNCATE },
 	{ "exception", SRV_F_EXCEPTION }, { "error", SRV_F_ERROR },
-	{ "oversize", SRV_F_OVERSIZE }, { "endless", SRV_F_ENDLESS },
+	{ "oversize", SRV_F_OVERSIZE }, { "endless", SRV_F_ENDLESS }, { "oom", SRV_F_OOM },
 };
 
 static const char *kind_name(int k)

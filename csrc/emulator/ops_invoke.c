@@ -537,6 +537,7 @@ typedef struct {
 	int phase;                /* 0 head, 1 text, 2 tail, 3 done */
 	int k;                    /* head/tail: chunks sent of the phase */
 	size_t i;                 /* text: offset of the next piece */
+	size_t tok;               /* text: tokens of the text before offset i */
 	int started;              /* text: a chunk was sent */
 } invoke_stream;
 
@@ -656,7 +657,10 @@ static int text_chunk(invoke_stream *s, json_writer *w)
 		if (fam == F_META) {
 			jw_key(w, "generation"); jw_strn(w, txt + i, j - i);
 			jw_kint(w, "prompt_token_count", i == 0 ? (long long)a->in_tok : 0);
-			jw_kint(w, "generation_token_count", (long long)ops_tokens(txt, j));
+			/* the tokens of txt[0, j): a piece ends at a space or at the end, where
+			 * no token crosses, so counting the piece alone adds up to the same */
+			s->tok += ops_tokens(txt + i, j - i);
+			jw_kint(w, "generation_token_count", (long long)s->tok);
 			jw_key(w, "stop_reason"); if (last) jw_str(w, stop_name(fam, a)); else jw_null(w);
 		} else if (fam == F_MISTRAL) {
 			jw_key(w, "outputs"); jw_arr(w); jw_obj(w);

@@ -98,7 +98,8 @@ void srv_request_view(const srv_request *rq, emu_request *out);
 
 enum { SRV_F_NONE, SRV_F_THROTTLE, SRV_F_INTERNAL, SRV_F_UNAVAILABLE, SRV_F_STALL,
        SRV_F_HANG, SRV_F_STREAM_STALL, SRV_F_RESET, SRV_F_GOAWAY, SRV_F_CRC,
-       SRV_F_TRUNCATE, SRV_F_EXCEPTION, SRV_F_ERROR, SRV_F_OVERSIZE, SRV_F_ENDLESS };
+       SRV_F_TRUNCATE, SRV_F_EXCEPTION, SRV_F_ERROR, SRV_F_OVERSIZE, SRV_F_ENDLESS,
+       SRV_F_OOM };
 
 typedef struct {
 	int kind;            /* SRV_F_* */

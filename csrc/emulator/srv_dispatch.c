@@ -193,7 +193,16 @@ void srv_dispatch(srv_request *rq, srv_reply *r)
 			  "The requested operation is not recognized by the service.");
 		goto done;
 	}
-	if (r->rs.is_stream && r->rs.status == 200 && srv_faults_take_mid(model, &f)) r->mid = f;
+	if (r->rs.is_stream && r->rs.status == 200 && srv_faults_take_mid(model, &f)) {
+		if (f.kind == SRV_F_OOM) {
+			/* adding event `after` to the response fails, so the stream ends the way
+			 * a producer that runs out of memory ends it */
+			r->rs.fail_set = 1;
+			r->rs.fail_from = (size_t)f.after;
+		} else {
+			r->mid = f;
+		}
+	}
 done:
 	srv_finish_headers(&r->rs);
 	record(rq, r);
@@ -236,7 +245,8 @@ emu_bidi *srv_dispatch_bidi_open(srv_request *rq, srv_reply *r, srv_bidi **vb)
 	}
 	r->bidi = 1;
 	r->rs.is_stream = 1;
-	if (srv_faults_take_mid(model, &f)) r->mid = f;
+	/* kind=oom is for streams a producer encodes; this one's frames answer its input */
+	if (srv_faults_take_mid(model, &f) && f.kind != SRV_F_OOM) r->mid = f;
 done:
 	memset(&a, 0, sizeof a);
 	srv_finish_headers(&r->rs);

@@ -153,7 +153,10 @@ void srv_streamer_step(srv_streamer *s, srv_step *out)
 			break;
 		}
 	}
-	if (!more && rs->produce_failed && !(due && f->kind == SRV_F_EXCEPTION)) {
+	/* An exception or an oversize prelude needs no frame of the stream: due past its last
+	 * event, it is sent where the stream would end. */
+	int frameless = due && (f->kind == SRV_F_EXCEPTION || f->kind == SRV_F_OVERSIZE);
+	if (!more && rs->produce_failed && !frameless) {
 		/* The producer failed (out of memory): the status line has gone, so the stream
 		 * ends with the exception event the service sends for its own failures. */
 		srv_fault oom;
@@ -166,7 +169,7 @@ void srv_streamer_step(srv_streamer *s, srv_step *out)
 		data(out, &s->scratch);
 		return;
 	}
-	if (!more && !(due && f->kind == SRV_F_EXCEPTION)) {
+	if (!more && !frameless) {
 		out->kind = open ? SRV_S_IDLE : SRV_S_END;
 		if (!open) s->ended = 1;
 		return;
