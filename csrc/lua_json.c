@@ -340,11 +340,18 @@ static void compile(lua_State *L, int src)
 		lua_rawset(L, -3);
 	}
 	lua_replace(L, roots);
-	lua_createtable(L, 2, 0);
+	lua_createtable(L, 3, 0);
 	lua_pushvalue(L, keys);
 	lua_rawseti(L, -2, 1);
 	lua_pushvalue(L, amt);
 	lua_rawseti(L, -2, 2);
+	/* the roots' names as Lua strings by root number (an event batch names every event) */
+	lua_createtable(L, (int)r->nroots, 0);
+	for (i = 0; i < (lua_Integer)r->nroots; i++) {
+		lua_pushlstring(L, r->roots[i].name, r->roots[i].len);
+		lua_rawseti(L, -2, i + 1);
+	}
+	lua_rawseti(L, -2, 3);
 	lua_setiuservalue(L, keys - 1, 1);
 	lua_settop(L, roots);
 }
@@ -494,18 +501,18 @@ void *br_lua_json_reader(lua_State *L, int readers)
 int br_lua_json_batch(lua_State *L, br_jtape *t, int readers, int sentinel, int qe, int qv)
 {
 	int rd, n = 0, top;
-	const l_reader *r;
 	const br_jt_ent *e, *end;
 	mat m;
 
 	sentinel = lua_absindex(L, sentinel);
 	qe = lua_absindex(L, qe);
 	qv = lua_absindex(L, qv);
-	r = reader_of(L, readers);
+	reader_of(L, readers); /* (pushed: its user value holds the names, keys and array_mt) */
 	rd = lua_gettop(L);
 	lua_getiuservalue(L, rd, 1);
-	lua_rawgeti(L, -1, 1);
-	lua_rawgeti(L, -2, 2);
+	lua_rawgeti(L, -1, 3);
+	lua_rawgeti(L, -2, 1);
+	lua_rawgeti(L, -3, 2);
 	top = lua_gettop(L);
 	m.L = L;
 	m.keys = top - 1;
@@ -513,8 +520,7 @@ int br_lua_json_batch(lua_State *L, br_jtape *t, int readers, int sentinel, int 
 	m.sentinel = sentinel;
 	t->busy = 1;
 	for (e = t->ents, end = t->ents + t->n; e < end && e->op == BR_JT_EVT;) {
-		const root *rt = &r->roots[e->n - 1];
-		lua_pushlstring(L, rt->name, rt->len);
+		lua_rawgeti(L, top - 2, (lua_Integer)e->n); /* (the root's name) */
 		lua_rawseti(L, qe, ++n);
 		if (!(e = build(&m, e + 1)))
 			break;
