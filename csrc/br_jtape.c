@@ -288,6 +288,62 @@ static int close_container(br_jtape *t, size_t open, uint32_t count, int emit)
 	return 1;
 }
 
+static inline uint64_t load64(const char *s)
+{
+	uint64_t v;
+	memcpy(&v, s, 8);
+	return v;
+}
+
+static inline uint64_t load32(const char *s)
+{
+	uint32_t v;
+	memcpy(&v, s, 4);
+	return v;
+}
+
+/* Two words that, for names of one length up to 16, are equal only for the same bytes
+ * (overlapping loads within the name: bytes 0..7 and the last eight; or 0..3 and the last
+ * four; or the first, middle and last byte); a longer name's middle bytes are compared
+ * apart (same_middle). */
+static inline void name_words(const char *s, size_t len, uint64_t *w0, uint64_t *w1)
+{
+	if (len >= 8) {
+		*w0 = load64(s);
+		*w1 = load64(s + len - 8);
+	} else if (len >= 4) {
+		*w0 = load32(s) | load32(s + len - 4) << 32;
+		*w1 = 0;
+	} else if (len > 0) {
+		*w0 = (unsigned char)s[0] | (uint64_t)(unsigned char)s[len / 2] << 8 |
+		      (uint64_t)(unsigned char)s[len - 1] << 16;
+		*w1 = 0;
+	} else {
+		*w0 = *w1 = 0;
+	}
+}
+
+/* Bytes 8 .. len - 8 of two names of length len (above 16). */
+static int same_middle(const char *a, const char *b, size_t len)
+{
+	return memcmp(a + 8, b + 8, len - 16) == 0;
+}
+
+/* The member of node nd named key[0..len), or NULL. */
+static inline const br_jr_member *find_member(const br_jr_set *set, const br_jr_node *nd,
+					      const char *key, size_t len)
+{
+	const br_jr_member *c = set->members + nd->first, *last = c + nd->count;
+	uint64_t w0, w1;
+
+	name_words(key, len, &w0, &w1);
+	for (; c < last; c++)
+		if (c->name_len == len && c->w0 == w0 && c->w1 == w1 &&
+		    (len <= 16 || same_middle(set->names + c->name_off, key, len)))
+			return c;
+	return NULL;
+}
+
 /* The object at r->p ('{'), by the structure or union node `node`, or without a shape
  * (node < 0). */
 static int read_object(jr *r, int node, int emit)
@@ -320,21 +376,12 @@ static int read_object(jr *r, int node, int emit)
 				count++;
 			} else {
 				const char *key;
-				size_t key_len, i;
-				const br_jr_member *m = NULL;
+				size_t key_len;
+				const br_jr_member *m;
 				size_t mark = t->scratch_len;
 				if (!parse_string(r, 0, 0, &key, &key_len))
 					return 0;
-				for (i = 0; i < nd->count; i++) {
-					const br_jr_member *c = &r->set->members[nd->first + i];
-					const char *name = r->set->names + c->name_off;
-					/* (the first byte first: most members differ there) */
-					if (c->name_len == key_len && (key_len == 0 || name[0] == key[0]) &&
-					    memcmp(name, key, key_len) == 0) {
-						m = c;
-						break;
-					}
-				}
+				m = find_member(r->set, nd, key, key_len);
 				t->scratch_len = mark; /* an escaped key's bytes are not kept */
 				r->p = skip_ws(r->p, r->end);
 				if (r->p >= r->end || *r->p != ':')
@@ -605,6 +652,7 @@ int br_jr_set_member(br_jr_set *set, int node, const char *name, size_t len, int
 	m->name_off = (uint32_t)set->names_len;
 	m->name_len = (uint32_t)len;
 	m->rule = rule;
+	name_words(set->names + set->names_len, len, &m->w0, &m->w1);
 	set->names_len += len + 1;
 	nd->count++;
 	return (int)set->nmembers++;
