@@ -10,14 +10,23 @@
 typedef struct {
 	br_jtape *t;
 	const br_jr_set *set;
-	const char *p, *end;
+	const char *end;
 } jr;
 
-static const char *skip_ws(const char *p, const char *end)
+/* The first byte at or after p that is not a JSON blank (or end). */
+static const char *skip_ws_run(const char *p, const char *end)
 {
 	while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
 		p++;
 	return p;
+}
+
+/* skip_ws_run, with the common case in line: no blank at p (any byte above ' '). */
+static inline const char *skip_ws(const char *p, const char *end)
+{
+	if (p < end && (unsigned char)*p > ' ')
+		return p;
+	return skip_ws_run(p, end);
 }
 
 /* Length of the run of ordinary string bytes at p (no '"', '\\' nor byte below 0x20),
@@ -101,41 +110,25 @@ static inline br_jt_ent *push(br_jtape *t, uint32_t op)
 	return e;
 }
 
-/* The string whose opening quote is at r->p, as op (STR or KEYS) when emit, or only
- * checked: 1, or 0 (not ours). out, when not NULL, gets its bytes. */
-static int parse_string(jr *r, uint32_t op, int emit, const char **out, size_t *out_len)
+/* parse_string's string when it has escapes: p its first byte (after the quote), with run
+ * plain bytes there. Decoded into the scratch, with room for the rest of the text (a decoded
+ * string is never longer than its JSON form). Entries name their scratch bytes by offset
+ * until br_jtape_finish, as the scratch may move while it grows. */
+static const char *parse_escaped(jr *r, const char *p, size_t run, uint32_t op, int emit,
+				 const char **out, size_t *out_len)
 {
-	const char *p = r->p + 1, *end = r->end, *start;
-	size_t run = plain_run(p, end);
+	const char *end = r->end;
 	br_jtape *t = r->t;
 	char *dst, *d;
 	br_jt_ent *e;
 
-	if (p + run < end && p[run] == '"') {
-		start = p;
-		r->p = p + run + 1;
-		if (out) {
-			*out = start;
-			*out_len = run;
-		}
-		if (emit) {
-			if (run > UINT32_MAX || !(e = push(t, op)))
-				return 0;
-			e->s = start;
-			e->len = (uint32_t)run;
-		}
-		return 1;
-	}
-	/* Escapes: decoded into the scratch, with room for the rest of the text (a decoded
-	 * string is never longer than its JSON form). Entries name their scratch bytes by
-	 * offset until br_jtape_finish, as the scratch may move while it grows. */
 	if (!t->scratch || t->scratch_cap - t->scratch_len < (size_t)(end - p)) {
 		size_t cap = t->scratch_cap ? t->scratch_cap * 2 : 256;
 		char *q;
 		if (cap < t->scratch_len + (size_t)(end - p))
 			cap = t->scratch_len + (size_t)(end - p);
 		if (!(q = realloc(t->scratch, cap)))
-			return 0;
+			return NULL;
 		t->scratch = q;
 		t->scratch_cap = cap;
 	}
@@ -146,12 +139,12 @@ static int parse_string(jr *r, uint32_t op, int emit, const char **out, size_t *
 		d += run;
 		p += run;
 		if (p >= end)
-			return 0;
+			return NULL;
 		c = *p;
 		if (c == '"')
 			break;
 		if (c != '\\' || end - p < 2)
-			return 0; /* a raw control byte: cjson decides */
+			return NULL; /* a raw control byte: cjson decides */
 		switch (p[1]) {
 		case '"': *d++ = '"'; p += 2; break;
 		case '\\': *d++ = '\\'; p += 2; break;
@@ -164,14 +157,14 @@ static int parse_string(jr *r, uint32_t op, int emit, const char **out, size_t *
 		case 'u': {
 			unsigned cp, lo;
 			if (!hex4(p + 2, end, &cp))
-				return 0;
+				return NULL;
 			p += 6;
 			if (cp >= 0xDC00 && cp <= 0xDFFF)
-				return 0;
+				return NULL;
 			if (cp >= 0xD800 && cp <= 0xDBFF) {
 				if (end - p < 6 || p[0] != '\\' || p[1] != 'u' || !hex4(p + 2, end, &lo) ||
 				    lo < 0xDC00 || lo > 0xDFFF)
-					return 0;
+					return NULL;
 				cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
 				p += 6;
 			}
@@ -193,32 +186,59 @@ static int parse_string(jr *r, uint32_t op, int emit, const char **out, size_t *
 			break;
 		}
 		default:
-			return 0;
+			return NULL;
 		}
 		run = plain_run(p, end);
 	}
-	r->p = p + 1;
 	if (out) {
 		*out = dst;
 		*out_len = (size_t)(d - dst);
 	}
 	if ((size_t)(d - dst) > UINT32_MAX || t->scratch_len > UINT32_MAX)
-		return 0;
+		return NULL;
 	if (emit) {
 		if (!(e = push(t, op)))
-			return 0;
+			return NULL;
 		e->s = NULL;
 		e->off = (uint32_t)t->scratch_len;
 		e->len = (uint32_t)(d - dst);
 		t->scratch_len += (size_t)(d - dst);
 	}
-	return 1;
+	return p + 1;
 }
 
-/* A number in strict JSON syntax at r->p: *v gets its value (as strtod gives it), 1; or 0. */
-static int parse_number(jr *r, double *v)
+/* The string whose opening quote is at p, as op (STR or KEYS) when emit, or only checked:
+ * the byte after it, or NULL (not ours). out, when not NULL, gets its bytes. */
+static inline const char *parse_string(jr *r, const char *p, uint32_t op, int emit,
+				       const char **out, size_t *out_len)
 {
-	const char *p = r->p, *s = p, *end = r->end, *digits, *int_end;
+	size_t run;
+	br_jt_ent *e;
+
+	p++;
+	run = plain_run(p, r->end);
+	if (p + run >= r->end || p[run] != '"')
+		return parse_escaped(r, p, run, op, emit, out, out_len);
+	if (out) {
+		*out = p;
+		*out_len = run;
+	}
+	if (emit) {
+		if (run > UINT32_MAX || !(e = push(r->t, op)))
+			return NULL;
+		e->s = p;
+		e->len = (uint32_t)run;
+	}
+	return p + run + 1;
+}
+
+/* A number in strict JSON syntax at p: *v gets its value (as strtod gives it) and *integral
+ * whether it is an integer below 10^15 (so an integral value in range); the byte after it,
+ * or NULL. */
+static const char *parse_number(const char *p, const char *end, double *v, int *integral)
+{
+	const char *s = p, *digits, *int_end;
+	uint64_t u = 0;
 	char tok[65];
 	size_t n;
 
@@ -228,15 +248,19 @@ static int parse_number(jr *r, double *v)
 	if (p < end && *p == '0') {
 		p++;
 	} else if (p < end && *p >= '1' && *p <= '9') {
-		while (p < end && *p >= '0' && *p <= '9') p++;
+		/* (the digits' value: used for at most 15 of them) */
+		do {
+			u = u * 10 + (uint64_t)(*p - '0');
+			p++;
+		} while (p < end && *p >= '0' && *p <= '9');
 	} else {
-		return 0;
+		return NULL;
 	}
 	int_end = p;
 	if (p < end && *p == '.') {
 		const char *d = ++p;
 		while (p < end && *p >= '0' && *p <= '9') p++;
-		if (p == d) return 0;
+		if (p == d) return NULL;
 	}
 	if (p < end && (*p == 'e' || *p == 'E')) {
 		const char *d;
@@ -244,36 +268,53 @@ static int parse_number(jr *r, double *v)
 		if (p < end && (*p == '+' || *p == '-')) p++;
 		d = p;
 		while (p < end && *p >= '0' && *p <= '9') p++;
-		if (p == d) return 0;
+		if (p == d) return NULL;
+	}
+	if (int_end == p && p - digits <= 15) {
+		/* an integer below 10^15: exact as a double, the very value strtod gives */
+		double x = (double)u;
+		*v = *s == '-' ? -x : x;
+		*integral = 1;
+		return p;
 	}
 	n = (size_t)(p - s);
-	r->p = p;
-	if (p - digits <= 15 && int_end == p) {
-		/* an integer below 10^15: exact as a double, the very value strtod gives */
-		double x = 0;
-		const char *d;
-		for (d = digits; d < p; d++)
-			x = x * 10 + (*d - '0');
-		*v = *s == '-' ? -x : x;
-		return 1;
-	}
 	if (n >= sizeof tok)
-		return 0;
+		return NULL;
 	memcpy(tok, s, n);
 	tok[n] = '\0';
 	*v = strtod(tok, NULL);
-	return 1;
+	*integral = 0;
+	return p;
 }
 
-static int literal(jr *r, const char *word, size_t n)
+static inline const char *literal(const char *p, const char *end, const char *word, size_t n)
 {
-	if ((size_t)(r->end - r->p) < n || memcmp(r->p, word, n) != 0)
-		return 0;
-	r->p += n;
-	return 1;
+	if ((size_t)(end - p) < n || memcmp(p, word, n) != 0)
+		return NULL;
+	return p + n;
 }
 
-static int read_value(jr *r, int32_t rule, int emit);
+static const char *read_value(jr *r, const char *p, int32_t rule, int emit);
+
+/* The number at p, as INT when int_rule (an integer member) and its value is integral and
+ * in range (as the reader's math.tointeger(x) == x), else as NUM: the byte after it, or NULL. */
+static const char *read_number(jr *r, const char *p, int int_rule, int emit)
+{
+	br_jt_ent *e;
+	double v;
+	int integral;
+
+	if (!(p = parse_number(p, r->end, &v, &integral)))
+		return NULL;
+	if (!emit)
+		return p;
+	if (int_rule && !integral)
+		int_rule = v >= -9223372036854775808.0 && v < 9223372036854775808.0 && (double)(long long)v == v;
+	if (!(e = push(r->t, int_rule ? BR_JT_INT : BR_JT_NUM)))
+		return NULL;
+	e->num = v;
+	return p;
+}
 
 /* The end of the object or array whose entry is at open, with count members or elements:
  * its n set and an END entry when emit. */
@@ -329,11 +370,10 @@ static int same_middle(const char *a, const char *b, size_t len)
 	return memcmp(a + 8, b + 8, len - 16) == 0;
 }
 
-/* The member of node nd named key[0..len), or NULL. */
-static inline const br_jr_member *find_member(const br_jr_set *set, const br_jr_node *nd,
-					      const char *key, size_t len)
+/* The member named key[0..len) among c[0] .. last[-1], or NULL. */
+static inline const br_jr_member *find_member(const br_jr_set *set, const br_jr_member *c,
+					      const br_jr_member *last, const char *key, size_t len)
 {
-	const br_jr_member *c = set->members + nd->first, *last = c + nd->count;
 	uint64_t w0, w1;
 
 	name_words(key, len, &w0, &w1);
@@ -344,172 +384,224 @@ static inline const br_jr_member *find_member(const br_jr_set *set, const br_jr_
 	return NULL;
 }
 
-/* The object at r->p ('{'), by the structure or union node `node`, or without a shape
- * (node < 0). */
-static int read_object(jr *r, int node, int emit)
+/* The object at p ('{') without a shape: the byte after it, or NULL. */
+static const char *read_plain_object(jr *r, const char *p, int emit)
 {
 	br_jtape *t = r->t;
-	const br_jr_node *nd = node >= 0 ? &r->set->nodes[node] : NULL;
+	const char *end = r->end;
 	size_t open = t->n;
 	uint32_t count = 0;
 
 	if (++t->depth > BR_JT_MAX_DEPTH)
-		return 0;
+		return NULL;
 	if (emit && !push(t, BR_JT_OBJ))
-		return 0;
-	r->p = skip_ws(r->p + 1, r->end);
-	if (r->p < r->end && *r->p == '}') {
-		r->p++;
+		return NULL;
+	p = skip_ws(p + 1, end);
+	if (p < end && *p == '}') {
+		p++;
 	} else {
 		for (;;) {
-			if (r->p >= r->end || *r->p != '"')
-				return 0;
-			if (!nd) {
-				if (!parse_string(r, BR_JT_KEYS, emit, NULL, NULL))
-					return 0;
-				r->p = skip_ws(r->p, r->end);
-				if (r->p >= r->end || *r->p != ':')
-					return 0;
-				r->p++;
-				if (!read_value(r, BR_JR_KEEP, emit))
-					return 0;
-				count++;
-			} else {
-				const char *key;
-				size_t key_len;
-				const br_jr_member *m;
-				size_t mark = t->scratch_len;
-				if (!parse_string(r, 0, 0, &key, &key_len))
-					return 0;
-				m = find_member(r->set, nd, key, key_len);
-				t->scratch_len = mark; /* an escaped key's bytes are not kept */
-				r->p = skip_ws(r->p, r->end);
-				if (r->p >= r->end || *r->p != ':')
-					return 0;
-				r->p = skip_ws(r->p + 1, r->end);
-				if (r->p >= r->end)
-					return 0;
-				if (!m) {
-					/* a member the model does not know: dropped (a union's: not ours) */
-					if (nd->kind == BR_JR_UNION && *r->p != 'n')
-						return 0;
-					if (!read_value(r, BR_JR_KEEP, 0))
-						return 0;
-				} else {
-					br_jt_ent *k;
-					if (emit) {
-						if (!(k = push(t, BR_JT_KEY)))
-							return 0;
-						k->n = (uint32_t)(m - r->set->members);
-					}
-					if (*r->p == 'n') {
-						/* null: the member is removed (in text order: a later null of
-						 * a duplicated key removes the earlier value) */
-						if (!literal(r, "null", 4) || (emit && !push(t, BR_JT_NIL)))
-							return 0;
-					} else if (!read_value(r, m->rule, emit)) {
-						return 0;
-					}
-					count++;
-				}
-			}
-			r->p = skip_ws(r->p, r->end);
-			if (r->p >= r->end)
-				return 0;
-			if (*r->p == '}')
+			if (p >= end || *p != '"')
+				return NULL;
+			if (!(p = parse_string(r, p, BR_JT_KEYS, emit, NULL, NULL)))
+				return NULL;
+			p = skip_ws(p, end);
+			if (p >= end || *p != ':')
+				return NULL;
+			p = skip_ws(p + 1, end);
+			if (p >= end || !(p = read_value(r, p, BR_JR_KEEP, emit)))
+				return NULL;
+			count++;
+			p = skip_ws(p, end);
+			if (p >= end)
+				return NULL;
+			if (*p == '}')
 				break;
-			if (*r->p != ',')
-				return 0;
-			r->p = skip_ws(r->p + 1, r->end);
+			if (*p != ',')
+				return NULL;
+			p = skip_ws(p + 1, end);
 		}
-		r->p++;
+		p++;
 	}
-	return close_container(t, open, count, emit);
+	return close_container(t, open, count, emit) ? p : NULL;
 }
 
-/* The array at r->p ('['): elements by rule elem (nulls kept); a list when node >= 0. */
-static int read_array(jr *r, int list, int32_t elem, int emit)
+/* The object at p ('{') by the structure or union node `node`: the byte after it, or NULL. */
+static const char *read_object(jr *r, const char *p, int node, int emit)
 {
 	br_jtape *t = r->t;
+	const br_jr_set *set = r->set;
+	const br_jr_node *nd = &set->nodes[node];
+	/* (read once: the compiler cannot tell the tape's writes leave them alone) */
+	const br_jr_member *members = set->members + nd->first, *last = members + nd->count;
+	const int is_union = nd->kind == BR_JR_UNION;
+	const char *end = r->end;
 	size_t open = t->n;
 	uint32_t count = 0;
 
 	if (++t->depth > BR_JT_MAX_DEPTH)
-		return 0;
-	if (emit && !push(t, list ? BR_JT_LIST : BR_JT_ARR))
-		return 0;
-	r->p = skip_ws(r->p + 1, r->end);
-	if (r->p < r->end && *r->p == ']') {
-		r->p++;
+		return NULL;
+	if (emit && !push(t, BR_JT_OBJ))
+		return NULL;
+	p = skip_ws(p + 1, end);
+	if (p < end && *p == '}') {
+		p++;
 	} else {
 		for (;;) {
-			r->p = skip_ws(r->p, r->end);
-			if (r->p >= r->end)
-				return 0;
-			if (!read_value(r, *r->p == 'n' ? BR_JR_KEEP : elem, emit))
-				return 0;
-			count++;
-			r->p = skip_ws(r->p, r->end);
-			if (r->p >= r->end)
-				return 0;
-			if (*r->p == ']')
+			const char *key;
+			size_t key_len;
+			const br_jr_member *m;
+
+			if (p >= end || *p != '"')
+				return NULL;
+			key = p + 1;
+			key_len = plain_run(key, end);
+			if (key + key_len < end && key[key_len] == '"') {
+				p = key + key_len + 1;
+			} else {
+				/* an escaped key: decoded into the scratch, its bytes not kept */
+				size_t mark = t->scratch_len;
+				if (!(p = parse_escaped(r, key, key_len, 0, 0, &key, &key_len)))
+					return NULL;
+				t->scratch_len = mark;
+			}
+			m = find_member(set, members, last, key, key_len);
+			p = skip_ws(p, end);
+			if (p >= end || *p != ':')
+				return NULL;
+			p = skip_ws(p + 1, end);
+			if (p >= end)
+				return NULL;
+			if (!m) {
+				/* a member the model does not know: dropped (a union's: not ours) */
+				if (is_union && *p != 'n')
+					return NULL;
+				if (*p == '"')
+					p = parse_string(r, p, 0, 0, NULL, NULL);
+				else
+					p = read_value(r, p, BR_JR_KEEP, 0);
+				if (!p)
+					return NULL;
+			} else {
+				br_jt_ent *k;
+				if (emit) {
+					if (!(k = push(t, BR_JT_KEY)))
+						return NULL;
+					k->n = (uint32_t)(m - set->members);
+				}
+				if (*p == 'n') {
+					/* null: the member is removed (in text order: a later null of
+					 * a duplicated key removes the earlier value) */
+					if (!(p = literal(p, end, "null", 4)) || (emit && !push(t, BR_JT_NIL)))
+						return NULL;
+				} else if (*p == '"' && m->rule >= BR_JR_KEEP) {
+					/* a string is kept as decoded, whatever shape the rule gives */
+					if (!(p = parse_string(r, p, BR_JT_STR, emit, NULL, NULL)))
+						return NULL;
+				} else if (*p == '{' && m->rule >= BR_JR_NODE &&
+					   set->nodes[m->rule - BR_JR_NODE].kind != BR_JR_LISTK) {
+					/* (read_value's first case, without its dispatch) */
+					if (!(p = read_object(r, p, m->rule - BR_JR_NODE, emit)))
+						return NULL;
+				} else if (((*p >= '0' && *p <= '9') || *p == '-') && m->rule >= BR_JR_KEEP) {
+					/* a number: INT by an integer member's rule, else NUM */
+					if (!(p = read_number(r, p, m->rule == BR_JR_INT, emit)))
+						return NULL;
+				} else if (!(p = read_value(r, p, m->rule, emit))) {
+					return NULL;
+				}
+				count++;
+			}
+			p = skip_ws(p, end);
+			if (p >= end)
+				return NULL;
+			if (*p == '}')
 				break;
-			if (*r->p != ',')
-				return 0;
-			r->p++;
+			if (*p != ',')
+				return NULL;
+			p = skip_ws(p + 1, end);
 		}
-		r->p++;
+		p++;
 	}
-	return close_container(t, open, count, emit);
+	return close_container(t, open, count, emit) ? p : NULL;
 }
 
-/* The value at r->p by rule (KEEP: as decoded, no shape). */
-static int read_value(jr *r, int32_t rule, int emit)
+/* The array at p ('['): elements by rule elem (nulls kept); a list when list. The byte
+ * after it, or NULL. */
+static const char *read_array(jr *r, const char *p, int list, int32_t elem, int emit)
 {
-	br_jt_ent *e;
-	double v;
+	br_jtape *t = r->t;
+	const char *end = r->end;
+	size_t open = t->n;
+	uint32_t count = 0;
 
-	r->p = skip_ws(r->p, r->end);
-	if (r->p >= r->end)
-		return 0;
+	if (++t->depth > BR_JT_MAX_DEPTH)
+		return NULL;
+	if (emit && !push(t, list ? BR_JT_LIST : BR_JT_ARR))
+		return NULL;
+	p = skip_ws(p + 1, end);
+	if (p < end && *p == ']') {
+		p++;
+	} else {
+		for (;;) {
+			p = skip_ws(p, end);
+			if (p >= end)
+				return NULL;
+			if (!(p = read_value(r, p, *p == 'n' ? BR_JR_KEEP : elem, emit)))
+				return NULL;
+			count++;
+			p = skip_ws(p, end);
+			if (p >= end)
+				return NULL;
+			if (*p == ']')
+				break;
+			if (*p != ',')
+				return NULL;
+			p++;
+		}
+		p++;
+	}
+	return close_container(t, open, count, emit) ? p : NULL;
+}
+
+/* The value at p (not a blank, before the end) by rule (KEEP: as decoded, no shape): the
+ * byte after it, or NULL. */
+static const char *read_value(jr *r, const char *p, int32_t rule, int emit)
+{
 	if (rule >= BR_JR_NODE) {
 		const br_jr_node *nd = &r->set->nodes[rule - BR_JR_NODE];
 		int list = nd->kind == BR_JR_LISTK;
-		if (*r->p == (list ? '{' : '['))
-			return 0; /* a list given an object, a structure given an array */
-		if (*r->p == '{')
-			return read_object(r, rule - BR_JR_NODE, emit);
-		if (*r->p == '[')
-			return read_array(r, 1, nd->elem, emit);
+		if (*p == (list ? '{' : '['))
+			return NULL; /* a list given an object, a structure given an array */
+		if (*p == '{')
+			return read_object(r, p, rule - BR_JR_NODE, emit);
+		if (*p == '[')
+			return read_array(r, p, 1, nd->elem, emit);
 		rule = BR_JR_KEEP; /* a scalar where a shape was expected: kept as decoded */
 	} else if (rule != BR_JR_KEEP && rule != BR_JR_INT) {
-		return 0;
+		return NULL;
 	}
-	switch (*r->p) {
+	switch (*p) {
 	case '{':
-		return read_object(r, -1, emit);
+		return read_plain_object(r, p, emit);
 	case '[':
-		return read_array(r, 0, BR_JR_KEEP, emit);
+		return read_array(r, p, 0, BR_JR_KEEP, emit);
 	case '"':
-		return parse_string(r, BR_JT_STR, emit, NULL, NULL);
+		return parse_string(r, p, BR_JT_STR, emit, NULL, NULL);
 	case 't':
-		return literal(r, "true", 4) && (!emit || push(r->t, BR_JT_TRUE));
+		if (!(p = literal(p, r->end, "true", 4)) || (emit && !push(r->t, BR_JT_TRUE)))
+			return NULL;
+		return p;
 	case 'f':
-		return literal(r, "false", 5) && (!emit || push(r->t, BR_JT_FALSE));
+		if (!(p = literal(p, r->end, "false", 5)) || (emit && !push(r->t, BR_JT_FALSE)))
+			return NULL;
+		return p;
 	case 'n':
-		return literal(r, "null", 4) && (!emit || push(r->t, BR_JT_NULL));
+		if (!(p = literal(p, r->end, "null", 4)) || (emit && !push(r->t, BR_JT_NULL)))
+			return NULL;
+		return p;
 	default:
-		if (!parse_number(r, &v))
-			return 0;
-		if (!emit)
-			return 1;
-		/* an integer member: a number with an integral value in range (as the reader's
-		 * math.tointeger(x) == x) */
-		if (!(e = push(r->t, rule == BR_JR_INT && v >= -9223372036854775808.0 &&
-				      v < 9223372036854775808.0 && (double)(long long)v == v ? BR_JT_INT : BR_JT_NUM)))
-			return 0;
-		e->num = v;
-		return 1;
+		return read_number(r, p, rule == BR_JR_INT, emit);
 	}
 }
 
@@ -528,21 +620,22 @@ void br_jtape_free(br_jtape *t)
 int br_jtape_append(br_jtape *t, const br_jr_set *set, int node, const char *s, size_t n)
 {
 	size_t n0 = t->n, s0 = t->scratch_len;
+	const char *p, *end = s + n;
 	jr r;
 
 	t->depth = 0;
 	r.t = t;
 	r.set = set;
-	r.p = skip_ws(s, s + n);
-	r.end = s + n;
+	r.end = end;
+	p = skip_ws(s, end);
 	if (node >= 0) {
 		if (!set || (size_t)node >= set->nnodes || set->nodes[node].kind == BR_JR_LISTK ||
-		    r.p >= r.end || *r.p != '{' || !read_object(&r, node, 1))
+		    p >= end || *p != '{' || !(p = read_object(&r, p, node, 1)))
 			goto fail;
-	} else if (!read_value(&r, BR_JR_KEEP, 1)) {
+	} else if (p >= end || !(p = read_value(&r, p, BR_JR_KEEP, 1))) {
 		goto fail;
 	}
-	if (skip_ws(r.p, r.end) != r.end)
+	if (skip_ws(p, end) != end)
 		goto fail;
 	return 1;
 fail:
