@@ -10,7 +10,7 @@
 typedef struct {
 	br_jtape *t;
 	const br_jr_set *set;
-	const char *end;
+	const char *begin, *end; /* the text */
 } jr;
 
 /* The first byte at or after p that is not a JSON blank (or end). */
@@ -29,27 +29,35 @@ static inline const char *skip_ws(const char *p, const char *end)
 	return skip_ws_run(p, end);
 }
 
-/* Length of the run of ordinary string bytes at p (no '"', '\\' nor byte below 0x20),
- * sixteen bytes at a time with SSE2 (every x86-64), then eight at a time. */
-static size_t plain_run(const char *p, const char *end)
+#if defined(__SSE2__)
+/* The sixteen bytes of w, each with its high bit set when it is a plain string byte (not
+ * '"', '\\' nor below 0x20). w ^ 2 turns '"' into 0x20 and keeps the bytes below 0x20 below
+ * it (every other byte stays above 0x20); adding 0x5f with unsigned saturation then sets
+ * the high bit of exactly the bytes above 0x20; a '\\' then has it cleared. */
+static inline __m128i plain_bytes(__m128i w)
+{
+	__m128i above = _mm_adds_epu8(_mm_xor_si128(w, _mm_set1_epi8(2)), _mm_set1_epi8(0x5f));
+	return _mm_andnot_si128(_mm_cmpeq_epi8(w, _mm_set1_epi8('\\')), above);
+}
+
+/* The same as sixteen bits (0xffff: all plain). */
+static inline unsigned plain_bits(__m128i w)
+{
+	return (unsigned)_mm_movemask_epi8(plain_bytes(w));
+}
+
+static inline __m128i load16(const char *s)
+{
+	return _mm_loadu_si128((const __m128i *)(const void *)s);
+}
+#endif
+
+/* Length of the run of plain string bytes at p (no '"', '\\' nor byte below 0x20) before
+ * end, eight bytes at a time, then byte by byte. */
+static size_t plain_run_small(const char *p, const char *end)
 {
 	const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
 	const char *s = p;
-#if defined(__SSE2__)
-	const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\'),
-		      ctl = _mm_set1_epi8(0x1f);
-
-	while (end - s >= 16) {
-		__m128i w = _mm_loadu_si128((const __m128i *)(const void *)s);
-		/* a byte below 0x20 (unsigned) is its own minimum with 0x1f */
-		__m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(w, quote), _mm_cmpeq_epi8(w, bslash)),
-					   _mm_cmpeq_epi8(_mm_min_epu8(w, ctl), w));
-		unsigned mask = (unsigned)_mm_movemask_epi8(hit);
-		if (mask)
-			return (size_t)(s - p) + (size_t)__builtin_ctz(mask);
-		s += 16;
-	}
-#endif
 
 	while (end - s >= 8) {
 		uint64_t w, q, b;
@@ -63,6 +71,58 @@ static size_t plain_run(const char *p, const char *end)
 	while (s < end && *s != '"' && *s != '\\' && (unsigned char)*s >= 0x20)
 		s++;
 	return (size_t)(s - p);
+}
+
+/* The same in the text [begin, end) (p within it): with SSE2 (every x86-64), thirty-two
+ * then sixteen bytes at a time, and fewer than sixteen left read as the text's last
+ * sixteen bytes (from end - 16, within the text) with the bytes before them dropped from
+ * the mask; plain_run_small without SSE2 or in a text shorter than sixteen bytes. */
+static size_t plain_run_long(const char *p, const char *end, const char *begin)
+{
+#if defined(__SSE2__)
+	const char *s = p;
+	unsigned a;
+
+	while (end - s >= 32) {
+		__m128i w = plain_bytes(load16(s)), w2 = plain_bytes(load16(s + 16));
+		if (_mm_movemask_epi8(_mm_and_si128(w, w2)) != 0xffff) {
+			if ((a = (unsigned)_mm_movemask_epi8(w)) != 0xffff)
+				return (size_t)(s - p) + (size_t)__builtin_ctz(~a);
+			a = (unsigned)_mm_movemask_epi8(w2);
+			return (size_t)(s - p) + 16 + (size_t)__builtin_ctz(~a);
+		}
+		s += 32;
+	}
+	if (end - s >= 16) {
+		if ((a = plain_bits(load16(s))) != 0xffff)
+			return (size_t)(s - p) + (size_t)__builtin_ctz(~a);
+		s += 16;
+	}
+	if (s == end)
+		return (size_t)(s - p);
+	if (end - begin >= 16) {
+		a = (~plain_bits(load16(end - 16)) & 0xffff) >> (16 - (end - s));
+		return a ? (size_t)(s - p) + (size_t)__builtin_ctz(a) : (size_t)(end - p);
+	}
+	return (size_t)(s - p) + plain_run_small(s, end);
+#else
+	(void)begin;
+	return plain_run_small(p, end);
+#endif
+}
+
+/* plain_run_long with its first sixteen bytes tested in line (most strings end there). */
+static inline size_t plain_run(const char *p, const char *end, const char *begin)
+{
+#if defined(__SSE2__)
+	if (end - p >= 16) {
+		unsigned a = plain_bits(load16(p));
+		if (a != 0xffff)
+			return (size_t)__builtin_ctz(~a);
+		return 16 + plain_run_long(p + 16, end, begin);
+	}
+#endif
+	return plain_run_long(p, end, begin);
 }
 
 static int hex4(const char *p, const char *end, unsigned *out)
@@ -188,7 +248,7 @@ static const char *parse_escaped(jr *r, const char *p, size_t run, uint32_t op, 
 		default:
 			return NULL;
 		}
-		run = plain_run(p, end);
+		run = plain_run(p, end, r->begin);
 	}
 	if (out) {
 		*out = dst;
@@ -216,7 +276,7 @@ static inline const char *parse_string(jr *r, const char *p, uint32_t op, int em
 	br_jt_ent *e;
 
 	p++;
-	run = plain_run(p, r->end);
+	run = plain_run(p, r->end, r->begin);
 	if (p + run >= r->end || p[run] != '"')
 		return parse_escaped(r, p, run, op, emit, out, out_len);
 	if (out) {
@@ -435,7 +495,7 @@ static const char *read_object(jr *r, const char *p, int node, int emit)
 	/* (read once: the compiler cannot tell the tape's writes leave them alone) */
 	const br_jr_member *members = set->members + nd->first, *last = members + nd->count;
 	const int is_union = nd->kind == BR_JR_UNION;
-	const char *end = r->end;
+	const char *end = r->end, *begin = r->begin;
 	size_t open = t->n;
 	uint32_t count = 0;
 
@@ -455,7 +515,7 @@ static const char *read_object(jr *r, const char *p, int node, int emit)
 			if (p >= end || *p != '"')
 				return NULL;
 			key = p + 1;
-			key_len = plain_run(key, end);
+			key_len = plain_run(key, end, begin);
 			if (key + key_len < end && key[key_len] == '"') {
 				p = key + key_len + 1;
 			} else {
@@ -626,6 +686,7 @@ int br_jtape_append(br_jtape *t, const br_jr_set *set, int node, const char *s, 
 	t->depth = 0;
 	r.t = t;
 	r.set = set;
+	r.begin = s;
 	r.end = end;
 	p = skip_ws(s, end);
 	if (node >= 0) {
