@@ -72,6 +72,8 @@ typedef struct {
 	uint32_t name_off;    /* into set->names */
 	uint32_t name_len;
 	int32_t rule;
+	uint64_t w0, w1;      /* the name as two words: with its length, they tell names of up
+	                       * to 16 bytes apart (br_jtape.c, name_words) */
 } br_jr_member;           /* a member's key id is its index in set->members */
 
 typedef struct {

@@ -24,7 +24,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static br_jr_set set;
 static int ready;
 
-/* node 0: struct { a: keep, b: int, c: node 1, l: node 2, u: node 3, n: none, r: node 0 }
+/* node 0: struct { a: keep, b: int, c: node 1, l: node 2, u: node 3, n: none, r: node 0,
+ *                  "": keep, abcdefgh: int, abcdefghijklmnopq: keep,
+ *                  abcdefghijklmnopqrstuvwxyz: node 1 } (names of each length the reader
+ *                  compares its own way: empty, short, up to two words, longer)
  * node 1: struct { text: keep, "k\"ey": keep }
  * node 2: list of node 1
  * node 3: union { text: keep, s: node 1 } */
@@ -42,6 +45,10 @@ static void setup(void)
 	CHECK(br_jr_set_member(&set, 0, "u", 1, BR_JR_NODE + 3) >= 0);
 	CHECK(br_jr_set_member(&set, 0, "n", 1, BR_JR_NONE) >= 0);
 	CHECK(br_jr_set_member(&set, 0, "r", 1, BR_JR_NODE + 0) >= 0);
+	CHECK(br_jr_set_member(&set, 0, "", 0, BR_JR_KEEP) >= 0);
+	CHECK(br_jr_set_member(&set, 0, "abcdefgh", 8, BR_JR_INT) >= 0);
+	CHECK(br_jr_set_member(&set, 0, "abcdefghijklmnopq", 17, BR_JR_KEEP) >= 0);
+	CHECK(br_jr_set_member(&set, 0, "abcdefghijklmnopqrstuvwxyz", 26, BR_JR_NODE + 1) >= 0);
 	CHECK(br_jr_set_member(&set, 1, "text", 4, BR_JR_KEEP) >= 0);
 	CHECK(br_jr_set_member(&set, 1, "k\"ey", 4, BR_JR_KEEP) >= 0);
 	CHECK(br_jr_set_member(&set, 3, "text", 4, BR_JR_KEEP) >= 0);
