@@ -268,9 +268,8 @@ static const char *parse_escaped(jr *r, const char *p, size_t run, uint32_t op, 
 }
 
 /* The string whose opening quote is at p, as op (STR or KEYS) when emit, or only checked:
- * the byte after it, or NULL (not ours). out, when not NULL, gets its bytes. */
-static inline const char *parse_string(jr *r, const char *p, uint32_t op, int emit,
-				       const char **out, size_t *out_len)
+ * the byte after it, or NULL (not ours). */
+static inline const char *parse_string(jr *r, const char *p, uint32_t op, int emit)
 {
 	size_t run;
 	br_jt_ent *e;
@@ -278,11 +277,7 @@ static inline const char *parse_string(jr *r, const char *p, uint32_t op, int em
 	p++;
 	run = plain_run(p, r->end, r->begin);
 	if (p + run >= r->end || p[run] != '"')
-		return parse_escaped(r, p, run, op, emit, out, out_len);
-	if (out) {
-		*out = p;
-		*out_len = run;
-	}
+		return parse_escaped(r, p, run, op, emit, NULL, NULL);
 	if (emit) {
 		if (run > UINT32_MAX || !(e = push(r->t, op)))
 			return NULL;
@@ -463,7 +458,7 @@ static const char *read_plain_object(jr *r, const char *p, int emit)
 		for (;;) {
 			if (p >= end || *p != '"')
 				return NULL;
-			if (!(p = parse_string(r, p, BR_JT_KEYS, emit, NULL, NULL)))
+			if (!(p = parse_string(r, p, BR_JT_KEYS, emit)))
 				return NULL;
 			p = skip_ws(p, end);
 			if (p >= end || *p != ':')
@@ -537,7 +532,7 @@ static const char *read_object(jr *r, const char *p, int node, int emit)
 				if (is_union && *p != 'n')
 					return NULL;
 				if (*p == '"')
-					p = parse_string(r, p, 0, 0, NULL, NULL);
+					p = parse_string(r, p, 0, 0);
 				else
 					p = read_value(r, p, BR_JR_KEEP, 0);
 				if (!p)
@@ -556,7 +551,7 @@ static const char *read_object(jr *r, const char *p, int node, int emit)
 						return NULL;
 				} else if (*p == '"' && m->rule >= BR_JR_KEEP) {
 					/* a string is kept as decoded, whatever shape the rule gives */
-					if (!(p = parse_string(r, p, BR_JT_STR, emit, NULL, NULL)))
+					if (!(p = parse_string(r, p, BR_JT_STR, emit)))
 						return NULL;
 				} else if (*p == '{' && m->rule >= BR_JR_NODE &&
 					   set->nodes[m->rule - BR_JR_NODE].kind != BR_JR_LISTK) {
@@ -647,7 +642,7 @@ static const char *read_value(jr *r, const char *p, int32_t rule, int emit)
 	case '[':
 		return read_array(r, p, 0, BR_JR_KEEP, emit);
 	case '"':
-		return parse_string(r, p, BR_JT_STR, emit, NULL, NULL);
+		return parse_string(r, p, BR_JT_STR, emit);
 	case 't':
 		if (!(p = literal(p, r->end, "true", 4)) || (emit && !push(r->t, BR_JT_TRUE)))
 			return NULL;
