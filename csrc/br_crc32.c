@@ -760,6 +760,24 @@ static uint32_t crc32_slice16(uint32_t c, const uint8_t *p, size_t n)
 		p += 16;
 		n -= 16;
 	}
+	/* The rest (and short inputs such as the 8-byte event-stream prelude): 8, then 4
+	 * bytes a step through the first tables, then single bytes. */
+	if (n >= 8) {
+		uint32_t a = c ^ LOAD32LE(p), b = LOAD32LE(p + 4);
+		c = crc_table[7][a & 0xff] ^ crc_table[6][(a >> 8) & 0xff] ^
+		    crc_table[5][(a >> 16) & 0xff] ^ crc_table[4][a >> 24] ^
+		    crc_table[3][b & 0xff] ^ crc_table[2][(b >> 8) & 0xff] ^
+		    crc_table[1][(b >> 16) & 0xff] ^ crc_table[0][b >> 24];
+		p += 8;
+		n -= 8;
+	}
+	if (n >= 4) {
+		uint32_t a = c ^ LOAD32LE(p);
+		c = crc_table[3][a & 0xff] ^ crc_table[2][(a >> 8) & 0xff] ^
+		    crc_table[1][(a >> 16) & 0xff] ^ crc_table[0][a >> 24];
+		p += 4;
+		n -= 4;
+	}
 	while (n--)
 		c = crc_table[0][(c ^ *p++) & 0xff] ^ (c >> 8);
 	return c;
