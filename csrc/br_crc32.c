@@ -789,9 +789,29 @@ uint32_t br_crc32_portable(uint32_t crc, const void *p, size_t n)
 }
 
 #ifdef BR_CRC32_X86
-/* Folds n bytes (n >= 64, a multiple of 16) into the working register c: four 128-bit
- * lanes folded 64 bytes at a time, then into one lane, then 16 bytes at a time, then
- * reduced 128 -> 64 -> 32 bits (Barrett). */
+/* pshufb controls for a byte shift by 0..16 (0x80 gives a zero byte): 16 bytes loaded
+ * at shuf_shift + 16 + r move a register's bytes r places down (byte i+r to i, the top r
+ * bytes zero, and exactly those with the high bit set); loaded at shuf_shift + 16 - r
+ * they move them r places up (byte i to i+r, the low r bytes zero). */
+static const uint8_t shuf_shift[48] = {
+	0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
+	0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
+	0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15,
+	0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
+	0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
+};
+
+/* Folds n bytes (n >= 64) into the working register c: four 128-bit lanes folded 64
+ * bytes at a time, then into one lane, then 16 bytes at a time, then the last n % 16
+ * bytes, then reduced 128 -> 64 -> 32 bits (Barrett).
+ *
+ * The folded lane x1 always stands for 16 message bytes still to be divided from a zero
+ * register: the CRC of everything read is the CRC of x1's bytes followed by the bytes
+ * not read yet. For the r = n % 16 last bytes T, x1 || T is split as x1[0..r) ||
+ * (x1[r..16) || T): the second part is 16 bytes (x1 moved r bytes down, T taken from
+ * the input's last 16 bytes into the top r), and the first is x1[0..r) behind 16 - r
+ * zero bytes (x1 moved 16 - r bytes up), which leading zeros do not change; folding
+ * the first into the second as in the 16-byte loop leaves one lane again. */
 __attribute__((target("pclmul,sse4.1")))
 static uint32_t crc32_clmul(uint32_t c, const uint8_t *p, size_t n)
 {
@@ -850,6 +870,17 @@ static uint32_t crc32_clmul(uint32_t c, const uint8_t *p, size_t n)
 		p += 16;
 		n -= 16;
 	}
+	if (n) {
+		__m128i down = _mm_loadu_si128((const __m128i *)(const void *)(shuf_shift + 16 + n));
+		/* shuf_shift + 16 - (16 - n): up by 16 - n bytes */
+		__m128i up = _mm_loadu_si128((const __m128i *)(const void *)(shuf_shift + n));
+		x2 = _mm_loadu_si128((const __m128i *)(const void *)(p + n - 16));
+		x2 = _mm_blendv_epi8(_mm_shuffle_epi8(x1, down), x2, down);
+		x1 = _mm_shuffle_epi8(x1, up);
+		x5 = _mm_clmulepi64_si128(x1, k3k4, 0x00);
+		x1 = _mm_clmulepi64_si128(x1, k3k4, 0x11);
+		x1 = _mm_xor_si128(_mm_xor_si128(x1, x2), x5);
+	}
 
 	/* 128 -> 64 bits. */
 	x2 = _mm_clmulepi64_si128(x1, k3k4, 0x10);
@@ -886,12 +917,8 @@ uint32_t br_crc32(uint32_t crc, const void *p, size_t n)
 	uint32_t c = ~crc;
 
 #ifdef BR_CRC32_X86
-	if (n >= 64 && have_clmul) {
-		size_t chunk = n & ~(size_t)15;
-		c = crc32_clmul(c, b, chunk);
-		b += chunk;
-		n -= chunk;
-	}
+	if (n >= 64 && have_clmul)
+		return ~crc32_clmul(c, b, n);
 #endif
 	return ~crc32_slice16(c, b, n);
 }
