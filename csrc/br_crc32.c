@@ -899,6 +899,33 @@ static uint32_t crc32_clmul(uint32_t c, const uint8_t *p, size_t n)
 	return (uint32_t)_mm_extract_epi32(x1, 1);
 }
 
+/* Divides 8 bytes into the working register c, for inputs of 8..15 bytes (too short
+ * for crc32_clmul). The 8 bytes (c added into the first four) followed by four zero
+ * bytes are a 12-byte value like the one the second half of crc32_clmul's 128 -> 64
+ * step folds: folded to 64 bits the same way, then reduced (Barrett). */
+__attribute__((target("pclmul,sse4.1")))
+static uint32_t crc32_clmul8(uint32_t c, const uint8_t *p)
+{
+	const __m128i k5k0 = _mm_set_epi64x(0, 0x0163cd6124);
+	const __m128i poly = _mm_set_epi64x(0x01f7011641, 0x01db710641);
+	const __m128i mask32 = _mm_setr_epi32(~0, 0, ~0, 0);
+	__m128i x1, x2;
+
+	x1 = _mm_loadl_epi64((const __m128i *)(const void *)p);
+	x1 = _mm_xor_si128(x1, _mm_cvtsi32_si128((int)c));
+	x2 = _mm_srli_si128(x1, 4);
+	x1 = _mm_and_si128(x1, mask32);
+	x1 = _mm_clmulepi64_si128(x1, k5k0, 0x00);
+	x1 = _mm_xor_si128(x1, x2);
+
+	x2 = _mm_and_si128(x1, mask32);
+	x2 = _mm_clmulepi64_si128(x2, poly, 0x10);
+	x2 = _mm_and_si128(x2, mask32);
+	x2 = _mm_clmulepi64_si128(x2, poly, 0x00);
+	x1 = _mm_xor_si128(x1, x2);
+	return (uint32_t)_mm_extract_epi32(x1, 1);
+}
+
 /* Decided once when the library is loaded (a constructor, so there is no lazy-init race
  * between threads); 0 until then, which only means the portable path. */
 static int have_clmul;
@@ -917,8 +944,17 @@ uint32_t br_crc32(uint32_t crc, const void *p, size_t n)
 	uint32_t c = ~crc;
 
 #ifdef BR_CRC32_X86
-	if (n >= 64 && have_clmul)
-		return ~crc32_clmul(c, b, n);
+	if (have_clmul) {
+		if (n >= 64)
+			return ~crc32_clmul(c, b, n);
+		if (n >= 8 && n < 16) {
+			c = crc32_clmul8(c, b);
+			if (n == 8)
+				return ~c;
+			b += 8;
+			n -= 8;
+		}
+	}
 #endif
 	return ~crc32_slice16(c, b, n);
 }
