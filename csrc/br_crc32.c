@@ -812,8 +812,8 @@ static const uint8_t shuf_shift[48] = {
  * the input's last 16 bytes into the top r), and the first is x1[0..r) behind 16 - r
  * zero bytes (x1 moved 16 - r bytes up), which leading zeros do not change; folding
  * the first into the second as in the 16-byte loop leaves one lane again. */
-__attribute__((target("pclmul,sse4.1")))
-static uint32_t crc32_clmul(uint32_t c, const uint8_t *p, size_t n)
+__attribute__((target("pclmul,sse4.1"), always_inline))
+static inline uint32_t crc32_fold(uint32_t c, const uint8_t *p, size_t n)
 {
 	const __m128i k1k2 = _mm_set_epi64x(0x01c6e41596, 0x0154442bd4);
 	const __m128i k3k4 = _mm_set_epi64x(0x00ccaa009e, 0x01751997d0);
@@ -899,6 +899,23 @@ static uint32_t crc32_clmul(uint32_t c, const uint8_t *p, size_t n)
 	return (uint32_t)_mm_extract_epi32(x1, 1);
 }
 
+/* crc32_fold as SSE code, and as AVX (VEX) code where the CPU has AVX: the same
+ * instructions in their three-operand forms, with unaligned memory operands, take
+ * about a fifth fewer (no register copies before each multiply, no separate loads). */
+__attribute__((target("pclmul,sse4.1")))
+static uint32_t crc32_clmul(uint32_t c, const uint8_t *p, size_t n)
+{
+	return crc32_fold(c, p, n);
+}
+
+#ifndef BR_CRC32_NO_AVX
+__attribute__((target("pclmul,sse4.1,avx")))
+static uint32_t crc32_clmul_avx(uint32_t c, const uint8_t *p, size_t n)
+{
+	return crc32_fold(c, p, n);
+}
+#endif
+
 /* Divides 8 bytes into the working register c, for inputs of 8..15 bytes (too short
  * for crc32_clmul). The 8 bytes (c added into the first four) followed by four zero
  * bytes are a 12-byte value like the one the second half of crc32_clmul's 128 -> 64
@@ -927,14 +944,22 @@ static uint32_t crc32_clmul8(uint32_t c, const uint8_t *p)
 }
 
 /* Decided once when the library is loaded (a constructor, so there is no lazy-init race
- * between threads); 0 until then, which only means the portable path. */
+ * between threads); 0 until then, which only means the portable path. have_avx only
+ * with have_clmul. Building with -DBR_CRC32_NO_AVX leaves the SSE folding code on every
+ * CPU (to test it on one that has AVX). */
 static int have_clmul;
+#ifndef BR_CRC32_NO_AVX
+static int have_avx;
+#endif
 
 __attribute__((constructor))
 static void crc32_detect(void)
 {
 	__builtin_cpu_init();
 	have_clmul = __builtin_cpu_supports("pclmul") && __builtin_cpu_supports("sse4.1");
+#ifndef BR_CRC32_NO_AVX
+	have_avx = have_clmul && __builtin_cpu_supports("avx");
+#endif
 }
 #endif
 
@@ -945,8 +970,13 @@ uint32_t br_crc32(uint32_t crc, const void *p, size_t n)
 
 #ifdef BR_CRC32_X86
 	if (have_clmul) {
-		if (n >= 64)
+		if (n >= 64) {
+#ifndef BR_CRC32_NO_AVX
+			if (have_avx)
+				return ~crc32_clmul_avx(c, b, n);
+#endif
 			return ~crc32_clmul(c, b, n);
+		}
 		if (n >= 8 && n < 16) {
 			c = crc32_clmul8(c, b);
 			if (n == 8)
