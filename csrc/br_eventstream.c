@@ -69,8 +69,10 @@ static inline void put64(uint8_t *p, int64_t v)
 
 #if defined(__GNUC__)
 #define BR_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#define BR_COLD __attribute__((cold, noinline))
 #else
 #define BR_PRINTF(a, b)
+#define BR_COLD
 #endif
 
 /* Records the first error; the detail is printf-formatted. Returns the code. */
@@ -270,12 +272,11 @@ br_status br_es_decoder_feed(br_es_decoder *d, const uint8_t *p, size_t n)
 	return BR_OK;
 }
 
-/* Validates a 12-byte prelude: CRC first, then the lengths it declares. */
-static br_status check_prelude(br_es_decoder *d, const uint8_t *p, uint32_t *total,
-			       uint32_t *hlen)
+/* The error for a prelude check_prelude refused (calc: the CRC it computed), found by
+ * the checks in their order: CRC, then the lengths. */
+static BR_COLD br_status prelude_fail(br_es_decoder *d, const uint8_t *p, uint32_t calc)
 {
 	uint32_t t = be32(p), h = be32(p + 4), crc = be32(p + 8);
-	uint32_t calc = br_crc32(0, p, 8);
 	unsigned long long off = (unsigned long long)d->offset;
 
 	if (calc != crc)
@@ -290,40 +291,55 @@ static br_status check_prelude(br_es_decoder *d, const uint8_t *p, uint32_t *tot
 	if (h > t - BR_ES_MIN_MESSAGE)
 		return fail(d, BR_HEADERS_LENGTH, "headers length %u does not fit in the %u-byte "
 			    "message at stream offset %llu", (unsigned)h, (unsigned)t, off);
-	if (h > BR_ES_MAX_HEADERS)
-		return fail(d, BR_HEADERS_TOO_LARGE, "headers length %u at stream offset %llu "
-			    "exceeds the %u-byte header block limit", (unsigned)h, off,
-			    (unsigned)BR_ES_MAX_HEADERS);
-	*total = t;
-	*hlen = h;
-	return BR_OK;
+	return fail(d, BR_HEADERS_TOO_LARGE, "headers length %u at stream offset %llu exceeds "
+		    "the %u-byte header block limit", (unsigned)h, off, (unsigned)BR_ES_MAX_HEADERS);
 }
 
-#define HFAIL(code, ...) do { \
-		char q_[40 * 4 + 4]; \
-		quote_name(q_, name, nl); \
-		return hfail(d, code, n + 1, q_, (size_t)(h - msg), __VA_ARGS__); \
-	} while (0)
+/* Validates a 12-byte prelude: CRC first, then the lengths it declares. 1 when it
+ * passes (*total, *hlen set), else 0 with the error recorded. */
+static inline int check_prelude(br_es_decoder *d, const uint8_t *p, uint32_t *total,
+				uint32_t *hlen)
+{
+	uint32_t t = be32(p), h = be32(p + 4), calc = br_crc32(0, p, 8);
+
+	if (calc != be32(p + 8) || t < BR_ES_MIN_MESSAGE || t > d->max_message ||
+	    h > t - BR_ES_MIN_MESSAGE || h > BR_ES_MAX_HEADERS) {
+		prelude_fail(d, p, calc);
+		return 0;
+	}
+	*total = t;
+	*hlen = h;
+	return 1;
+}
 
 /* A header error: "header <i> ('<name>') at byte <at> of the message at ...: <what>",
- * i counting from 1, at the header's first byte counted from the message's start. */
-static BR_PRINTF(6, 7) br_status hfail(br_es_decoder *d, br_status s, size_t idx,
-				       const char *name, size_t at, const char *fmt, ...)
+ * i counting from 1, at the header's first byte counted from the message's start, the
+ * name's first nl bytes quoted. Out of line: the header loop keeps no buffer for it. */
+static BR_PRINTF(7, 8) BR_COLD br_status hfail(br_es_decoder *d, br_status s, size_t idx,
+					       const uint8_t *name, size_t nl, size_t at,
+					       const char *fmt, ...)
 {
-	char what[128];
+	char q[40 * 4 + 4], what[128];
 	va_list ap;
 
+	quote_name(q, name, nl);
 	va_start(ap, fmt);
 	vsnprintf(what, sizeof what, fmt, ap);
 	va_end(ap);
 	return fail(d, s, "header %zu ('%s') at byte %zu of the message at stream offset %llu: %s",
-		    idx, name, at, (unsigned long long)d->offset, what);
+		    idx, q, at, (unsigned long long)d->offset, what);
 }
 
+/* In parse_headers: the error for header n+1. */
+#define HFAIL(code, ...) do { \
+		hfail(d, code, n + 1, name, nl, (size_t)(h - msg), __VA_ARGS__); \
+		return 0; \
+	} while (0)
+
 /* Parses the header block [msg+12, msg+12+hlen) into d->hdr. Every read is bounded by
- * the block's end; names must be non-empty UTF-8 and unique. */
-static br_status parse_headers(br_es_decoder *d, const uint8_t *msg, uint32_t hlen,
-			       size_t *count)
+ * the block's end; names must be non-empty UTF-8 and unique. 1 when the block is good
+ * (*count set), else 0 with the error recorded. */
+static int parse_headers(br_es_decoder *d, const uint8_t *msg, uint32_t hlen, size_t *count)
 {
 	const uint8_t *h = msg + PRELUDE_LEN, *end = h + hlen;
 	size_t n = 0;
@@ -356,8 +372,10 @@ static br_status parse_headers(br_es_decoder *d, const uint8_t *msg, uint32_t hl
 			if (cap > BR_ES_MAX_NHEADERS)
 				cap = BR_ES_MAX_NHEADERS;
 			p = realloc(d->hdr, cap * sizeof *p);
-			if (!p)
-				return fail(d, BR_NOMEM, "out of memory for %zu headers", cap);
+			if (!p) {
+				fail(d, BR_NOMEM, "out of memory for %zu headers", cap);
+				return 0;
+			}
 			d->hdr = p;
 			d->hdr_cap = cap;
 		}
@@ -424,10 +442,19 @@ static br_status parse_headers(br_es_decoder *d, const uint8_t *msg, uint32_t hl
 		n++;
 	}
 	*count = n;
-	return BR_OK;
+	return 1;
 }
 
 #undef HFAIL
+
+/* The message CRC computed (calc) is not the frame's (mcrc). */
+static BR_COLD br_status crc_fail(br_es_decoder *d, uint32_t total, uint32_t calc,
+				  uint32_t mcrc)
+{
+	return fail(d, BR_MESSAGE_CRC, "message checksum mismatch in the %u-byte message at "
+		    "stream offset %llu: computed 0x%08x, frame says 0x%08x", (unsigned)total,
+		    (unsigned long long)d->offset, (unsigned)calc, (unsigned)mcrc);
+}
 
 /* A whole message of `total` bytes at msg (prelude already checked): message CRC, then
  * headers, then fills m. */
@@ -439,10 +466,8 @@ static br_status finish(br_es_decoder *d, const uint8_t *msg, uint32_t total, ui
 	size_t n;
 
 	if (calc != mcrc)
-		return fail(d, BR_MESSAGE_CRC, "message checksum mismatch in the %u-byte message at "
-			    "stream offset %llu: computed 0x%08x, frame says 0x%08x", (unsigned)total,
-			    (unsigned long long)d->offset, (unsigned)calc, (unsigned)mcrc);
-	if (parse_headers(d, msg, hlen, &n) != BR_OK)
+		return crc_fail(d, total, calc, mcrc);
+	if (!parse_headers(d, msg, hlen, &n))
 		return d->err;
 	m->headers = d->hdr;
 	m->nheaders = n;
@@ -479,12 +504,12 @@ br_status br_es_decoder_next(br_es_decoder *d, br_es_message *m)
 		d->buf_pos = d->buf_len = 0;
 		if (rem >= PRELUDE_LEN) {
 			msg = d->in + d->in_pos;
-			if (check_prelude(d, msg, &total, &hlen) != BR_OK)
+			if (!check_prelude(d, msg, &total, &hlen))
 				return d->err;
 			if (rem >= total) {
 				d->in_pos += total;
 				m->buffered = 0;
-				return finish(d, msg, total, hlen, m);
+				goto whole;
 			}
 			if (buf_room(d, total) != BR_OK)
 				return d->err;
@@ -506,7 +531,7 @@ br_status br_es_decoder_next(br_es_decoder *d, br_es_message *m)
 		if (unread < PRELUDE_LEN)
 			return BR_AGAIN;
 	}
-	if (check_prelude(d, d->buf + d->buf_pos, &total, &hlen) != BR_OK)
+	if (!check_prelude(d, d->buf + d->buf_pos, &total, &hlen))
 		return d->err;
 	if (unread < total) {
 		if (d->in_len - d->in_pos == 0)
@@ -521,6 +546,7 @@ br_status br_es_decoder_next(br_es_decoder *d, br_es_message *m)
 	d->buf_pos += total;
 	/* The bytes stay in place until the next call, which may compact over them. */
 	m->buffered = 1;
+whole:
 	return finish(d, msg, total, hlen, m);
 }
 
