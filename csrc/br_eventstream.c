@@ -312,6 +312,32 @@ static inline int check_prelude(br_es_decoder *d, const uint8_t *p, uint32_t *to
 	return 1;
 }
 
+static inline uint64_t ld64(const uint8_t *p)
+{
+	uint64_t w;
+	memcpy(&w, p, 8);
+	return w;
+}
+
+static inline uint32_t ld32(const uint8_t *p)
+{
+	uint32_t w;
+	memcpy(&w, p, 4);
+	return w;
+}
+
+/* 1 when the n bytes at s (1 <= n <= 16) are all ASCII, read as two overlapping words
+ * (or, below 4 bytes, all of them); 0 when not, or when n > 16: the caller then runs
+ * utf8_valid. Header names are short ASCII nearly always. */
+static inline int short_ascii(const uint8_t *s, size_t n)
+{
+	if (n >= 8)
+		return n <= 16 && !((ld64(s) | ld64(s + n - 8)) & UINT64_C(0x8080808080808080));
+	if (n >= 4)
+		return !((ld32(s) | ld32(s + n - 4)) & 0x80808080u);
+	return !((s[0] | s[n >> 1] | s[n - 1]) & 0x80);
+}
+
 /* A header error: "header <i> ('<name>') at byte <at> of the message at ...: <what>",
  * i counting from 1, at the header's first byte counted from the message's start, the
  * name's first nl bytes quoted. Out of line: the header loop keeps no buffer for it. */
@@ -361,7 +387,7 @@ static int parse_headers(br_es_decoder *d, const uint8_t *msg, uint32_t hlen, si
 			HFAIL(BR_HEADER_TRUNCATED, "name length %u runs past the header block",
 			      (unsigned)h[0]);
 		}
-		if (!utf8_valid(name, nl))
+		if (!short_ascii(name, nl) && !utf8_valid(name, nl))
 			HFAIL(BR_HEADER_NAME, "name is not valid UTF-8");
 		type = name[nl];
 		v = name + nl + 1;
