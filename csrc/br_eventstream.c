@@ -70,9 +70,11 @@ static inline void put64(uint8_t *p, int64_t v)
 #if defined(__GNUC__)
 #define BR_PRINTF(a, b) __attribute__((format(printf, a, b)))
 #define BR_COLD __attribute__((cold, noinline))
+#define BR_NOINLINE __attribute__((noinline))
 #else
 #define BR_PRINTF(a, b)
 #define BR_COLD
+#define BR_NOINLINE
 #endif
 
 /* Records the first error; the detail is printf-formatted. Returns the code. */
@@ -338,6 +340,35 @@ static inline int short_ascii(const uint8_t *s, size_t n)
 	return !((s[0] | s[n >> 1] | s[n - 1]) & 0x80);
 }
 
+/* a[0..n) == b[0..n) for n >= 1: two overlapping words for 4..16 bytes, else memcmp.
+ * Out of line: called only for names of the same length, it keeps the duplicate scan's
+ * loop free of its registers. */
+static BR_NOINLINE int same_bytes(const void *a, const void *b, size_t n)
+{
+	const uint8_t *x = a, *y = b;
+
+	if (n >= 8 && n <= 16)
+		return ld64(x) == ld64(y) && ld64(x + n - 8) == ld64(y + n - 8);
+	if (n >= 4 && n < 8)
+		return ld32(x) == ld32(y) && ld32(x + n - 4) == ld32(y + n - 4);
+	return memcmp(x, y, n) == 0;
+}
+
+/* The first header (k >= 1, in order) whose name repeats an earlier one's, that earlier
+ * one (the first such) in *first; 0 when the n names are unique. */
+static inline size_t find_duplicate(const br_es_header *hdr, size_t n, size_t *first)
+{
+	const br_es_header *k, *j, *end = hdr + n;
+
+	for (k = hdr + 1; k < end; k++)
+		for (j = hdr; j < k; j++)
+			if (j->name_len == k->name_len && same_bytes(j->name, k->name, k->name_len)) {
+				*first = (size_t)(j - hdr);
+				return (size_t)(k - hdr);
+			}
+	return 0;
+}
+
 /* A header error: "header <i> ('<name>') at byte <at> of the message at ...: <what>",
  * i counting from 1, at the header's first byte counted from the message's start, the
  * name's first nl bytes quoted. Out of line: the header loop keeps no buffer for it. */
@@ -356,27 +387,73 @@ static BR_PRINTF(7, 8) BR_COLD br_status hfail(br_es_decoder *d, br_status s, si
 		    idx, q, at, (unsigned long long)d->offset, what);
 }
 
+/* Header k's name repeats header j's (both counted from 0 in d->hdr). */
+static BR_COLD br_status dup_fail(br_es_decoder *d, const uint8_t *msg, size_t k, size_t j)
+{
+	const uint8_t *name = (const uint8_t *)d->hdr[k].name;
+
+	return hfail(d, BR_HEADER_DUPLICATE, k + 1, name, d->hdr[k].name_len,
+		     (size_t)(name - 1 - msg), "duplicate of header %zu", j + 1);
+}
+
+/* The header loop checks names for repeats only after the block, so an error it finds
+ * in header n+1 stands only if none of the first n headers repeats an earlier name
+ * (that error comes first in header order): 1 when one does, and was reported. */
+static BR_COLD int dup_before(br_es_decoder *d, const uint8_t *msg, size_t n)
+{
+	size_t j, k;
+
+	if (n < 2 || !(k = find_duplicate(d->hdr, n, &j)))
+		return 0;
+	dup_fail(d, msg, k, j);
+	return 1;
+}
+
 /* In parse_headers: the error for header n+1. */
 #define HFAIL(code, ...) do { \
-		hfail(d, code, n + 1, name, nl, (size_t)(h - msg), __VA_ARGS__); \
+		if (!dup_before(d, msg, n)) \
+			hfail(d, code, n + 1, name, nl, (size_t)(h - msg), __VA_ARGS__); \
 		return 0; \
 	} while (0)
 
+/* Doubles the header array (8 at first, at most BR_ES_MAX_NHEADERS) for header n+1 of
+ * the message at msg. A repeated name among the first n is reported first, as it would
+ * have been before this header was reached (and the array keeps its size). */
+static br_status grow_headers(br_es_decoder *d, const uint8_t *msg, size_t n)
+{
+	size_t cap = d->hdr_cap ? d->hdr_cap * 2 : 8;
+	br_es_header *p;
+
+	if (dup_before(d, msg, n))
+		return d->err;
+	if (cap > BR_ES_MAX_NHEADERS)
+		cap = BR_ES_MAX_NHEADERS;
+	p = realloc(d->hdr, cap * sizeof *p);
+	if (!p)
+		return fail(d, BR_NOMEM, "out of memory for %zu headers", cap);
+	d->hdr = p;
+	d->hdr_cap = cap;
+	return BR_OK;
+}
+
 /* Parses the header block [msg+12, msg+12+hlen) into d->hdr. Every read is bounded by
- * the block's end; names must be non-empty UTF-8 and unique. 1 when the block is good
+ * the block's end; names must be non-empty UTF-8 and unique (checked once the block is
+ * read; the errors stay those of a check at each header). 1 when the block is good
  * (*count set), else 0 with the error recorded. */
 static int parse_headers(br_es_decoder *d, const uint8_t *msg, uint32_t hlen, size_t *count)
 {
 	const uint8_t *h = msg + PRELUDE_LEN, *end = h + hlen;
-	size_t n = 0;
+	br_es_header *hdr = d->hdr;
+	size_t n = 0, cap = d->hdr_cap;
 
 	while (h < end) {
 		const uint8_t *name = h + 1, *v;
-		size_t nl = h[0], left, need = 0, j;
+		size_t nl = h[0], left, need;
 		br_es_header *e;
 		uint8_t type;
 
-		if (n == BR_ES_MAX_NHEADERS) {
+		/* The array holds at most BR_ES_MAX_NHEADERS, so only a full one can be at it. */
+		if (n == cap && n == BR_ES_MAX_NHEADERS) {
 			nl = 0;
 			HFAIL(BR_TOO_MANY_HEADERS, "more than %u headers", (unsigned)BR_ES_MAX_NHEADERS);
 		}
@@ -392,80 +469,61 @@ static int parse_headers(br_es_decoder *d, const uint8_t *msg, uint32_t hlen, si
 		type = name[nl];
 		v = name + nl + 1;
 		left = (size_t)(end - v);
-		if (n == d->hdr_cap) {
-			size_t cap = d->hdr_cap ? d->hdr_cap * 2 : 8;
-			br_es_header *p;
-			if (cap > BR_ES_MAX_NHEADERS)
-				cap = BR_ES_MAX_NHEADERS;
-			p = realloc(d->hdr, cap * sizeof *p);
-			if (!p) {
-				fail(d, BR_NOMEM, "out of memory for %zu headers", cap);
+		if (n == cap) {
+			if (grow_headers(d, msg, n) != BR_OK)
 				return 0;
-			}
-			d->hdr = p;
-			d->hdr_cap = cap;
+			hdr = d->hdr;
+			cap = d->hdr_cap;
 		}
-		e = &d->hdr[n];
+		e = &hdr[n];
 		e->name = (const char *)name;
 		e->name_len = (uint8_t)nl;
-		e->type = type;
-		e->len = 0;
-		e->str = NULL;
-		e->i = 0;
-		switch (type) {
-		case BR_ES_TRUE:
-		case BR_ES_FALSE:
-			e->i = type == BR_ES_TRUE;
-			break;
-		case BR_ES_BYTE:
-			need = 1;
-			if (left >= need)
-				e->i = (int8_t)v[0];
-			break;
-		case BR_ES_INT16:
-			need = 2;
-			if (left >= need)
-				e->i = (int16_t)be16(v);
-			break;
-		case BR_ES_INT32:
-			need = 4;
-			if (left >= need)
-				e->i = (int32_t)be32(v);
-			break;
-		case BR_ES_INT64:
-		case BR_ES_TIMESTAMP:
-			need = 8;
-			if (left >= need)
-				e->i = be64(v);
-			break;
-		case BR_ES_BYTES:
-		case BR_ES_STRING:
+		if (type == BR_ES_STRING || type == BR_ES_BYTES) {
+			uint16_t len;
 			if (left < 2)
 				HFAIL(BR_HEADER_TRUNCATED, "%s length runs past the header block",
 				      type == BR_ES_STRING ? "string" : "bytes");
-			e->len = be16(v);
-			e->str = v + 2;
-			need = 2 + (size_t)e->len;
+			len = be16(v);
+			need = 2 + (size_t)len;
 			if (left < need)
 				HFAIL(BR_HEADER_TRUNCATED, "%s length %u runs past the header block",
-				      type == BR_ES_STRING ? "string" : "bytes", (unsigned)e->len);
-			break;
-		case BR_ES_UUID:
-			need = 16;
-			e->str = v;
-			e->len = 16;
-			break;
-		default:
-			HFAIL(BR_HEADER_TYPE, "unknown value type %u", (unsigned)type);
+				      type == BR_ES_STRING ? "string" : "bytes", (unsigned)len);
+			e->type = type;
+			e->len = len;
+			e->str = v + 2;
+			e->i = 0;
+		} else {
+			/* value bytes by type (the variable-length ones are handled above) */
+			static const uint8_t fixed_len[10] = {0, 0, 1, 2, 4, 8, 0, 0, 8, 16};
+			if (type > BR_ES_UUID)
+				HFAIL(BR_HEADER_TYPE, "unknown value type %u", (unsigned)type);
+			need = fixed_len[type];
+			if (left < need)
+				HFAIL(BR_HEADER_TRUNCATED, "%zu-byte value of type %u runs past the "
+				      "header block", need, (unsigned)type);
+			e->type = type;
+			e->len = 0;
+			e->str = NULL;
+			switch (type) {
+			case BR_ES_TRUE: e->i = 1; break;
+			case BR_ES_BYTE: e->i = (int8_t)v[0]; break;
+			case BR_ES_INT16: e->i = (int16_t)be16(v); break;
+			case BR_ES_INT32: e->i = (int32_t)be32(v); break;
+			case BR_ES_INT64:
+			case BR_ES_TIMESTAMP: e->i = be64(v); break;
+			case BR_ES_UUID: e->str = v; e->len = 16; e->i = 0; break;
+			default: e->i = 0; break;   /* BR_ES_FALSE */
+			}
 		}
-		if (left < need)
-			HFAIL(BR_HEADER_TRUNCATED, "%zu-byte value of type %u runs past the header "
-			      "block", need, (unsigned)type);
-		for (j = 0; j < n; j++)
-			if (d->hdr[j].name_len == nl && memcmp(d->hdr[j].name, name, nl) == 0)
-				HFAIL(BR_HEADER_DUPLICATE, "duplicate of header %zu", j + 1);
 		h = v + need;
 		n++;
+	}
+	if (n > 1) {
+		size_t j, k = find_duplicate(hdr, n, &j);
+		if (k) {
+			dup_fail(d, msg, k, j);
+			return 0;
+		}
 	}
 	*count = n;
 	return 1;
