@@ -69,8 +69,12 @@ static inline void put64(uint8_t *p, int64_t v)
 
 #if defined(__GNUC__)
 #define BR_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#define BR_COLD __attribute__((cold, noinline))
+#define BR_NOINLINE __attribute__((noinline))
 #else
 #define BR_PRINTF(a, b)
+#define BR_COLD
+#define BR_NOINLINE
 #endif
 
 /* Records the first error; the detail is printf-formatted. Returns the code. */
@@ -270,12 +274,11 @@ br_status br_es_decoder_feed(br_es_decoder *d, const uint8_t *p, size_t n)
 	return BR_OK;
 }
 
-/* Validates a 12-byte prelude: CRC first, then the lengths it declares. */
-static br_status check_prelude(br_es_decoder *d, const uint8_t *p, uint32_t *total,
-			       uint32_t *hlen)
+/* The error for a prelude check_prelude refused (calc: the CRC it computed), found by
+ * the checks in their order: CRC, then the lengths. */
+static BR_COLD br_status prelude_fail(br_es_decoder *d, const uint8_t *p, uint32_t calc)
 {
 	uint32_t t = be32(p), h = be32(p + 4), crc = be32(p + 8);
-	uint32_t calc = br_crc32(0, p, 8);
 	unsigned long long off = (unsigned long long)d->offset;
 
 	if (calc != crc)
@@ -290,51 +293,167 @@ static br_status check_prelude(br_es_decoder *d, const uint8_t *p, uint32_t *tot
 	if (h > t - BR_ES_MIN_MESSAGE)
 		return fail(d, BR_HEADERS_LENGTH, "headers length %u does not fit in the %u-byte "
 			    "message at stream offset %llu", (unsigned)h, (unsigned)t, off);
-	if (h > BR_ES_MAX_HEADERS)
-		return fail(d, BR_HEADERS_TOO_LARGE, "headers length %u at stream offset %llu "
-			    "exceeds the %u-byte header block limit", (unsigned)h, off,
-			    (unsigned)BR_ES_MAX_HEADERS);
-	*total = t;
-	*hlen = h;
-	return BR_OK;
+	return fail(d, BR_HEADERS_TOO_LARGE, "headers length %u at stream offset %llu exceeds "
+		    "the %u-byte header block limit", (unsigned)h, off, (unsigned)BR_ES_MAX_HEADERS);
 }
 
-#define HFAIL(code, ...) do { \
-		char q_[40 * 4 + 4]; \
-		quote_name(q_, name, nl); \
-		return hfail(d, code, n + 1, q_, (size_t)(h - msg), __VA_ARGS__); \
-	} while (0)
+/* Validates a 12-byte prelude: CRC first, then the lengths it declares. 1 when it
+ * passes (*total, *hlen set), else 0 with the error recorded. */
+static inline int check_prelude(br_es_decoder *d, const uint8_t *p, uint32_t *total,
+				uint32_t *hlen)
+{
+	uint32_t t = be32(p), h = be32(p + 4), calc = br_crc32(0, p, 8);
+
+	if (calc != be32(p + 8) || t < BR_ES_MIN_MESSAGE || t > d->max_message ||
+	    h > t - BR_ES_MIN_MESSAGE || h > BR_ES_MAX_HEADERS) {
+		prelude_fail(d, p, calc);
+		return 0;
+	}
+	*total = t;
+	*hlen = h;
+	return 1;
+}
+
+static inline uint64_t ld64(const uint8_t *p)
+{
+	uint64_t w;
+	memcpy(&w, p, 8);
+	return w;
+}
+
+static inline uint32_t ld32(const uint8_t *p)
+{
+	uint32_t w;
+	memcpy(&w, p, 4);
+	return w;
+}
+
+/* 1 when the n bytes at s (1 <= n <= 16) are all ASCII, read as two overlapping words
+ * (or, below 4 bytes, all of them); 0 when not, or when n > 16: the caller then runs
+ * utf8_valid. Header names are short ASCII nearly always. */
+static inline int short_ascii(const uint8_t *s, size_t n)
+{
+	if (n >= 8)
+		return n <= 16 && !((ld64(s) | ld64(s + n - 8)) & UINT64_C(0x8080808080808080));
+	if (n >= 4)
+		return !((ld32(s) | ld32(s + n - 4)) & 0x80808080u);
+	return !((s[0] | s[n >> 1] | s[n - 1]) & 0x80);
+}
+
+/* a[0..n) == b[0..n) for n >= 1: two overlapping words for 4..16 bytes, else memcmp.
+ * Out of line: called only for names of the same length, it keeps the duplicate scan's
+ * loop free of its registers. */
+static BR_NOINLINE int same_bytes(const void *a, const void *b, size_t n)
+{
+	const uint8_t *x = a, *y = b;
+
+	if (n >= 8 && n <= 16)
+		return ld64(x) == ld64(y) && ld64(x + n - 8) == ld64(y + n - 8);
+	if (n >= 4 && n < 8)
+		return ld32(x) == ld32(y) && ld32(x + n - 4) == ld32(y + n - 4);
+	return memcmp(x, y, n) == 0;
+}
+
+/* The first header (k >= 1, in order) whose name repeats an earlier one's, that earlier
+ * one (the first such) in *first; 0 when the n names are unique. */
+static inline size_t find_duplicate(const br_es_header *hdr, size_t n, size_t *first)
+{
+	const br_es_header *k, *j, *end = hdr + n;
+
+	for (k = hdr + 1; k < end; k++)
+		for (j = hdr; j < k; j++)
+			if (j->name_len == k->name_len && same_bytes(j->name, k->name, k->name_len)) {
+				*first = (size_t)(j - hdr);
+				return (size_t)(k - hdr);
+			}
+	return 0;
+}
 
 /* A header error: "header <i> ('<name>') at byte <at> of the message at ...: <what>",
- * i counting from 1, at the header's first byte counted from the message's start. */
-static BR_PRINTF(6, 7) br_status hfail(br_es_decoder *d, br_status s, size_t idx,
-				       const char *name, size_t at, const char *fmt, ...)
+ * i counting from 1, at the header's first byte counted from the message's start, the
+ * name's first nl bytes quoted. Out of line: the header loop keeps no buffer for it. */
+static BR_PRINTF(7, 8) BR_COLD br_status hfail(br_es_decoder *d, br_status s, size_t idx,
+					       const uint8_t *name, size_t nl, size_t at,
+					       const char *fmt, ...)
 {
-	char what[128];
+	char q[40 * 4 + 4], what[128];
 	va_list ap;
 
+	quote_name(q, name, nl);
 	va_start(ap, fmt);
 	vsnprintf(what, sizeof what, fmt, ap);
 	va_end(ap);
 	return fail(d, s, "header %zu ('%s') at byte %zu of the message at stream offset %llu: %s",
-		    idx, name, at, (unsigned long long)d->offset, what);
+		    idx, q, at, (unsigned long long)d->offset, what);
+}
+
+/* Header k's name repeats header j's (both counted from 0 in d->hdr). */
+static BR_COLD br_status dup_fail(br_es_decoder *d, const uint8_t *msg, size_t k, size_t j)
+{
+	const uint8_t *name = (const uint8_t *)d->hdr[k].name;
+
+	return hfail(d, BR_HEADER_DUPLICATE, k + 1, name, d->hdr[k].name_len,
+		     (size_t)(name - 1 - msg), "duplicate of header %zu", j + 1);
+}
+
+/* The header loop checks names for repeats only after the block, so an error it finds
+ * in header n+1 stands only if none of the first n headers repeats an earlier name
+ * (that error comes first in header order): 1 when one does, and was reported. */
+static BR_COLD int dup_before(br_es_decoder *d, const uint8_t *msg, size_t n)
+{
+	size_t j, k;
+
+	if (n < 2 || !(k = find_duplicate(d->hdr, n, &j)))
+		return 0;
+	dup_fail(d, msg, k, j);
+	return 1;
+}
+
+/* In parse_headers: the error for header n+1. */
+#define HFAIL(code, ...) do { \
+		if (!dup_before(d, msg, n)) \
+			hfail(d, code, n + 1, name, nl, (size_t)(h - msg), __VA_ARGS__); \
+		return 0; \
+	} while (0)
+
+/* Doubles the header array (8 at first, at most BR_ES_MAX_NHEADERS) for header n+1 of
+ * the message at msg. A repeated name among the first n is reported first, as it would
+ * have been before this header was reached (and the array keeps its size). */
+static br_status grow_headers(br_es_decoder *d, const uint8_t *msg, size_t n)
+{
+	size_t cap = d->hdr_cap ? d->hdr_cap * 2 : 8;
+	br_es_header *p;
+
+	if (dup_before(d, msg, n))
+		return d->err;
+	if (cap > BR_ES_MAX_NHEADERS)
+		cap = BR_ES_MAX_NHEADERS;
+	p = realloc(d->hdr, cap * sizeof *p);
+	if (!p)
+		return fail(d, BR_NOMEM, "out of memory for %zu headers", cap);
+	d->hdr = p;
+	d->hdr_cap = cap;
+	return BR_OK;
 }
 
 /* Parses the header block [msg+12, msg+12+hlen) into d->hdr. Every read is bounded by
- * the block's end; names must be non-empty UTF-8 and unique. */
-static br_status parse_headers(br_es_decoder *d, const uint8_t *msg, uint32_t hlen,
-			       size_t *count)
+ * the block's end; names must be non-empty UTF-8 and unique (checked once the block is
+ * read; the errors stay those of a check at each header). 1 when the block is good
+ * (*count set), else 0 with the error recorded. */
+static int parse_headers(br_es_decoder *d, const uint8_t *msg, uint32_t hlen, size_t *count)
 {
 	const uint8_t *h = msg + PRELUDE_LEN, *end = h + hlen;
-	size_t n = 0;
+	br_es_header *hdr = d->hdr;
+	size_t n = 0, cap = d->hdr_cap;
 
 	while (h < end) {
 		const uint8_t *name = h + 1, *v;
-		size_t nl = h[0], left, need = 0, j;
+		size_t nl = h[0], left, need;
 		br_es_header *e;
 		uint8_t type;
 
-		if (n == BR_ES_MAX_NHEADERS) {
+		/* The array holds at most BR_ES_MAX_NHEADERS, so only a full one can be at it. */
+		if (n == cap && n == BR_ES_MAX_NHEADERS) {
 			nl = 0;
 			HFAIL(BR_TOO_MANY_HEADERS, "more than %u headers", (unsigned)BR_ES_MAX_NHEADERS);
 		}
@@ -345,89 +464,81 @@ static br_status parse_headers(br_es_decoder *d, const uint8_t *msg, uint32_t hl
 			HFAIL(BR_HEADER_TRUNCATED, "name length %u runs past the header block",
 			      (unsigned)h[0]);
 		}
-		if (!utf8_valid(name, nl))
+		if (!short_ascii(name, nl) && !utf8_valid(name, nl))
 			HFAIL(BR_HEADER_NAME, "name is not valid UTF-8");
 		type = name[nl];
 		v = name + nl + 1;
 		left = (size_t)(end - v);
-		if (n == d->hdr_cap) {
-			size_t cap = d->hdr_cap ? d->hdr_cap * 2 : 8;
-			br_es_header *p;
-			if (cap > BR_ES_MAX_NHEADERS)
-				cap = BR_ES_MAX_NHEADERS;
-			p = realloc(d->hdr, cap * sizeof *p);
-			if (!p)
-				return fail(d, BR_NOMEM, "out of memory for %zu headers", cap);
-			d->hdr = p;
-			d->hdr_cap = cap;
+		if (n == cap) {
+			if (grow_headers(d, msg, n) != BR_OK)
+				return 0;
+			hdr = d->hdr;
+			cap = d->hdr_cap;
 		}
-		e = &d->hdr[n];
+		e = &hdr[n];
 		e->name = (const char *)name;
 		e->name_len = (uint8_t)nl;
-		e->type = type;
-		e->len = 0;
-		e->str = NULL;
-		e->i = 0;
-		switch (type) {
-		case BR_ES_TRUE:
-		case BR_ES_FALSE:
-			e->i = type == BR_ES_TRUE;
-			break;
-		case BR_ES_BYTE:
-			need = 1;
-			if (left >= need)
-				e->i = (int8_t)v[0];
-			break;
-		case BR_ES_INT16:
-			need = 2;
-			if (left >= need)
-				e->i = (int16_t)be16(v);
-			break;
-		case BR_ES_INT32:
-			need = 4;
-			if (left >= need)
-				e->i = (int32_t)be32(v);
-			break;
-		case BR_ES_INT64:
-		case BR_ES_TIMESTAMP:
-			need = 8;
-			if (left >= need)
-				e->i = be64(v);
-			break;
-		case BR_ES_BYTES:
-		case BR_ES_STRING:
+		if (type == BR_ES_STRING || type == BR_ES_BYTES) {
+			uint16_t len;
 			if (left < 2)
 				HFAIL(BR_HEADER_TRUNCATED, "%s length runs past the header block",
 				      type == BR_ES_STRING ? "string" : "bytes");
-			e->len = be16(v);
-			e->str = v + 2;
-			need = 2 + (size_t)e->len;
+			len = be16(v);
+			need = 2 + (size_t)len;
 			if (left < need)
 				HFAIL(BR_HEADER_TRUNCATED, "%s length %u runs past the header block",
-				      type == BR_ES_STRING ? "string" : "bytes", (unsigned)e->len);
-			break;
-		case BR_ES_UUID:
-			need = 16;
-			e->str = v;
-			e->len = 16;
-			break;
-		default:
-			HFAIL(BR_HEADER_TYPE, "unknown value type %u", (unsigned)type);
+				      type == BR_ES_STRING ? "string" : "bytes", (unsigned)len);
+			e->type = type;
+			e->len = len;
+			e->str = v + 2;
+			e->i = 0;
+		} else {
+			/* value bytes by type (the variable-length ones are handled above) */
+			static const uint8_t fixed_len[10] = {0, 0, 1, 2, 4, 8, 0, 0, 8, 16};
+			if (type > BR_ES_UUID)
+				HFAIL(BR_HEADER_TYPE, "unknown value type %u", (unsigned)type);
+			need = fixed_len[type];
+			if (left < need)
+				HFAIL(BR_HEADER_TRUNCATED, "%zu-byte value of type %u runs past the "
+				      "header block", need, (unsigned)type);
+			e->type = type;
+			e->len = 0;
+			e->str = NULL;
+			switch (type) {
+			case BR_ES_TRUE: e->i = 1; break;
+			case BR_ES_BYTE: e->i = (int8_t)v[0]; break;
+			case BR_ES_INT16: e->i = (int16_t)be16(v); break;
+			case BR_ES_INT32: e->i = (int32_t)be32(v); break;
+			case BR_ES_INT64:
+			case BR_ES_TIMESTAMP: e->i = be64(v); break;
+			case BR_ES_UUID: e->str = v; e->len = 16; e->i = 0; break;
+			default: e->i = 0; break;   /* BR_ES_FALSE */
+			}
 		}
-		if (left < need)
-			HFAIL(BR_HEADER_TRUNCATED, "%zu-byte value of type %u runs past the header "
-			      "block", need, (unsigned)type);
-		for (j = 0; j < n; j++)
-			if (d->hdr[j].name_len == nl && memcmp(d->hdr[j].name, name, nl) == 0)
-				HFAIL(BR_HEADER_DUPLICATE, "duplicate of header %zu", j + 1);
 		h = v + need;
 		n++;
 	}
+	if (n > 1) {
+		size_t j, k = find_duplicate(hdr, n, &j);
+		if (k) {
+			dup_fail(d, msg, k, j);
+			return 0;
+		}
+	}
 	*count = n;
-	return BR_OK;
+	return 1;
 }
 
 #undef HFAIL
+
+/* The message CRC computed (calc) is not the frame's (mcrc). */
+static BR_COLD br_status crc_fail(br_es_decoder *d, uint32_t total, uint32_t calc,
+				  uint32_t mcrc)
+{
+	return fail(d, BR_MESSAGE_CRC, "message checksum mismatch in the %u-byte message at "
+		    "stream offset %llu: computed 0x%08x, frame says 0x%08x", (unsigned)total,
+		    (unsigned long long)d->offset, (unsigned)calc, (unsigned)mcrc);
+}
 
 /* A whole message of `total` bytes at msg (prelude already checked): message CRC, then
  * headers, then fills m. */
@@ -439,10 +550,8 @@ static br_status finish(br_es_decoder *d, const uint8_t *msg, uint32_t total, ui
 	size_t n;
 
 	if (calc != mcrc)
-		return fail(d, BR_MESSAGE_CRC, "message checksum mismatch in the %u-byte message at "
-			    "stream offset %llu: computed 0x%08x, frame says 0x%08x", (unsigned)total,
-			    (unsigned long long)d->offset, (unsigned)calc, (unsigned)mcrc);
-	if (parse_headers(d, msg, hlen, &n) != BR_OK)
+		return crc_fail(d, total, calc, mcrc);
+	if (!parse_headers(d, msg, hlen, &n))
 		return d->err;
 	m->headers = d->hdr;
 	m->nheaders = n;
@@ -479,12 +588,12 @@ br_status br_es_decoder_next(br_es_decoder *d, br_es_message *m)
 		d->buf_pos = d->buf_len = 0;
 		if (rem >= PRELUDE_LEN) {
 			msg = d->in + d->in_pos;
-			if (check_prelude(d, msg, &total, &hlen) != BR_OK)
+			if (!check_prelude(d, msg, &total, &hlen))
 				return d->err;
 			if (rem >= total) {
 				d->in_pos += total;
 				m->buffered = 0;
-				return finish(d, msg, total, hlen, m);
+				goto whole;
 			}
 			if (buf_room(d, total) != BR_OK)
 				return d->err;
@@ -506,7 +615,7 @@ br_status br_es_decoder_next(br_es_decoder *d, br_es_message *m)
 		if (unread < PRELUDE_LEN)
 			return BR_AGAIN;
 	}
-	if (check_prelude(d, d->buf + d->buf_pos, &total, &hlen) != BR_OK)
+	if (!check_prelude(d, d->buf + d->buf_pos, &total, &hlen))
 		return d->err;
 	if (unread < total) {
 		if (d->in_len - d->in_pos == 0)
@@ -521,6 +630,7 @@ br_status br_es_decoder_next(br_es_decoder *d, br_es_message *m)
 	d->buf_pos += total;
 	/* The bytes stay in place until the next call, which may compact over them. */
 	m->buffered = 1;
+whole:
 	return finish(d, msg, total, hlen, m);
 }
 
