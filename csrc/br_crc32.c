@@ -801,6 +801,29 @@ static const uint8_t shuf_shift[48] = {
 	0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
 };
 
+/* The working register of the 96-bit value in x1's low 12 bytes: folded to 64 bits with
+ * k5, then reduced to 32 (Barrett). The last steps of crc32_fold and crc32_clmul8. */
+__attribute__((target("pclmul,sse4.1"), always_inline))
+static inline uint32_t reduce96(__m128i x1)
+{
+	const __m128i k5k0 = _mm_set_epi64x(0, 0x0163cd6124);
+	const __m128i poly = _mm_set_epi64x(0x01f7011641, 0x01db710641);
+	const __m128i mask32 = _mm_setr_epi32(~0, 0, ~0, 0);
+	__m128i x2;
+
+	x2 = _mm_srli_si128(x1, 4);
+	x1 = _mm_and_si128(x1, mask32);
+	x1 = _mm_clmulepi64_si128(x1, k5k0, 0x00);
+	x1 = _mm_xor_si128(x1, x2);
+
+	x2 = _mm_and_si128(x1, mask32);
+	x2 = _mm_clmulepi64_si128(x2, poly, 0x10);
+	x2 = _mm_and_si128(x2, mask32);
+	x2 = _mm_clmulepi64_si128(x2, poly, 0x00);
+	x1 = _mm_xor_si128(x1, x2);
+	return (uint32_t)_mm_extract_epi32(x1, 1);
+}
+
 /* Folds n bytes (n >= 64) into the working register c: four 128-bit lanes folded 64
  * bytes at a time, then into one lane, then 16 bytes at a time, then the last n % 16
  * bytes, then reduced 128 -> 64 -> 32 bits (Barrett).
@@ -817,9 +840,6 @@ static inline uint32_t crc32_fold(uint32_t c, const uint8_t *p, size_t n)
 {
 	const __m128i k1k2 = _mm_set_epi64x(0x01c6e41596, 0x0154442bd4);
 	const __m128i k3k4 = _mm_set_epi64x(0x00ccaa009e, 0x01751997d0);
-	const __m128i k5k0 = _mm_set_epi64x(0, 0x0163cd6124);
-	const __m128i poly = _mm_set_epi64x(0x01f7011641, 0x01db710641);
-	const __m128i mask32 = _mm_setr_epi32(~0, 0, ~0, 0);
 	__m128i x1, x2, x3, x4, x5, x6, x7, x8;
 
 	x1 = _mm_loadu_si128((const __m128i *)(const void *)(p + 0));
@@ -882,21 +902,10 @@ static inline uint32_t crc32_fold(uint32_t c, const uint8_t *p, size_t n)
 		x1 = _mm_xor_si128(_mm_xor_si128(x1, x2), x5);
 	}
 
-	/* 128 -> 64 bits. */
+	/* 128 -> 96 bits, then the rest. */
 	x2 = _mm_clmulepi64_si128(x1, k3k4, 0x10);
 	x1 = _mm_xor_si128(_mm_srli_si128(x1, 8), x2);
-	x2 = _mm_srli_si128(x1, 4);
-	x1 = _mm_and_si128(x1, mask32);
-	x1 = _mm_clmulepi64_si128(x1, k5k0, 0x00);
-	x1 = _mm_xor_si128(x1, x2);
-
-	/* Barrett reduction to 32 bits. */
-	x2 = _mm_and_si128(x1, mask32);
-	x2 = _mm_clmulepi64_si128(x2, poly, 0x10);
-	x2 = _mm_and_si128(x2, mask32);
-	x2 = _mm_clmulepi64_si128(x2, poly, 0x00);
-	x1 = _mm_xor_si128(x1, x2);
-	return (uint32_t)_mm_extract_epi32(x1, 1);
+	return reduce96(x1);
 }
 
 /* crc32_fold as SSE code, and as AVX (VEX) code where the CPU has AVX: the same
@@ -923,24 +932,9 @@ static uint32_t crc32_clmul_avx(uint32_t c, const uint8_t *p, size_t n)
 __attribute__((target("pclmul,sse4.1")))
 static uint32_t crc32_clmul8(uint32_t c, const uint8_t *p)
 {
-	const __m128i k5k0 = _mm_set_epi64x(0, 0x0163cd6124);
-	const __m128i poly = _mm_set_epi64x(0x01f7011641, 0x01db710641);
-	const __m128i mask32 = _mm_setr_epi32(~0, 0, ~0, 0);
-	__m128i x1, x2;
+	__m128i x1 = _mm_loadl_epi64((const __m128i *)(const void *)p);
 
-	x1 = _mm_loadl_epi64((const __m128i *)(const void *)p);
-	x1 = _mm_xor_si128(x1, _mm_cvtsi32_si128((int)c));
-	x2 = _mm_srli_si128(x1, 4);
-	x1 = _mm_and_si128(x1, mask32);
-	x1 = _mm_clmulepi64_si128(x1, k5k0, 0x00);
-	x1 = _mm_xor_si128(x1, x2);
-
-	x2 = _mm_and_si128(x1, mask32);
-	x2 = _mm_clmulepi64_si128(x2, poly, 0x10);
-	x2 = _mm_and_si128(x2, mask32);
-	x2 = _mm_clmulepi64_si128(x2, poly, 0x00);
-	x1 = _mm_xor_si128(x1, x2);
-	return (uint32_t)_mm_extract_epi32(x1, 1);
+	return reduce96(_mm_xor_si128(x1, _mm_cvtsi32_si128((int)c)));
 }
 
 /* Decided once when the library is loaded (a constructor, so there is no lazy-init race

@@ -439,6 +439,20 @@ static inline const br_jr_member *find_member(const br_jr_set *set, const br_jr_
 	return NULL;
 }
 
+/* After an object's member at p: the first byte of the next member (after a ','), or the
+ * byte after the '}' with *closed set; NULL on anything else. */
+static inline const char *after_member(const char *p, const char *end, int *closed)
+{
+	p = skip_ws(p, end);
+	if (p >= end)
+		return NULL;
+	if (*p == '}') {
+		*closed = 1;
+		return p + 1;
+	}
+	return *p == ',' ? skip_ws(p + 1, end) : NULL;
+}
+
 /* The object at p ('{') without a shape: the byte after it, or NULL. */
 static const char *read_plain_object(jr *r, const char *p, int emit)
 {
@@ -446,6 +460,7 @@ static const char *read_plain_object(jr *r, const char *p, int emit)
 	const char *end = r->end;
 	size_t open = t->n;
 	uint32_t count = 0;
+	int closed = 0;
 
 	if (++t->depth > BR_JT_MAX_DEPTH)
 		return NULL;
@@ -467,16 +482,11 @@ static const char *read_plain_object(jr *r, const char *p, int emit)
 			if (p >= end || !(p = read_value(r, p, BR_JR_KEEP, emit)))
 				return NULL;
 			count++;
-			p = skip_ws(p, end);
-			if (p >= end)
+			if (!(p = after_member(p, end, &closed)))
 				return NULL;
-			if (*p == '}')
+			if (closed)
 				break;
-			if (*p != ',')
-				return NULL;
-			p = skip_ws(p + 1, end);
 		}
-		p++;
 	}
 	return close_container(t, open, count, emit) ? p : NULL;
 }
@@ -493,6 +503,7 @@ static const char *read_object(jr *r, const char *p, int node, int emit)
 	const char *end = r->end, *begin = r->begin;
 	size_t open = t->n;
 	uint32_t count = 0;
+	int closed = 0;
 
 	if (++t->depth > BR_JT_MAX_DEPTH)
 		return NULL;
@@ -567,16 +578,11 @@ static const char *read_object(jr *r, const char *p, int node, int emit)
 				}
 				count++;
 			}
-			p = skip_ws(p, end);
-			if (p >= end)
+			if (!(p = after_member(p, end, &closed)))
 				return NULL;
-			if (*p == '}')
+			if (closed)
 				break;
-			if (*p != ',')
-				return NULL;
-			p = skip_ws(p + 1, end);
 		}
-		p++;
 	}
 	return close_container(t, open, count, emit) ? p : NULL;
 }
