@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "br_load.h"
 #include "br_eventstream.h"
 
 #define PRELUDE_LEN 12u
@@ -314,29 +315,15 @@ static inline int check_prelude(br_es_decoder *d, const uint8_t *p, uint32_t *to
 	return 1;
 }
 
-static inline uint64_t ld64(const uint8_t *p)
-{
-	uint64_t w;
-	memcpy(&w, p, 8);
-	return w;
-}
-
-static inline uint32_t ld32(const uint8_t *p)
-{
-	uint32_t w;
-	memcpy(&w, p, 4);
-	return w;
-}
-
 /* 1 when the n bytes at s (1 <= n <= 16) are all ASCII, read as two overlapping words
  * (or, below 4 bytes, all of them); 0 when not, or when n > 16: the caller then runs
  * utf8_valid. Header names are short ASCII nearly always. */
 static inline int short_ascii(const uint8_t *s, size_t n)
 {
 	if (n >= 8)
-		return n <= 16 && !((ld64(s) | ld64(s + n - 8)) & UINT64_C(0x8080808080808080));
+		return n <= 16 && !((br_load64(s) | br_load64(s + n - 8)) & UINT64_C(0x8080808080808080));
 	if (n >= 4)
-		return !((ld32(s) | ld32(s + n - 4)) & 0x80808080u);
+		return !((br_load32(s) | br_load32(s + n - 4)) & 0x80808080u);
 	return !((s[0] | s[n >> 1] | s[n - 1]) & 0x80);
 }
 
@@ -348,9 +335,9 @@ static BR_NOINLINE int same_bytes(const void *a, const void *b, size_t n)
 	const uint8_t *x = a, *y = b;
 
 	if (n >= 8 && n <= 16)
-		return ld64(x) == ld64(y) && ld64(x + n - 8) == ld64(y + n - 8);
+		return br_load64(x) == br_load64(y) && br_load64(x + n - 8) == br_load64(y + n - 8);
 	if (n >= 4 && n < 8)
-		return ld32(x) == ld32(y) && ld32(x + n - 4) == ld32(y + n - 4);
+		return br_load32(x) == br_load32(y) && br_load32(x + n - 4) == br_load32(y + n - 4);
 	return memcmp(x, y, n) == 0;
 }
 

@@ -3,6 +3,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include "br_load.h"
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
@@ -371,6 +372,13 @@ static const char *read_number(jr *r, const char *p, int int_rule, int emit)
 	return p;
 }
 
+/* The start of an object or array (op OBJ, ARR or LIST): one level deeper and its entry
+ * when emit; 0 past the depth limit or out of memory. */
+static inline int open_container(br_jtape *t, uint32_t op, int emit)
+{
+	return ++t->depth <= BR_JT_MAX_DEPTH && (!emit || push(t, op));
+}
+
 /* The end of the object or array whose entry is at open, with count members or elements:
  * its n set and an END entry when emit. */
 static int close_container(br_jtape *t, size_t open, uint32_t count, int emit)
@@ -384,20 +392,6 @@ static int close_container(br_jtape *t, size_t open, uint32_t count, int emit)
 	return 1;
 }
 
-static inline uint64_t load64(const char *s)
-{
-	uint64_t v;
-	memcpy(&v, s, 8);
-	return v;
-}
-
-static inline uint64_t load32(const char *s)
-{
-	uint32_t v;
-	memcpy(&v, s, 4);
-	return v;
-}
-
 /* Two words that, for names of one length up to 16, are equal only for the same bytes
  * (overlapping loads within the name: bytes 0..7 and the last eight; or 0..3 and the last
  * four; or the first, middle and last byte); a longer name's middle bytes are compared
@@ -405,10 +399,10 @@ static inline uint64_t load32(const char *s)
 static inline void name_words(const char *s, size_t len, uint64_t *w0, uint64_t *w1)
 {
 	if (len >= 8) {
-		*w0 = load64(s);
-		*w1 = load64(s + len - 8);
+		*w0 = br_load64(s);
+		*w1 = br_load64(s + len - 8);
 	} else if (len >= 4) {
-		*w0 = load32(s) | load32(s + len - 4) << 32;
+		*w0 = br_load32(s) | (uint64_t)br_load32(s + len - 4) << 32;
 		*w1 = 0;
 	} else if (len > 0) {
 		*w0 = (unsigned char)s[0] | (uint64_t)(unsigned char)s[len / 2] << 8 |
@@ -462,9 +456,7 @@ static const char *read_plain_object(jr *r, const char *p, int emit)
 	uint32_t count = 0;
 	int closed = 0;
 
-	if (++t->depth > BR_JT_MAX_DEPTH)
-		return NULL;
-	if (emit && !push(t, BR_JT_OBJ))
+	if (!open_container(t, BR_JT_OBJ, emit))
 		return NULL;
 	p = skip_ws(p + 1, end);
 	if (p < end && *p == '}') {
@@ -505,9 +497,7 @@ static const char *read_object(jr *r, const char *p, int node, int emit)
 	uint32_t count = 0;
 	int closed = 0;
 
-	if (++t->depth > BR_JT_MAX_DEPTH)
-		return NULL;
-	if (emit && !push(t, BR_JT_OBJ))
+	if (!open_container(t, BR_JT_OBJ, emit))
 		return NULL;
 	p = skip_ws(p + 1, end);
 	if (p < end && *p == '}') {
@@ -596,9 +586,7 @@ static const char *read_array(jr *r, const char *p, int list, int32_t elem, int 
 	size_t open = t->n;
 	uint32_t count = 0;
 
-	if (++t->depth > BR_JT_MAX_DEPTH)
-		return NULL;
-	if (emit && !push(t, list ? BR_JT_LIST : BR_JT_ARR))
+	if (!open_container(t, list ? BR_JT_LIST : BR_JT_ARR, emit))
 		return NULL;
 	p = skip_ws(p + 1, end);
 	if (p < end && *p == ']') {
